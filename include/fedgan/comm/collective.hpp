@@ -1,0 +1,39 @@
+// collective_try: runs a step on every rank and turns any rank's exception into the same
+// fedgan::Error on all ranks, so no rank is left blocked in the next collective.
+#pragma once
+
+#include "fedgan/comm/communicator.hpp"
+#include "fedgan/core/error.hpp"
+
+#include <exception>
+#include <string>
+#include <utility>
+
+namespace fedgan {
+
+template <class Fn>
+auto collective_try(Communicator& comm, Fn&& fn) -> decltype(fn()) {
+  std::string message;
+  bool ok = true;
+  if constexpr (std::is_void_v<decltype(fn())>) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      ok = false;
+      message = e.what();
+    }
+    comm.agree_ok(ok, message);
+  } else {
+    decltype(fn()) result{};
+    try {
+      result = fn();
+    } catch (const std::exception& e) {
+      ok = false;
+      message = e.what();
+    }
+    comm.agree_ok(ok, message);
+    return result;
+  }
+}
+
+}  // namespace fedgan

@@ -1,0 +1,72 @@
+// Communicator: the only door to other ranks. Serial (size 1) and MPI backends; NCCL later.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fedgan {
+
+enum class DType { Float32, Float64, Int64, Byte };
+
+std::size_t dtype_size(DType type);
+
+// Every collective must be called by all ranks in the same order, as in MPI.
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Rank among the processes of this node (for rank -> GPU mapping) and their count.
+  virtual int local_rank() const = 0;
+  virtual int local_size() const = 0;
+  virtual std::string backend() const = 0;
+
+  // In-place elementwise sum over ranks of a contiguous buffer of `count` elements.
+  virtual void allreduce_sum(void* data, std::size_t count, DType type) = 0;
+  // In-place elementwise max over ranks (int64 only; used for agreement and timing).
+  virtual void allreduce_max(std::int64_t* data, std::size_t count) = 0;
+  // Copies `bytes` from `root` into every rank's buffer.
+  virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
+  // Each rank contributes `bytes`; `out` receives size()*bytes, ordered by rank.
+  virtual void allgather(const void* in, std::size_t bytes, void* out) = 0;
+  // Variable sizes: returns every rank's bytes, ordered by rank.
+  virtual std::vector<std::vector<std::uint8_t>> allgatherv(const void* in, std::size_t bytes) = 0;
+  virtual void barrier() = 0;
+  // Last resort: ends every rank of the job now.
+  [[noreturn]] virtual void abort(int code) = 0;
+
+  // Typed conveniences over the raw calls.
+  void allreduce_sum(float* d, std::size_t n) { allreduce_sum(d, n, DType::Float32); }
+  void allreduce_sum(double* d, std::size_t n) { allreduce_sum(d, n, DType::Float64); }
+  void allreduce_sum(std::int64_t* d, std::size_t n) { allreduce_sum(d, n, DType::Int64); }
+  // Contiguous CPU tensor of float32/float64/int64, summed in place.
+  void allreduce_sum(torch::Tensor& tensor);
+  void broadcast(torch::Tensor& tensor, int root);
+  void broadcast(std::string& text, int root);
+  std::vector<std::string> allgather(const std::string& text);
+
+  // Error agreement: every rank passes whether it is fine. If any rank is not, every rank
+  // throws fedgan::Error (marked collective) carrying the first failing rank's message, so no
+  // rank is left waiting in a later collective. Returns normally when all are fine.
+  void agree_ok(bool local_ok, const std::string& message);
+
+  // True on one rank per job: the rank that writes files and talks to the user.
+  bool is_root() const { return rank() == 0; }
+};
+
+// The serial communicator: a job of one rank; every collective is a no-op or a copy.
+std::unique_ptr<Communicator> make_serial_communicator();
+
+// Initialises MPI if needed (MPI_THREAD_FUNNELED) and wraps MPI_COMM_WORLD.
+std::unique_ptr<Communicator> make_mpi_communicator(int* argc, char*** argv);
+
+// Finalizes MPI when this process initialised it; safe to call when MPI was never started.
+void finalize_mpi();
+
+}  // namespace fedgan

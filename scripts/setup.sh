@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what fedgan needs (apt-get, only what is missing) and builds it.
+# usage: scripts/setup.sh [preset]   (preset: release (default) | debug | ci)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset="${1:-release}"
+
+packages=(
+  build-essential cmake pkg-config
+  libtorch-dev libopenblas0-openmp   # LibTorch is ~7x slower on Debian's reference BLAS
+  libopenmpi-dev openmpi-bin
+  libhdf5-dev zlib1g-dev libcli11-dev catch2 libspdlog-dev libfmt-dev libstb-dev
+  dataset-fashion-mnist
+  python3 python3-h5py python3-matplotlib python3-numpy
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" -j "$(nproc)"
+echo "setup: built build/$preset/fedgan"
