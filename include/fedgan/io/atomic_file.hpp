@@ -1,0 +1,17 @@
+// Atomic writes: write to a temporary file beside the target, then rename over it, so a
+// reader (or a crash) never sees a half-written checkpoint, dataset or image.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace fedgan::io {
+
+// Calls `write(temp_path)`, fsyncs the result and renames it to `path`. On any exception the
+// temporary file is removed and the target is left untouched.
+void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write);
+
+// Writes text atomically.
+void write_text_atomically(const std::string& path, const std::string& text);
+
+}  // namespace fedgan::io

@@ -1,0 +1,51 @@
+// Temp file + fsync + rename (see include/fedgan/io/atomic_file.hpp).
+#include "fedgan/io/atomic_file.hpp"
+
+#include "fedgan/core/error.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace fedgan::io {
+
+void write_atomically(const std::string& path,
+                      const std::function<void(const std::string&)>& write) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string temp =
+      (target.parent_path() / ("." + target.filename().string() + ".tmp" +
+                               std::to_string(::getpid())))
+          .string();
+  try {
+    write(temp);
+    // Data must reach the disk before the rename makes it visible.
+    const int fd = ::open(temp.c_str(), O_RDONLY);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+    std::error_code ec;
+    fs::rename(temp, target, ec);
+    if (ec) throw Error(path + ": cannot move the finished file into place: " + ec.message());
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw;
+  }
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  write_atomically(path, [&](const std::string& temp) {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(path + ": cannot write (is the directory writable?)");
+    out << text;
+    out.close();
+    if (!out) throw Error(path + ": write failed (disk full?)");
+  });
+}
+
+}  // namespace fedgan::io

@@ -1,0 +1,362 @@
+// HDF5 RAII wrappers (see include/fedgan/io/hdf5.hpp).
+#include "fedgan/io/hdf5.hpp"
+
+#include "fedgan/core/error.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+namespace fedgan::h5 {
+namespace {
+
+hid_t native_type(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return H5T_NATIVE_FLOAT;
+    case torch::kFloat64: return H5T_NATIVE_DOUBLE;
+    case torch::kInt64: return H5T_NATIVE_INT64;
+    case torch::kUInt8: return H5T_NATIVE_UINT8;
+    default:
+      throw Error(std::string("HDF5: tensors of type ") + c10::toString(t) +
+                  " cannot be written (expected float32, float64, int64 or uint8)");
+  }
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : path) {
+    if (c == '/') {
+      if (!cur.empty()) parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) parts.push_back(cur);
+  return parts;
+}
+
+}  // namespace
+
+void quiet_errors() {
+  static bool done = false;
+  if (!done) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    done = true;
+  }
+}
+
+bool is_hdf5(const std::string& path) {
+  quiet_errors();
+  return H5Fis_hdf5(path.c_str()) > 0;
+}
+
+Handle& Handle::operator=(Handle&& o) noexcept {
+  if (this != &o) {
+    reset();
+    m_id = o.m_id;
+    m_closer = o.m_closer;
+    o.m_id = -1;
+  }
+  return *this;
+}
+
+void Handle::reset() {
+  if (m_id >= 0 && m_closer) m_closer(m_id);
+  m_id = -1;
+}
+
+File::File(const std::string& path, Mode mode) : m_path(path) {
+  quiet_errors();
+  hid_t id = -1;
+  if (mode == Mode::Create) {
+    id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (id < 0) fail("cannot create the file (is the directory writable?)");
+  } else {
+    std::FILE* probe = std::fopen(path.c_str(), "rb");
+    if (!probe) fail("no such file or not readable");
+    std::fclose(probe);
+    if (H5Fis_hdf5(path.c_str()) <= 0) fail("not an HDF5 file (or truncated)");
+    id = H5Fopen(path.c_str(), mode == Mode::Read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
+    if (id < 0) fail("cannot open the HDF5 file (truncated or locked?)");
+  }
+  m_file = Handle(id, H5Fclose);
+}
+
+void File::close() {
+  if (!m_file.valid()) return;
+  const hid_t id = m_file.get();
+  if (H5Fflush(id, H5F_SCOPE_LOCAL) < 0) fail("cannot flush (disk full?)");
+  m_file.reset();
+}
+
+void File::fail(const std::string& what) const { throw Error(m_path + ": " + what); }
+
+bool File::exists(const std::string& object) const {
+  if (object == "/" || object.empty()) return true;
+  std::string prefix;
+  for (const auto& part : split_path(object)) {
+    prefix += "/" + part;
+    if (H5Lexists(m_file.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+  }
+  return true;
+}
+
+void File::create_group(const std::string& group) {
+  std::string prefix;
+  for (const auto& part : split_path(group)) {
+    prefix += "/" + part;
+    if (H5Lexists(m_file.get(), prefix.c_str(), H5P_DEFAULT) > 0) continue;
+    Handle g(H5Gcreate2(m_file.get(), prefix.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+             H5Gclose);
+    if (!g.valid()) fail("cannot create group " + prefix);
+  }
+}
+
+std::vector<std::string> File::children(const std::string& group) const {
+  if (!exists(group)) fail("missing group " + group);
+  Handle g(H5Gopen2(m_file.get(), group.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!g.valid()) fail(group + " is not a group");
+  H5G_info_t info;
+  H5Gget_info(g.get(), &info);
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t n = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
+                                         H5P_DEFAULT);
+    std::string name(static_cast<std::size_t>(n), '\0');
+    H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), n + 1,
+                       H5P_DEFAULT);
+    names.push_back(name);
+  }
+  return names;
+}
+
+Handle File::open_object(const std::string& object) const {
+  if (!exists(object)) fail("missing " + object);
+  Handle h(H5Oopen(m_file.get(), object.c_str(), H5P_DEFAULT), H5Oclose);
+  if (!h.valid()) fail("cannot open " + object);
+  return h;
+}
+
+Handle File::open_dataset(const std::string& name) const {
+  if (!exists(name)) fail("missing dataset " + name);
+  Handle d(H5Dopen2(m_file.get(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d.valid()) fail(name + " is not a dataset");
+  return d;
+}
+
+void File::write(const std::string& name, const torch::Tensor& tensor, bool compress) {
+  auto t = tensor.detach().to(torch::kCPU).contiguous();
+  const hid_t mem_type = native_type(t.scalar_type());
+  const auto parts = split_path(name);
+  if (parts.size() > 1) {
+    std::string parent;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) parent += "/" + parts[i];
+    create_group(parent);
+  }
+  std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
+  Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
+                            : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+               H5Sclose);
+  Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (compress && !dims.empty() && t.numel() > 4096) {
+    // Chunks of whole rows (about 1 MiB), so a row selection touches few chunks.
+    std::vector<hsize_t> chunk = dims;
+    const hsize_t row = std::max<hsize_t>(1, t.numel() / dims[0] * t.element_size());
+    chunk[0] = std::clamp<hsize_t>((1 << 20) / row, 1, dims[0]);
+    H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_deflate(plist.get(), 4);
+  }
+  if (exists(name)) H5Ldelete(m_file.get(), name.c_str(), H5P_DEFAULT);
+  Handle d(H5Dcreate2(m_file.get(), name.c_str(), mem_type, space.get(), H5P_DEFAULT, plist.get(),
+                      H5P_DEFAULT),
+           H5Dclose);
+  if (!d.valid()) fail("cannot create dataset " + name);
+  if (t.numel() > 0 &&
+      H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) < 0)
+    fail("cannot write dataset " + name + " (disk full?)");
+}
+
+std::vector<std::int64_t> File::shape(const std::string& name) const {
+  Handle d = open_dataset(name);
+  Handle space(H5Dget_space(d.get()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return {dims.begin(), dims.end()};
+}
+
+torch::ScalarType File::dtype(const std::string& name) const {
+  Handle d = open_dataset(name);
+  Handle type(H5Dget_type(d.get()), H5Tclose);
+  const H5T_class_t cls = H5Tget_class(type.get());
+  const std::size_t size = H5Tget_size(type.get());
+  if (cls == H5T_FLOAT) {
+    if (size == 4) return torch::kFloat32;
+    if (size == 8) return torch::kFloat64;
+  } else if (cls == H5T_INTEGER) {
+    const bool is_signed = H5Tget_sign(type.get()) == H5T_SGN_2;
+    if (size == 1 && !is_signed) return torch::kUInt8;
+    if (size == 1) return torch::kInt8;
+    if (size == 2) return torch::kInt16;
+    if (size == 4) return torch::kInt32;
+    if (size == 8) return torch::kInt64;
+  }
+  fail("dataset " + name + " has an unsupported element type (class " + std::to_string(cls) +
+       ", " + std::to_string(size) + " bytes); expected uint8, integers or float32/float64");
+}
+
+torch::Tensor File::read(const std::string& name) const {
+  const auto dims = shape(name);
+  const auto type = dtype(name);
+  auto out = torch::empty(dims, torch::TensorOptions().dtype(type));
+  Handle d = open_dataset(name);
+  hid_t mem_type = -1;
+  switch (type) {
+    case torch::kInt8: mem_type = H5T_NATIVE_INT8; break;
+    case torch::kInt16: mem_type = H5T_NATIVE_INT16; break;
+    case torch::kInt32: mem_type = H5T_NATIVE_INT32; break;
+    default: mem_type = native_type(type);
+  }
+  if (out.numel() > 0 &&
+      H5Dread(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()) < 0)
+    fail("cannot read dataset " + name + " (file truncated or corrupt?)");
+  return out;
+}
+
+torch::Tensor File::read_rows(const std::string& name,
+                              const std::vector<std::int64_t>& rows) const {
+  auto dims = shape(name);
+  if (dims.empty()) fail("dataset " + name + " is a scalar; rows cannot be selected");
+  const auto type = dtype(name);
+  if (type != torch::kUInt8 && type != torch::kFloat32 && type != torch::kFloat64 &&
+      type != torch::kInt64)
+    fail("dataset " + name + ": row reads support uint8, float32, float64 and int64");
+  // Sorted unique rows, merged into runs: one hyperslab per run, OR-ed together.
+  std::vector<std::int64_t> sorted = rows;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  if (!sorted.empty() && (sorted.front() < 0 || sorted.back() >= dims[0]))
+    fail("dataset " + name + ": row index out of range [0, " + std::to_string(dims[0]) + ")");
+  auto out_dims = dims;
+  out_dims[0] = static_cast<std::int64_t>(sorted.size());
+  auto block = torch::empty(out_dims, torch::TensorOptions().dtype(type));
+  if (!sorted.empty()) {
+    Handle d = open_dataset(name);
+    Handle file_space(H5Dget_space(d.get()), H5Sclose);
+    H5Sselect_none(file_space.get());
+    std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
+    for (std::size_t i = 0; i < sorted.size();) {
+      std::size_t j = i + 1;
+      while (j < sorted.size() && sorted[j] == sorted[j - 1] + 1) ++j;
+      start[0] = static_cast<hsize_t>(sorted[i]);
+      count[0] = static_cast<hsize_t>(j - i);
+      if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_OR, start.data(), nullptr,
+                              count.data(), nullptr) < 0)
+        fail("cannot select rows of " + name);
+      i = j;
+    }
+    std::vector<hsize_t> mdims(out_dims.begin(), out_dims.end());
+    Handle mem_space(H5Screate_simple(static_cast<int>(mdims.size()), mdims.data(), nullptr),
+                     H5Sclose);
+    if (H5Dread(d.get(), native_type(type), mem_space.get(), file_space.get(), H5P_DEFAULT,
+                block.data_ptr()) < 0)
+      fail("cannot read rows of " + name + " (file truncated or corrupt?)");
+  }
+  // Back to the caller's order (duplicates allowed).
+  std::vector<std::int64_t> where(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    where[i] = std::lower_bound(sorted.begin(), sorted.end(), rows[i]) - sorted.begin();
+  return block.index_select(0, torch::tensor(where, torch::kInt64));
+}
+
+void File::set_attr(const std::string& object, const std::string& name,
+                    const std::string& value) {
+  Handle obj = open_object(object);
+  if (H5Aexists(obj.get(), name.c_str()) > 0) H5Adelete(obj.get(), name.c_str());
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), std::max<std::size_t>(1, value.size()));
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle a(H5Acreate2(obj.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose);
+  const std::string padded = value.empty() ? std::string(1, '\0') : value;
+  if (!a.valid() || H5Awrite(a.get(), type.get(), padded.data()) < 0)
+    fail("cannot write attribute " + object + "@" + name);
+}
+
+void File::set_attr(const std::string& object, const std::string& name, std::int64_t value) {
+  Handle obj = open_object(object);
+  if (H5Aexists(obj.get(), name.c_str()) > 0) H5Adelete(obj.get(), name.c_str());
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle a(H5Acreate2(obj.get(), name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT,
+                      H5P_DEFAULT),
+           H5Aclose);
+  if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_INT64, &value) < 0)
+    fail("cannot write attribute " + object + "@" + name);
+}
+
+void File::set_attr(const std::string& object, const std::string& name, double value) {
+  Handle obj = open_object(object);
+  if (H5Aexists(obj.get(), name.c_str()) > 0) H5Adelete(obj.get(), name.c_str());
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle a(H5Acreate2(obj.get(), name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
+                      H5P_DEFAULT),
+           H5Aclose);
+  if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &value) < 0)
+    fail("cannot write attribute " + object + "@" + name);
+}
+
+bool File::has_attr(const std::string& object, const std::string& name) const {
+  if (!exists(object)) return false;
+  Handle obj = open_object(object);
+  return H5Aexists(obj.get(), name.c_str()) > 0;
+}
+
+std::optional<std::string> File::attr_string(const std::string& object,
+                                             const std::string& name) const {
+  if (!has_attr(object, name)) return std::nullopt;
+  Handle obj = open_object(object);
+  Handle a(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING)
+    fail("attribute " + object + "@" + name + " is not a string");
+  if (H5Tis_variable_str(type.get()) > 0) {
+    char* text = nullptr;
+    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    if (H5Aread(a.get(), mem.get(), &text) < 0) fail("cannot read " + object + "@" + name);
+    std::string out = text ? text : "";
+    H5free_memory(text);
+    return out;
+  }
+  const std::size_t size = H5Tget_size(type.get());
+  std::string out(size, '\0');
+  if (H5Aread(a.get(), type.get(), out.data()) < 0) fail("cannot read " + object + "@" + name);
+  out.erase(std::find(out.begin(), out.end(), '\0'), out.end());
+  return out;
+}
+
+std::optional<std::int64_t> File::attr_int(const std::string& object,
+                                           const std::string& name) const {
+  if (!has_attr(object, name)) return std::nullopt;
+  Handle obj = open_object(object);
+  Handle a(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT), H5Aclose);
+  std::int64_t v = 0;
+  if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0)
+    fail("attribute " + object + "@" + name + " is not an integer");
+  return v;
+}
+
+std::optional<double> File::attr_double(const std::string& object,
+                                        const std::string& name) const {
+  if (!has_attr(object, name)) return std::nullopt;
+  Handle obj = open_object(object);
+  Handle a(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT), H5Aclose);
+  double v = 0;
+  if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v) < 0)
+    fail("attribute " + object + "@" + name + " is not a number");
+  return v;
+}
+
+}  // namespace fedgan::h5
