@@ -131,6 +131,18 @@ std::vector<std::string> File::children(const std::string& group) const {
   return names;
 }
 
+bool File::is_group(const std::string& object) const {
+  if (!exists(object)) return false;
+  H5O_info_t info;
+#if H5_VERSION_GE(1, 12, 0)
+  if (H5Oget_info_by_name3(m_file.get(), object.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
+#else
+  if (H5Oget_info_by_name2(m_file.get(), object.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
+#endif
+    return false;
+  return info.type == H5O_TYPE_GROUP;
+}
+
 Handle File::open_object(const std::string& object) const {
   if (!exists(object)) fail("missing " + object);
   Handle h(H5Oopen(m_file.get(), object.c_str(), H5P_DEFAULT), H5Oclose);

@@ -44,6 +44,7 @@ class File {
   bool exists(const std::string& object) const;  // "/a/b/c": every link on the way is checked
   void create_group(const std::string& group);   // with missing parents
   std::vector<std::string> children(const std::string& group) const;
+  bool is_group(const std::string& object) const;
 
   // Datasets: float32, float64, int64 and uint8 tensors; contiguous CPU copies are made.
   // `compress` enables chunked deflate (level 4) for large datasets.

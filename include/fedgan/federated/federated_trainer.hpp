@@ -1,0 +1,96 @@
+// FederatedTrainer: the round loop. Every rank trains its participating parties locally, then
+// one fused allreduce forms Σ n_k·Δ_k with Σ n_k, and every rank applies the same server step.
+#pragma once
+
+#include "fedgan/comm/communicator.hpp"
+#include "fedgan/federated/fused_aggregator.hpp"
+#include "fedgan/federated/server_optimizer.hpp"
+#include "fedgan/models/gan.hpp"
+#include "fedgan/train/local_trainer.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fedgan {
+
+struct FederatedConfig {
+  int rounds = 10;
+  double participation = 1.0;          // fraction of parties drawn each round
+  std::string optimizer_state = "reset";  // reset | keep (Adam state per party across rounds)
+  bool local_bn = false;               // keep BatchNorm running statistics per party
+  bool skip_nonfinite = false;         // skip a party whose update is NaN/inf instead of stopping
+  std::uint64_t seed = 0;
+  ServerOptimizerConfig server;
+  // Testing aid: this party's update is made NaN in this round.
+  int debug_nan_party = -1;
+  int debug_nan_round = -1;
+};
+
+struct LocalParty {
+  int id = 0;  // global party id
+  std::shared_ptr<PartyData> data;
+};
+
+struct RoundReport {
+  int round = 0;
+  double wall_s = 0;       // whole round on this rank
+  double local_s = 0;      // slowest rank's local training
+  double aggregate_s = 0;  // this rank's agreement + allreduce + server step
+  double d_loss = 0;       // mean over participating parties
+  double g_loss = 0;
+  std::int64_t parties = 0;   // participating parties that contributed
+  std::int64_t skipped = 0;   // parties skipped for non-finite updates
+  std::int64_t samples = 0;   // Σ n_k of contributing parties
+  std::int64_t images = 0;    // real images processed in local training (all ranks)
+};
+
+// Same seeded draw on every rank: ceil(fraction * total) distinct parties, sorted.
+std::vector<int> sample_participants(int total_parties, double fraction, std::uint64_t seed,
+                                     int round);
+
+// Derives a 64-bit seed from several numbers (splitmix64 mixing), e.g. (seed, party, round).
+std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c = 0);
+
+class FederatedTrainer {
+ public:
+  FederatedTrainer(Communicator& comm, const ModelConfig& model, LocalTrainConfig local,
+                   FederatedConfig config, std::vector<LocalParty> parties, int total_parties);
+
+  Gan& global() { return *m_global; }
+  const FederatedConfig& config() const { return m_config; }
+  int total_parties() const { return m_total_parties; }
+
+  // Rank 0's global model goes to every rank (one broadcast per model).
+  void broadcast_global(int root = 0);
+  // Runs round `round` (1-based). Throws a collective fedgan::Error on a non-finite update
+  // unless skip_nonfinite; the global model is then unchanged.
+  RoundReport run_round(int round);
+
+  // Server optimizer state ("g/…", "d/…") for checkpoints, and its restore.
+  std::map<std::string, torch::Tensor> server_state() const;
+  void load_server_state(const std::map<std::string, torch::Tensor>& state);
+
+  // Per-party Adam state (optimizer_state = keep): this rank's parties.
+  struct PartyState {
+    std::optional<PartyOptimizers> optimizers;
+    torch::Tensor g_buffers, d_buffers;  // local_bn
+  };
+  std::map<int, PartyState>& party_states() { return m_states; }
+
+ private:
+  Communicator& m_comm;
+  LocalTrainer m_trainer;
+  FederatedConfig m_config;
+  std::vector<LocalParty> m_parties;
+  int m_total_parties;
+  std::unique_ptr<Gan> m_global, m_local;
+  std::unique_ptr<ServerOptimizer> m_server_g, m_server_d;
+  std::map<int, PartyState> m_states;
+  std::unique_ptr<FusedAggregator> m_aggregator;  // reused every round
+};
+
+}  // namespace fedgan

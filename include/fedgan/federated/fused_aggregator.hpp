@@ -1,0 +1,37 @@
+// FusedAggregator: Σ n_k·Δ_k for several flat segments (G, D) plus Σ n_k and a few statistics,
+// kept in one float64 buffer so a single allreduce aggregates everything.
+#pragma once
+
+#include "fedgan/comm/communicator.hpp"
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace fedgan {
+
+class FusedAggregator {
+ public:
+  FusedAggregator(std::vector<std::int64_t> segment_sizes, int stat_slots);
+
+  void reset();
+  // Adds weight·delta[i] to segment i (float32 deltas; products are exact in float64).
+  void add(const std::vector<torch::Tensor>& deltas, double weight);
+  // Free float64 slots for statistics summed with the same collective.
+  torch::Tensor stats() { return m_buffer.narrow(0, m_model_numel + 1, m_stat_slots); }
+  // The one collective: sums the whole buffer over ranks in place.
+  void allreduce(Communicator& comm) { comm.allreduce_sum(m_buffer); }
+  double total_weight() const { return m_buffer[m_model_numel].item<double>(); }
+  // Weighted mean of segment i as float32 (requires total_weight() > 0).
+  torch::Tensor mean(std::size_t segment) const;
+  std::int64_t bytes() const { return m_buffer.numel() * 8; }
+
+ private:
+  std::vector<std::int64_t> m_sizes, m_offsets;
+  std::int64_t m_model_numel = 0;
+  int m_stat_slots;
+  torch::Tensor m_buffer;
+};
+
+}  // namespace fedgan

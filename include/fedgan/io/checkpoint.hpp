@@ -1,0 +1,36 @@
+// Checkpoint files (HDF5, see DESIGN.md): /generator/<name> and /discriminator/<name> float32
+// tensors named as the modules name them, /state/... for optimizer and server state, and
+// attributes format, round, architecture, config. Readable from h5py.
+#pragma once
+
+#include "fedgan/models/flat_parameters.hpp"
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+namespace fedgan::io {
+
+inline constexpr const char* kCheckpointFormat = "fedgan-checkpoint-1";
+
+struct CheckpointData {
+  std::int64_t round = 0;
+  std::string architecture;  // ModelConfig::to_string()
+  std::string config_text;   // the run's effective config (TOML)
+  std::map<std::string, torch::Tensor> generator, discriminator;  // name -> tensor
+  std::map<std::string, torch::Tensor> state;  // "server/g/velocity", "party/3/g_m", ...
+};
+
+// Written atomically (temp file + rename): readers never see a partial checkpoint.
+void write_checkpoint(const std::string& path, const CheckpointData& data);
+// Throws fedgan::Error naming the file when it is missing, not HDF5, truncated or not ours.
+CheckpointData read_checkpoint(const std::string& path);
+
+// Name -> tensor views of a flat model (values shared with the model).
+std::map<std::string, torch::Tensor> named_tensors(const FlatParameters& flat);
+// Copies every entry of `flat` from `tensors` by name; every name must exist with the same shape.
+void load_strict(FlatParameters& flat, const std::map<std::string, torch::Tensor>& tensors,
+                 const std::string& what, const std::string& file);
+
+}  // namespace fedgan::io

@@ -1,0 +1,89 @@
+// Generator and discriminator interfaces, the model registry, and Gan: G and D with their
+// parameters re-seated on flat buffers (FlatParameters) so one collective moves each model.
+#pragma once
+
+#include "fedgan/models/flat_parameters.hpp"
+#include "fedgan/models/model_config.hpp"
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fedgan {
+
+class Generator : public torch::nn::Module {
+ public:
+  // z: [B, latent_dim]; labels: [B] int64 or undefined for unconditional models.
+  // Returns images in [-1, 1], [B, C, H, W].
+  virtual torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels) = 0;
+  // Name prefixes of the blocks in input-to-output order (for freezing and lr multipliers).
+  virtual std::vector<std::string> block_prefixes() const = 0;
+};
+
+class Discriminator : public torch::nn::Module {
+ public:
+  // Returns one logit per image, [B].
+  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels) = 0;
+  // Penultimate features [B, F] (for feature-matching distillation).
+  virtual torch::Tensor features(const torch::Tensor& x) = 0;
+  virtual std::vector<std::string> block_prefixes() const = 0;
+};
+
+struct ModelPair {
+  std::shared_ptr<Generator> generator;
+  std::shared_ptr<Discriminator> discriminator;
+};
+
+// Families by name; a new family registers a factory here.
+class ModelRegistry {
+ public:
+  using Factory = std::function<ModelPair(const ModelConfig&)>;
+  static ModelRegistry& instance();
+  void add(const std::string& family, Factory factory);
+  ModelPair make(const ModelConfig& config) const;  // throws for an unknown family
+  std::vector<std::string> families() const;
+
+ private:
+  std::map<std::string, Factory> m_factories;
+};
+
+// A generator-discriminator pair whose parameters and float buffers live in two flat
+// buffers, with matching flat gradient buffers.
+class Gan {
+ public:
+  // Builds the models from `config`, initialising weights from torch's global generator
+  // (seed it first for reproducible weights).
+  explicit Gan(const ModelConfig& config);
+  Gan(const Gan&) = delete;
+  Gan& operator=(const Gan&) = delete;
+
+  const ModelConfig& config() const { return m_config; }
+  Generator& generator() { return *m_g; }
+  Discriminator& discriminator() { return *m_d; }
+  std::shared_ptr<Generator> generator_ptr() { return m_g; }
+  FlatParameters& g_flat() { return m_g_flat; }
+  FlatParameters& d_flat() { return m_d_flat; }
+  torch::Tensor& g_grad() { return m_g_grad; }
+  torch::Tensor& d_grad() { return m_d_grad; }
+
+  // Copies every value (parameters and buffers) from another Gan of the same architecture.
+  void copy_from(const Gan& other);
+  void train(bool on);
+
+ private:
+  ModelConfig m_config;
+  std::shared_ptr<Generator> m_g;
+  std::shared_ptr<Discriminator> m_d;
+  FlatParameters m_g_flat, m_d_flat;
+  torch::Tensor m_g_grad, m_d_grad;
+};
+
+// Seats every parameter's .grad on a view into one flat gradient buffer (zeros) and returns it.
+// Autograd accumulates into existing gradients in place, so backward() fills the buffer.
+torch::Tensor attach_flat_grads(torch::nn::Module& module, const FlatParameters& flat);
+
+}  // namespace fedgan

@@ -1,0 +1,33 @@
+// GAN objectives by name: non-saturating BCE (Goodfellow et al. 2014), hinge (Lim & Ye 2017),
+// WGAN-GP (Gulrajani et al. 2017). All take raw logits.
+#pragma once
+
+#include "fedgan/models/gan.hpp"
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+namespace fedgan {
+
+class GanLoss {
+ public:
+  virtual ~GanLoss() = default;
+  virtual std::string name() const = 0;
+  virtual torch::Tensor d_loss(const torch::Tensor& real_logits,
+                               const torch::Tensor& fake_logits) const = 0;
+  virtual torch::Tensor g_loss(const torch::Tensor& fake_logits) const = 0;
+  // WGAN-GP adds a gradient penalty to D's loss.
+  virtual double gradient_penalty_weight() const { return 0.0; }
+};
+
+// "bce" (default), "hinge", "wgan-gp" (gp_weight used only there). Unknown names throw.
+std::unique_ptr<GanLoss> make_loss(const std::string& name, double gp_weight = 10.0);
+
+// E[(||∇_x̂ D(x̂)||₂ − 1)²] on random interpolates x̂ of real and fake (Gulrajani et al., eq. 3).
+torch::Tensor gradient_penalty(Discriminator& d, const torch::Tensor& real,
+                               const torch::Tensor& fake, const torch::Tensor& labels,
+                               torch::Generator& gen);
+
+}  // namespace fedgan

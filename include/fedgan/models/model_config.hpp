@@ -1,0 +1,26 @@
+// ModelConfig: what fixes a GAN's architecture; its text form is stored in checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace fedgan {
+
+struct ModelConfig {
+  std::string family = "dcgan";
+  int channels = 1;     // image channels C
+  int image_size = 28;  // H = W: 28, 32 or 64
+  int latent_dim = 64;  // z size
+  int g_width = 64;     // generator base width (channels of its last hidden block)
+  int d_width = 64;     // discriminator base width (channels of its first block)
+  int num_classes = 0;  // > 0: conditional G (label embedding) and projection D
+  std::string d_norm = "batch";  // batch | none (WGAN-GP prefers none)
+
+  // e.g. "dcgan c=1 s=28 z=64 gw=64 dw=64 k=0 dn=batch"; parse() is its inverse.
+  std::string to_string() const;
+  static ModelConfig parse(const std::string& text);
+  bool operator==(const ModelConfig& o) const { return to_string() == o.to_string(); }
+  bool operator!=(const ModelConfig& o) const { return !(*this == o); }
+};
+
+}  // namespace fedgan

@@ -1,0 +1,89 @@
+// Local GAN training of one party: D and G updates with Adam on the party's own shard.
+#pragma once
+
+#include "fedgan/models/gan.hpp"
+#include "fedgan/models/losses.hpp"
+#include "fedgan/train/flat_adam.hpp"
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fedgan {
+
+struct TrainBatch {
+  torch::Tensor images;  // float [B, C, H, W] in [-1, 1]
+  torch::Tensor labels;  // int64 [B], or undefined
+};
+
+// A party's data as the trainer sees it: shuffled batches for a given epoch number.
+class PartyData {
+ public:
+  virtual ~PartyData() = default;
+  virtual std::int64_t size() const = 0;
+  // The epoch's batches, shuffled deterministically from (seed, party, epoch).
+  virtual std::vector<TrainBatch> epoch(std::int64_t epoch, int batch_size) = 0;
+};
+
+// In-memory party data (tests, and the adapter over ShardLoader).
+class TensorPartyData final : public PartyData {
+ public:
+  TensorPartyData(torch::Tensor images, torch::Tensor labels, std::uint64_t seed);
+  std::int64_t size() const override { return m_images.size(0); }
+  std::vector<TrainBatch> epoch(std::int64_t epoch, int batch_size) override;
+
+ private:
+  torch::Tensor m_images, m_labels;
+  std::uint64_t m_seed;
+};
+
+struct LocalTrainConfig {
+  int local_epochs = 1;
+  int local_steps = 0;  // > 0: exactly this many steps per round instead of epochs
+  int batch_size = 64;
+  int d_steps = 1;      // D updates per G update
+  double lr_g = 2e-4;
+  double lr_d = 2e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  std::string loss = "bce";
+  double gp_weight = 10.0;
+};
+
+// The optimizers of one party, bound to the (shared) local model's flat buffers.
+struct PartyOptimizers {
+  FlatAdam g, d;
+};
+PartyOptimizers make_party_optimizers(Gan& local, const LocalTrainConfig& config);
+
+struct LocalResult {
+  double d_loss = 0;  // mean over steps
+  double g_loss = 0;
+  std::int64_t steps = 0;
+  std::int64_t images = 0;  // real images seen
+  bool finite = true;       // false: a loss or the model became NaN/inf
+};
+
+class LocalTrainer {
+ public:
+  explicit LocalTrainer(LocalTrainConfig config);
+  const LocalTrainConfig& config() const { return m_config; }
+
+  // One D update (d_steps times) and one G update on a real batch; returns (d_loss, g_loss).
+  std::pair<double, double> step(Gan& gan, PartyOptimizers& opt, const TrainBatch& batch,
+                                 torch::Generator& gen);
+
+  // The party's local work for one round: local_epochs over its data (or local_steps).
+  // `epoch_base` numbers the epochs so every (party, round, epoch) shuffles differently.
+  LocalResult run(Gan& gan, PartyOptimizers& opt, PartyData& data, std::int64_t epoch_base,
+                  torch::Generator& gen);
+
+ private:
+  LocalTrainConfig m_config;
+  std::unique_ptr<GanLoss> m_loss;
+};
+
+}  // namespace fedgan

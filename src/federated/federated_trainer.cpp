@@ -1,0 +1,193 @@
+// The federated round loop (see include/fedgan/federated/federated_trainer.hpp).
+#include "fedgan/federated/federated_trainer.hpp"
+
+#include "fedgan/core/error.hpp"
+#include "fedgan/core/torch_compat.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+namespace fedgan {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Statistics summed in the same collective as the models.
+enum Slot { kDLoss = 0, kGLoss, kParties, kImages, kSlots };
+
+}  // namespace
+
+std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
+  auto mix = [](std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(mix(a) ^ b) ^ c);
+}
+
+std::vector<int> sample_participants(int total, double fraction, std::uint64_t seed, int round) {
+  require(fraction > 0 && fraction <= 1, "participation must be in (0, 1]");
+  const int k = std::clamp(static_cast<int>(std::ceil(fraction * total - 1e-9)), 1, total);
+  std::vector<int> ids(total);
+  for (int i = 0; i < total; ++i) ids[i] = i;
+  if (k < total) {
+    // Partial Fisher-Yates with our own integer draws: identical on every platform.
+    std::mt19937_64 rng(mix_seed(seed, 0x5a3d, static_cast<std::uint64_t>(round)));
+    for (int i = 0; i < k; ++i) {
+      const auto j = i + static_cast<int>(rng() % static_cast<std::uint64_t>(total - i));
+      std::swap(ids[i], ids[j]);
+    }
+    ids.resize(k);
+    std::sort(ids.begin(), ids.end());
+  }
+  return ids;
+}
+
+FederatedTrainer::FederatedTrainer(Communicator& comm, const ModelConfig& model,
+                                   LocalTrainConfig local, FederatedConfig config,
+                                   std::vector<LocalParty> parties, int total_parties)
+    : m_comm(comm),
+      m_trainer(std::move(local)),
+      m_config(std::move(config)),
+      m_parties(std::move(parties)),
+      m_total_parties(total_parties) {
+  require(m_config.optimizer_state == "reset" || m_config.optimizer_state == "keep",
+          "optimizer_state must be reset or keep, not '" + m_config.optimizer_state + "'");
+  require(m_config.participation > 0 && m_config.participation <= 1,
+          "participation must be in (0, 1]");
+  torch::manual_seed(m_config.seed);
+  m_global = std::make_unique<Gan>(model);
+  m_local = std::make_unique<Gan>(model);
+  m_server_g = make_server_optimizer(m_config.server);
+  m_server_d = make_server_optimizer(m_config.server);
+  m_aggregator = std::make_unique<FusedAggregator>(
+      std::vector<std::int64_t>{m_global->g_flat().numel(), m_global->d_flat().numel()}, kSlots);
+}
+
+void FederatedTrainer::broadcast_global(int root) {
+  m_comm.broadcast(m_global->g_flat().flat(), root);
+  m_comm.broadcast(m_global->d_flat().flat(), root);
+}
+
+RoundReport FederatedTrainer::run_round(int round) {
+  const auto t_round = Clock::now();
+  RoundReport report;
+  report.round = round;
+  const auto participants =
+      sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
+  m_aggregator->reset();
+  auto extra = m_aggregator->stats();
+
+  // Local training of this rank's participating parties, one after another.
+  const auto t_local = Clock::now();
+  std::int64_t first_bad_party = -1;
+  for (auto& party : m_parties) {
+    if (!std::binary_search(participants.begin(), participants.end(), party.id)) continue;
+    auto& state = m_states[party.id];
+    m_local->copy_from(*m_global);
+    if (m_config.local_bn && state.g_buffers.defined()) {
+      torch::NoGradGuard g;
+      m_local->g_flat().buffers_view().copy_(state.g_buffers);
+      m_local->d_flat().buffers_view().copy_(state.d_buffers);
+    }
+    if (!state.optimizers || m_config.optimizer_state == "reset")
+      state.optimizers = make_party_optimizers(*m_local, m_trainer.config());
+    auto gen = compat::make_cpu_generator(
+        mix_seed(m_config.seed, static_cast<std::uint64_t>(party.id) + 1,
+                 static_cast<std::uint64_t>(round)));
+    const std::int64_t epochs_per_round =
+        m_trainer.config().local_steps > 0 ? 1000000 : m_trainer.config().local_epochs;
+    LocalResult result =
+        m_trainer.run(*m_local, *state.optimizers, *party.data,
+                      static_cast<std::int64_t>(round) * epochs_per_round, gen);
+    if (party.id == m_config.debug_nan_party && round == m_config.debug_nan_round)
+      m_local->g_flat().flat().fill_(std::nanf(""));
+    const bool finite = result.finite && torch::isfinite(m_local->g_flat().flat()).all().item<bool>() &&
+                        torch::isfinite(m_local->d_flat().flat()).all().item<bool>();
+    report.images += result.images;
+    if (!finite) {
+      if (first_bad_party < 0) first_bad_party = party.id;
+      report.skipped += 1;
+      continue;
+    }
+    if (m_config.local_bn) {
+      state.g_buffers = m_local->g_flat().buffers_view().clone();
+      state.d_buffers = m_local->d_flat().buffers_view().clone();
+    }
+    // n_k·Δ_k in float64: exact products, so sums hardly depend on the order of ranks.
+    const double n = static_cast<double>(party.data->size());
+    m_aggregator->add({m_local->g_flat().flat() - m_global->g_flat().flat(),
+                       m_local->d_flat().flat() - m_global->d_flat().flat()},
+                      n);
+    extra[kDLoss] += result.d_loss;
+    extra[kGLoss] += result.g_loss;
+    extra[kParties] += 1;
+  }
+  extra[kImages] += static_cast<double>(report.images);
+  const double local_s = seconds_since(t_local);
+
+  // Agreement before aggregation: slowest local time, skipped count, first non-finite party.
+  const auto t_agg = Clock::now();
+  std::int64_t agree[3] = {static_cast<std::int64_t>(local_s * 1e6), report.skipped,
+                           first_bad_party < 0 ? 0 : m_total_parties - first_bad_party};
+  m_comm.allreduce_max(agree, 3);
+  report.local_s = static_cast<double>(agree[0]) * 1e-6;
+  if (agree[2] > 0 && !m_config.skip_nonfinite) {
+    const int bad = m_total_parties - static_cast<int>(agree[2]);
+    throw Error("party " + std::to_string(bad) + " produced a non-finite update in round " +
+                    std::to_string(round) +
+                    "; the global model was not changed (use --skip-nonfinite to drop such "
+                    "parties, or lower the learning rate)",
+                /*collective=*/true);
+  }
+
+  // The one fused collective of the round.
+  m_aggregator->allreduce(m_comm);
+  report.parties = static_cast<std::int64_t>(extra[kParties].item<double>());
+  report.samples = static_cast<std::int64_t>(m_aggregator->total_weight());
+  report.images = static_cast<std::int64_t>(extra[kImages].item<double>());
+  report.skipped = static_cast<std::int64_t>(participants.size()) - report.parties;
+  if (report.parties > 0) {
+    report.d_loss = extra[kDLoss].item<double>() / static_cast<double>(report.parties);
+    report.g_loss = extra[kGLoss].item<double>() / static_cast<double>(report.parties);
+    auto mean_g = m_aggregator->mean(0);
+    auto mean_d = m_aggregator->mean(1);
+    auto& gf = m_global->g_flat();
+    auto& df = m_global->d_flat();
+    // Parameters follow the server optimizer; float buffers (BN statistics) are averaged.
+    m_server_g->apply(gf.parameters_view(), mean_g.narrow(0, 0, gf.parameter_numel()));
+    m_server_d->apply(df.parameters_view(), mean_d.narrow(0, 0, df.parameter_numel()));
+    torch::NoGradGuard g;
+    gf.buffers_view().add_(mean_g.narrow(0, gf.parameter_numel(), gf.numel() - gf.parameter_numel()));
+    df.buffers_view().add_(mean_d.narrow(0, df.parameter_numel(), df.numel() - df.parameter_numel()));
+  }
+  report.aggregate_s = seconds_since(t_agg);
+  report.wall_s = seconds_since(t_round);
+  return report;
+}
+
+std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
+  std::map<std::string, torch::Tensor> out;
+  for (auto& [k, v] : m_server_g->state()) out["g/" + k] = v;
+  for (auto& [k, v] : m_server_d->state()) out["d/" + k] = v;
+  return out;
+}
+
+void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tensor>& state) {
+  std::map<std::string, torch::Tensor> g, d;
+  for (auto& [k, v] : state) {
+    if (k.rfind("g/", 0) == 0) g[k.substr(2)] = v;
+    if (k.rfind("d/", 0) == 0) d[k.substr(2)] = v;
+  }
+  m_server_g->load_state(g);
+  m_server_d->load_state(d);
+}
+
+}  // namespace fedgan

@@ -1,0 +1,91 @@
+// Server optimizers (see include/fedgan/federated/server_optimizer.hpp).
+#include "fedgan/federated/server_optimizer.hpp"
+
+#include "fedgan/core/error.hpp"
+
+namespace fedgan {
+namespace {
+
+class FedAvg final : public ServerOptimizer {
+ public:
+  explicit FedAvg(double lr) : m_lr(lr) {}
+  std::string name() const override { return "fedavg"; }
+  void apply(torch::Tensor global, const torch::Tensor& delta) override {
+    torch::NoGradGuard g;
+    if (m_lr == 1.0) {
+      global.add_(delta);
+    } else {
+      global.add_(delta, m_lr);
+    }
+  }
+
+ private:
+  double m_lr;
+};
+
+class FedAvgM final : public ServerOptimizer {
+ public:
+  FedAvgM(double lr, double momentum) : m_lr(lr), m_momentum(momentum) {}
+  std::string name() const override { return "fedavgm"; }
+  void apply(torch::Tensor global, const torch::Tensor& delta) override {
+    torch::NoGradGuard g;
+    if (!m_velocity.defined()) m_velocity = torch::zeros_like(delta);
+    m_velocity.mul_(m_momentum).add_(delta);
+    global.add_(m_velocity, m_lr);
+  }
+  std::map<std::string, torch::Tensor> state() const override {
+    if (!m_velocity.defined()) return {};
+    return {{"velocity", m_velocity}};
+  }
+  void load_state(const std::map<std::string, torch::Tensor>& s) override {
+    if (auto it = s.find("velocity"); it != s.end()) m_velocity = it->second.clone();
+  }
+
+ private:
+  double m_lr, m_momentum;
+  torch::Tensor m_velocity;
+};
+
+class FedAdam final : public ServerOptimizer {
+ public:
+  explicit FedAdam(const ServerOptimizerConfig& c) : m_c(c) {}
+  std::string name() const override { return "fedadam"; }
+  void apply(torch::Tensor global, const torch::Tensor& delta) override {
+    torch::NoGradGuard g;
+    if (!m_m.defined()) {
+      m_m = torch::zeros_like(delta);
+      m_v = torch::zeros_like(delta);
+    }
+    m_m.mul_(m_c.beta1).add_(delta, 1 - m_c.beta1);
+    m_v.mul_(m_c.beta2).addcmul_(delta, delta, 1 - m_c.beta2);
+    global.addcdiv_(m_m, m_v.sqrt().add_(m_c.tau), m_c.lr);
+  }
+  std::map<std::string, torch::Tensor> state() const override {
+    if (!m_m.defined()) return {};
+    return {{"m", m_m}, {"v", m_v}};
+  }
+  void load_state(const std::map<std::string, torch::Tensor>& s) override {
+    auto m = s.find("m"), v = s.find("v");
+    if (m != s.end() && v != s.end()) {
+      m_m = m->second.clone();
+      m_v = v->second.clone();
+    }
+  }
+
+ private:
+  ServerOptimizerConfig m_c;
+  torch::Tensor m_m, m_v;
+};
+
+}  // namespace
+
+std::unique_ptr<ServerOptimizer> make_server_optimizer(const ServerOptimizerConfig& c) {
+  require(c.lr > 0, "server optimizer: lr must be positive");
+  if (c.name == "fedavg") return std::make_unique<FedAvg>(c.lr);
+  if (c.name == "fedavgm") return std::make_unique<FedAvgM>(c.lr, c.momentum);
+  if (c.name == "fedadam") return std::make_unique<FedAdam>(c);
+  throw Error("server optimizer: unknown name '" + c.name +
+              "' (expected fedavg, fedavgm or fedadam)");
+}
+
+}  // namespace fedgan

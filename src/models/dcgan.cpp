@@ -1,0 +1,187 @@
+// DCGAN (Radford et al. 2016) generator and discriminator for 28, 32 and 64 pixel images,
+// optionally conditional: label embedding concatenated to z in G, projection in D
+// (Miyato & Koyama 2018). Registered as family "dcgan".
+#include "fedgan/core/error.hpp"
+#include "fedgan/models/gan.hpp"
+
+namespace fedgan {
+namespace {
+
+namespace nn = torch::nn;
+
+constexpr int kEmbedDim = 32;
+
+// Spatial size of the first generator block / last discriminator block, and the number of
+// stride-2 steps between it and the image.
+std::pair<int, int> geometry(const ModelConfig& c) {
+  switch (c.image_size) {
+    case 28: return {7, 2};
+    case 32: return {4, 3};
+    case 64: return {4, 4};
+    default:
+      throw Error("model: image size " + std::to_string(c.image_size) +
+                  " is not supported by dcgan (expected 28, 32 or 64)");
+  }
+}
+
+void dcgan_init(nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters()) {
+    const auto& name = item.key();
+    auto& p = item.value();
+    const bool is_bn = name.find(".bn.") != std::string::npos;
+    if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
+      p.zero_();
+    } else if (is_bn) {
+      p.normal_(1.0, 0.02);
+    } else {
+      p.normal_(0.0, 0.02);
+    }
+  }
+}
+
+struct UpBlockImpl : nn::Module {
+  UpBlockImpl(int in, int out, int kernel, int stride, int pad) {
+    conv = register_module(
+        "conv", nn::ConvTranspose2d(
+                    nn::ConvTranspose2dOptions(in, out, kernel).stride(stride).padding(pad).bias(false)));
+    bn = register_module("bn", nn::BatchNorm2d(out));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return torch::relu(bn(conv(x))); }
+  nn::ConvTranspose2d conv{nullptr};
+  nn::BatchNorm2d bn{nullptr};
+};
+TORCH_MODULE(UpBlock);
+
+struct DownBlockImpl : nn::Module {
+  DownBlockImpl(int in, int out, bool norm) {
+    conv = register_module(
+        "conv", nn::Conv2d(nn::Conv2dOptions(in, out, 4).stride(2).padding(1).bias(!norm)));
+    if (norm) bn = register_module("bn", nn::BatchNorm2d(out));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto h = conv(x);
+    if (bn) h = bn(h);
+    return torch::leaky_relu(h, 0.2);
+  }
+  nn::Conv2d conv{nullptr};
+  nn::BatchNorm2d bn{nullptr};
+};
+TORCH_MODULE(DownBlock);
+
+class DcganGenerator final : public Generator {
+ public:
+  explicit DcganGenerator(const ModelConfig& c) : m_config(c) {
+    const auto [s0, steps] = geometry(c);
+    int in = c.latent_dim;
+    if (c.num_classes > 0) {
+      m_embed = register_module("embed", nn::Embedding(c.num_classes, kEmbedDim));
+      in += kEmbedDim;
+    }
+    m_blocks = register_module("blocks", nn::ModuleList());
+    // Widths halve towards the image: g_width * 2^(steps-1), ..., g_width.
+    int width = c.g_width << (steps - 1);
+    m_blocks->push_back(UpBlock(in, width, s0, 1, 0));
+    for (int i = 1; i < steps; ++i) {
+      m_blocks->push_back(UpBlock(width, width / 2, 4, 2, 1));
+      width /= 2;
+    }
+    m_out = register_module(
+        "out", nn::ConvTranspose2d(nn::ConvTranspose2dOptions(width, c.channels, 4).stride(2).padding(1)));
+    dcgan_init(*this);
+  }
+
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels) override {
+    auto h = z;
+    if (m_embed) {
+      require(labels.defined(), "generator: this model is conditional and needs labels");
+      h = torch::cat({h, m_embed(labels)}, 1);
+    }
+    h = h.view({h.size(0), h.size(1), 1, 1});
+    for (auto& block : *m_blocks) h = block->as<UpBlock>()->forward(h);
+    return torch::tanh(m_out(h));
+  }
+
+  std::vector<std::string> block_prefixes() const override {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < m_blocks->size(); ++i) out.push_back("blocks." + std::to_string(i));
+    out.push_back("out");
+    return out;
+  }
+
+ private:
+  ModelConfig m_config;
+  nn::Embedding m_embed{nullptr};
+  nn::ModuleList m_blocks{nullptr};
+  nn::ConvTranspose2d m_out{nullptr};
+};
+
+class DcganDiscriminator final : public Discriminator {
+ public:
+  explicit DcganDiscriminator(const ModelConfig& c) {
+    const auto [s0, steps] = geometry(c);
+    require(c.d_norm == "batch" || c.d_norm == "none",
+            "model: d_norm '" + c.d_norm + "' is unknown (expected batch or none)");
+    const bool norm = c.d_norm == "batch";
+    m_blocks = register_module("blocks", nn::ModuleList());
+    int width = c.d_width;
+    m_blocks->push_back(DownBlock(c.channels, width, /*norm=*/false));
+    for (int i = 1; i < steps; ++i) {
+      m_blocks->push_back(DownBlock(width, width * 2, norm));
+      width *= 2;
+    }
+    const int features = width * s0 * s0;
+    m_head = register_module("head", nn::Linear(features, 1));
+    if (c.num_classes > 0) m_embed = register_module("embed", nn::Embedding(c.num_classes, features));
+    dcgan_init(*this);
+  }
+
+  torch::Tensor features(const torch::Tensor& x) override {
+    auto h = x;
+    for (auto& block : *m_blocks) h = block->as<DownBlock>()->forward(h);
+    return h.flatten(1);
+  }
+
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels) override {
+    auto f = features(x);
+    auto logit = m_head(f).squeeze(1);
+    if (m_embed) {
+      require(labels.defined(), "discriminator: this model is conditional and needs labels");
+      logit = logit + (m_embed(labels) * f).sum(1);
+    }
+    return logit;
+  }
+
+  std::vector<std::string> block_prefixes() const override {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < m_blocks->size(); ++i) out.push_back("blocks." + std::to_string(i));
+    out.push_back("head");
+    return out;
+  }
+
+ private:
+  nn::ModuleList m_blocks{nullptr};
+  nn::Linear m_head{nullptr};
+  nn::Embedding m_embed{nullptr};
+};
+
+const bool kRegistered = [] {
+  ModelRegistry::instance().add("dcgan", [](const ModelConfig& c) {
+    require(c.channels >= 1 && c.channels <= 4, "model: channels must be 1..4");
+    require(c.latent_dim >= 1, "model: latent_dim must be positive");
+    require(c.g_width >= 2 && c.d_width >= 1, "model: widths must be positive (g_width >= 2)");
+    require(c.num_classes >= 0, "model: num_classes must be >= 0");
+    ModelPair pair;
+    pair.generator = std::make_shared<DcganGenerator>(c);
+    pair.discriminator = std::make_shared<DcganDiscriminator>(c);
+    return pair;
+  });
+  return true;
+}();
+
+}  // namespace
+
+// Referenced from gan.cpp so the linker keeps this file's registration in the static library.
+bool dcgan_registered() { return kRegistered; }
+
+}  // namespace fedgan

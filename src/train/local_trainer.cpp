@@ -1,0 +1,117 @@
+// Local GAN training of one party (see include/fedgan/train/local_trainer.hpp).
+#include "fedgan/train/local_trainer.hpp"
+
+#include "fedgan/core/error.hpp"
+#include "fedgan/core/torch_compat.hpp"
+
+#include <cmath>
+
+namespace fedgan {
+namespace {
+
+void set_requires_grad(torch::nn::Module& m, bool on) {
+  for (auto& p : m.parameters()) p.requires_grad_(on);
+}
+
+}  // namespace
+
+TensorPartyData::TensorPartyData(torch::Tensor images, torch::Tensor labels, std::uint64_t seed)
+    : m_images(std::move(images)), m_labels(std::move(labels)), m_seed(seed) {
+  require(m_images.dim() == 4, "party data: images must be [N, C, H, W]");
+  require(!m_labels.defined() || m_labels.size(0) == m_images.size(0),
+          "party data: labels and images differ in count");
+}
+
+std::vector<TrainBatch> TensorPartyData::epoch(std::int64_t epoch, int batch_size) {
+  auto gen = compat::make_cpu_generator(m_seed * 1000003ULL + static_cast<std::uint64_t>(epoch));
+  auto order = torch::randperm(size(), gen, torch::kInt64);
+  std::vector<TrainBatch> out;
+  for (std::int64_t i = 0; i + batch_size <= size() || (i == 0 && size() > 0); i += batch_size) {
+    auto idx = order.narrow(0, i, std::min<std::int64_t>(batch_size, size() - i));
+    out.push_back({m_images.index_select(0, idx),
+                   m_labels.defined() ? m_labels.index_select(0, idx) : torch::Tensor()});
+  }
+  return out;
+}
+
+PartyOptimizers make_party_optimizers(Gan& local, const LocalTrainConfig& c) {
+  return {FlatAdam(local.g_flat().parameters_view(), local.g_grad(),
+                   AdamOptions{c.lr_g, c.beta1, c.beta2, 1e-8}),
+          FlatAdam(local.d_flat().parameters_view(), local.d_grad(),
+                   AdamOptions{c.lr_d, c.beta1, c.beta2, 1e-8})};
+}
+
+LocalTrainer::LocalTrainer(LocalTrainConfig config)
+    : m_config(std::move(config)), m_loss(make_loss(m_config.loss, m_config.gp_weight)) {
+  require(m_config.batch_size >= 1, "train: batch_size must be >= 1");
+  require(m_config.d_steps >= 1, "train: d_steps must be >= 1");
+  require(m_config.local_epochs >= 1 || m_config.local_steps >= 1,
+          "train: local_epochs or local_steps must be >= 1");
+}
+
+std::pair<double, double> LocalTrainer::step(Gan& gan, PartyOptimizers& opt,
+                                             const TrainBatch& batch, torch::Generator& gen) {
+  auto& g = gan.generator();
+  auto& d = gan.discriminator();
+  const auto& cfg = gan.config();
+  const std::int64_t b = batch.images.size(0);
+  // Conditional models: fake images get the real batch's labels.
+  const torch::Tensor labels = cfg.num_classes > 0 ? batch.labels : torch::Tensor();
+
+  double d_value = 0;
+  for (int k = 0; k < m_config.d_steps; ++k) {
+    torch::Tensor fake;
+    {
+      torch::NoGradGuard no_grad;
+      fake = g.forward(torch::randn({b, cfg.latent_dim}, gen), labels);
+    }
+    gan.d_grad().zero_();
+    auto loss = m_loss->d_loss(d.forward(batch.images, labels), d.forward(fake, labels));
+    if (m_loss->gradient_penalty_weight() > 0)
+      loss = loss + m_loss->gradient_penalty_weight() *
+                        gradient_penalty(d, batch.images, fake, labels, gen);
+    loss.backward();
+    opt.d.step();
+    d_value += loss.item<double>();
+  }
+
+  // G step: gradients flow through D to the images, but D's weights need none.
+  set_requires_grad(d, false);
+  gan.g_grad().zero_();
+  auto g_loss = m_loss->g_loss(d.forward(g.forward(torch::randn({b, cfg.latent_dim}, gen), labels),
+                                         labels));
+  g_loss.backward();
+  set_requires_grad(d, true);
+  opt.g.step();
+  return {d_value / m_config.d_steps, g_loss.item<double>()};
+}
+
+LocalResult LocalTrainer::run(Gan& gan, PartyOptimizers& opt, PartyData& data,
+                              std::int64_t epoch_base, torch::Generator& gen) {
+  LocalResult result;
+  gan.train(true);
+  const std::int64_t target_steps = m_config.local_steps;
+  for (std::int64_t e = 0;; ++e) {
+    if (target_steps <= 0 && e >= m_config.local_epochs) break;
+    for (const auto& batch : data.epoch(epoch_base + e, m_config.batch_size)) {
+      auto [dl, gl] = step(gan, opt, batch, gen);
+      if (!std::isfinite(dl) || !std::isfinite(gl)) {
+        result.finite = false;
+        return result;
+      }
+      result.d_loss += dl;
+      result.g_loss += gl;
+      result.steps += 1;
+      result.images += batch.images.size(0);
+      if (target_steps > 0 && result.steps >= target_steps) break;
+    }
+    if (target_steps > 0 && result.steps >= target_steps) break;
+  }
+  if (result.steps > 0) {
+    result.d_loss /= static_cast<double>(result.steps);
+    result.g_loss /= static_cast<double>(result.steps);
+  }
+  return result;
+}
+
+}  // namespace fedgan
