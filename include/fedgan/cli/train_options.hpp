@@ -1,0 +1,35 @@
+// TrainOptions: everything `fedgan train` (and `pretrain`) takes, as plain value types that
+// the CLI fills; the run (cli/train_run.cpp) hands each module the struct it needs.
+#pragma once
+
+#include "fedgan/federated/federated_trainer.hpp"
+#include "fedgan/models/model_config.hpp"
+#include "fedgan/train/local_trainer.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace fedgan::cli {
+
+struct TrainOptions {
+  std::string data;                 // dataset file written by `fedgan prepare`
+  std::string out = "runs/train";   // run directory
+  bool conditional = false;         // label-conditional G and D (dataset needs labels)
+  int parties_per_rank = 0;         // 0: all parties of the file, spread over the ranks
+  int checkpoint_every = 5;
+  int sample_every = 1;
+  bool resume = false;
+  bool force = false;
+  ModelConfig model;
+  LocalTrainConfig local;
+  FederatedConfig federated;
+};
+
+// Binds the options of `train` to `options` on the subcommand `sub`.
+void add_train_options(CLI::App& sub, TrainOptions& options);
+
+// The training run on every rank; returns the process exit code.
+int run_training(Communicator& comm, const TrainOptions& options, const std::string& config_text);
+
+}  // namespace fedgan::cli

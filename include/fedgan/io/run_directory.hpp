@@ -1,0 +1,46 @@
+// The run directory: config.toml, metrics.csv, checkpoints/, samples/, log.txt (DESIGN.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fedgan::io {
+
+class RunDirectory {
+ public:
+  explicit RunDirectory(std::string root) : m_root(std::move(root)) {}
+
+  // Creates the layout. A directory that already holds a run (config.toml or metrics.csv) is
+  // refused unless `resume` (keep it) or `force` (start over, removing the old run's files).
+  void prepare(bool resume, bool force) const;
+  bool holds_run() const;
+
+  const std::string& root() const { return m_root; }
+  std::string config() const { return m_root + "/config.toml"; }
+  std::string metrics() const { return m_root + "/metrics.csv"; }
+  std::string log() const { return m_root + "/log.txt"; }
+  std::string latest_checkpoint() const { return m_root + "/checkpoints/latest.h5"; }
+  std::string checkpoint(std::int64_t round) const;
+  std::string samples(std::int64_t round) const;
+
+ private:
+  std::string m_root;
+};
+
+// metrics.csv: a header and one row per round, rewritten atomically after each row so a
+// crash never leaves a torn line; on resume, rows after the resumed round are dropped.
+class MetricsCsv {
+ public:
+  MetricsCsv(std::string path, std::vector<std::string> columns);
+  // Keeps the existing rows whose first column (the round) is <= `round`.
+  void load_existing(std::int64_t round);
+  void append(const std::vector<std::string>& row);
+
+ private:
+  std::string m_path;
+  std::string m_header;
+  std::vector<std::string> m_rows;
+};
+
+}  // namespace fedgan::io

@@ -1,0 +1,78 @@
+// `fedgan train`: options of a federated run (model, local training, rounds, run directory).
+#include "fedgan/cli/command.hpp"
+#include "fedgan/cli/train_options.hpp"
+
+namespace fedgan::cli {
+
+void add_train_options(CLI::App& sub, TrainOptions& o) {
+  sub.add_option("--data", o.data, "dataset file from `fedgan prepare`")->required();
+  sub.add_option("--out", o.out, "run directory")->capture_default_str();
+  sub.add_flag("--resume", o.resume, "continue the run in --out from checkpoints/latest.h5");
+  sub.add_flag("--force", o.force, "start over in an --out that holds another run");
+  sub.add_option("--rounds", o.federated.rounds, "federated rounds")->capture_default_str()->check(CLI::PositiveNumber);
+  sub.add_option("--participation", o.federated.participation,
+                 "fraction of parties drawn each round (same draw on every rank)")->capture_default_str()
+      ->check(CLI::Range(1e-9, 1.0));
+  sub.add_option("--parties-per-rank", o.parties_per_rank,
+                 "virtual parties per rank (0: all parties of the file over the ranks)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--local-epochs", o.local.local_epochs, "local epochs per round")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--local-steps", o.local.local_steps,
+                 "local steps per round (overrides --local-epochs when > 0)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--batch-size", o.local.batch_size, "")->capture_default_str()->check(CLI::PositiveNumber);
+  sub.add_option("--d-steps", o.local.d_steps, "D updates per G update")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--lr-g", o.local.lr_g, "generator Adam learning rate")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--lr-d", o.local.lr_d, "discriminator Adam learning rate")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--beta1", o.local.beta1, "")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+  sub.add_option("--beta2", o.local.beta2, "")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+  sub.add_option("--loss", o.local.loss, "bce | hinge | wgan-gp")->capture_default_str()
+      ->check(CLI::IsMember({"bce", "hinge", "wgan-gp"}));
+  sub.add_option("--gp-weight", o.local.gp_weight, "WGAN-GP penalty weight")->capture_default_str();
+  sub.add_option("--optimizer-state", o.federated.optimizer_state,
+                 "reset: fresh Adam each round; keep: per-party Adam state across rounds")->capture_default_str()
+      ->check(CLI::IsMember({"reset", "keep"}));
+  sub.add_flag("--local-bn", o.federated.local_bn,
+               "keep BatchNorm running statistics per party (the global model gets the mean)");
+  sub.add_flag("--skip-nonfinite", o.federated.skip_nonfinite,
+               "drop a party whose update is NaN/inf instead of stopping the run");
+  sub.add_option("--server-optimizer", o.federated.server.name, "fedavg | fedavgm | fedadam")->capture_default_str()
+      ->check(CLI::IsMember({"fedavg", "fedavgm", "fedadam"}));
+  sub.add_option("--server-lr", o.federated.server.lr, "")->capture_default_str()->check(CLI::PositiveNumber);
+  sub.add_option("--server-momentum", o.federated.server.momentum, "fedavgm momentum")->capture_default_str();
+  sub.add_option("--seed", o.federated.seed, "seed of every random draw")->capture_default_str();
+  sub.add_option("--latent-dim", o.model.latent_dim, "")->capture_default_str()->check(CLI::PositiveNumber);
+  sub.add_option("--g-width", o.model.g_width, "generator base width")->capture_default_str()
+      ->check(CLI::Range(2, 4096));
+  sub.add_option("--d-width", o.model.d_width, "discriminator base width")->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  sub.add_option("--d-norm", o.model.d_norm, "batch | none")->capture_default_str()
+      ->check(CLI::IsMember({"batch", "none"}));
+  sub.add_option("--model", o.model.family, "model family")->capture_default_str();
+  sub.add_flag("--conditional", o.conditional, "label-conditional G (embedding) and D (projection)");
+  sub.add_option("--checkpoint-every", o.checkpoint_every, "rounds between checkpoints")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--sample-every", o.sample_every, "rounds between sample grids")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  auto* nan_party = sub.add_option("--debug-nan-party", o.federated.debug_nan_party,
+                                   "(testing) make this party's update NaN");
+  auto* nan_round = sub.add_option("--debug-nan-round", o.federated.debug_nan_round,
+                                   "(testing) ... in this round");
+  nan_party->group("");
+  nan_round->group("");
+}
+
+void add_train_command(CLI::App& root, Commands& commands) {
+  auto options = std::make_shared<TrainOptions>();
+  auto* sub = root.add_subcommand("train", "federated GAN training across the MPI ranks");
+  add_train_options(*sub, *options);
+  commands.push_back({sub, [options, &root](Communicator& comm) {
+                        return run_training(comm, *options, root.config_to_str(true, false));
+                      }});
+}
+
+}  // namespace fedgan::cli

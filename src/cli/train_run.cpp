@@ -1,0 +1,232 @@
+// The training run: data shards, model, rounds, and rank 0's files (metrics, samples,
+// checkpoints). Every step that can fail on one rank is agreed, so no rank hangs.
+#include "fedgan/cli/train_options.hpp"
+#include "fedgan/comm/collective.hpp"
+#include "fedgan/comm/tensor_map.hpp"
+#include "fedgan/core/error.hpp"
+#include "fedgan/core/log.hpp"
+#include "fedgan/core/torch_compat.hpp"
+#include "fedgan/data/shard_loader.hpp"
+#include "fedgan/io/atomic_file.hpp"
+#include "fedgan/io/checkpoint.hpp"
+#include "fedgan/io/hdf5.hpp"
+#include "fedgan/io/image_grid.hpp"
+#include "fedgan/io/run_directory.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <unistd.h>
+
+namespace fedgan::cli {
+namespace {
+
+// A ShardLoader as the trainer's PartyData.
+class ShardPartyData final : public PartyData {
+ public:
+  explicit ShardPartyData(data::ShardLoader loader) : m_loader(std::move(loader)) {}
+  std::int64_t size() const override { return m_loader.size(); }
+  std::vector<TrainBatch> epoch(std::int64_t epoch, int batch_size) override {
+    std::vector<TrainBatch> out;
+    const bool drop_last = m_loader.size() >= batch_size;
+    for (auto& b : m_loader.epoch_batches(epoch, batch_size, drop_last))
+      out.push_back({b.images, b.labels});
+    return out;
+  }
+
+ private:
+  data::ShardLoader m_loader;
+};
+
+struct DataInfo {
+  std::int64_t parties = 0, channels = 0, size = 0, classes = 0;
+};
+
+DataInfo read_data_info(const std::string& path) {
+  h5::File file(path, h5::File::Mode::Read);
+  DataInfo info;
+  const auto shape = file.shape("/images");
+  if (shape.size() != 4) throw Error(path + ": /images must be [N, C, H, W]");
+  info.channels = shape[1];
+  info.size = shape[2];
+  if (shape[2] != shape[3]) throw Error(path + ": images must be square, got " +
+                                        std::to_string(shape[2]) + "x" + std::to_string(shape[3]));
+  info.parties = file.attr_int("/parties", "num_parties").value_or(0);
+  if (info.parties <= 0)
+    throw Error(path + ": no partition (attribute /parties@num_parties); run `fedgan prepare`");
+  info.classes = file.attr_int("/", "num_classes").value_or(0);
+  return info;
+}
+
+std::string fmt_duration(double s) {
+  const long t = std::lround(std::max(0.0, s));
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+  return buf;
+}
+
+std::string num(double v, int precision = 6) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+  return buf;
+}
+
+torch::Tensor sample_images(Gan& gan, std::uint64_t seed, int n) {
+  auto gen = compat::make_cpu_generator(mix_seed(seed, 0x5a3b1e5));
+  auto z = torch::randn({n, gan.config().latent_dim}, gen);
+  torch::Tensor labels;
+  if (gan.config().num_classes > 0) labels = torch::arange(n, torch::kInt64) % gan.config().num_classes;
+  torch::NoGradGuard no_grad;
+  gan.generator().eval();
+  auto images = gan.generator().forward(z, labels);
+  gan.generator().train();
+  return images;
+}
+
+io::CheckpointData make_checkpoint(FederatedTrainer& trainer, std::int64_t round,
+                                   const std::string& config_text) {
+  io::CheckpointData ck;
+  ck.round = round;
+  ck.architecture = trainer.global().config().to_string();
+  ck.config_text = config_text;
+  for (auto& [k, v] : io::named_tensors(trainer.global().g_flat())) ck.generator[k] = v;
+  for (auto& [k, v] : io::named_tensors(trainer.global().d_flat())) ck.discriminator[k] = v;
+  for (auto& [k, v] : trainer.server_state()) ck.state["server/" + k] = v;
+  return ck;
+}
+
+}  // namespace
+
+int run_training(Communicator& comm, const TrainOptions& options, const std::string& config_text) {
+  const io::RunDirectory run(options.out);
+  // Rank 0 owns the run directory; everyone learns whether that worked.
+  collective_try(comm, [&] {
+    if (!comm.is_root()) return;
+    run.prepare(options.resume, options.force);
+    if (options.resume && !std::filesystem::exists(run.latest_checkpoint()))
+      throw Error(run.latest_checkpoint() + ": --resume needs this checkpoint, and it is missing");
+    log::add_file(run.log());
+  });
+
+  // Every rank reads the file's header and then only its own parties' rows.
+  const DataInfo info = collective_try(comm, [&] { return read_data_info(options.data); });
+  const int ranks = comm.size();
+  const int total = options.parties_per_rank > 0 ? options.parties_per_rank * ranks
+                                                 : static_cast<int>(info.parties);
+  comm.agree_ok(total <= info.parties,
+                options.data + ": has " + std::to_string(info.parties) + " parties, but " +
+                    std::to_string(ranks) + " ranks x " + std::to_string(options.parties_per_rank) +
+                    " parties per rank need " + std::to_string(total));
+  comm.agree_ok(total >= ranks, options.data + ": has " + std::to_string(total) +
+                                    " parties, fewer than the " + std::to_string(ranks) +
+                                    " ranks (each rank needs at least one party)");
+  comm.agree_ok(!options.conditional || info.classes > 1,
+                options.data + ": --conditional needs labels with num_classes > 1");
+  // Contiguous blocks: rank r hosts parties [r*P/R, (r+1)*P/R).
+  const int first = static_cast<int>(static_cast<std::int64_t>(comm.rank()) * total / ranks);
+  const int last = static_cast<int>(static_cast<std::int64_t>(comm.rank() + 1) * total / ranks);
+  std::vector<LocalParty> parties = collective_try(comm, [&] {
+    std::vector<LocalParty> out;
+    for (int k = first; k < last; ++k)
+      out.push_back({k, std::make_shared<ShardPartyData>(
+                            data::ShardLoader(options.data, k, options.federated.seed))});
+    return out;
+  });
+
+  ModelConfig model = options.model;
+  model.channels = static_cast<int>(info.channels);
+  model.image_size = static_cast<int>(info.size);
+  model.num_classes = options.conditional ? static_cast<int>(info.classes) : 0;
+  auto trainer = collective_try(comm, [&] {
+    return std::make_shared<FederatedTrainer>(comm, model, options.local, options.federated,
+                                              std::move(parties), total);
+  });
+
+  std::int64_t start_round = 0;
+  if (options.resume) {
+    // Rank 0 reads the checkpoint; every rank receives model, round and server state.
+    std::map<std::string, torch::Tensor> state;
+    collective_try(comm, [&] {
+      if (!comm.is_root()) return;
+      auto ck = io::read_checkpoint(run.latest_checkpoint());
+      if (ck.architecture != model.to_string())
+        throw Error(run.latest_checkpoint() + ": checkpoint architecture '" + ck.architecture +
+                    "' differs from this run's '" + model.to_string() + "'");
+      io::load_strict(trainer->global().g_flat(), ck.generator, "generator", run.latest_checkpoint());
+      io::load_strict(trainer->global().d_flat(), ck.discriminator, "discriminator",
+                      run.latest_checkpoint());
+      start_round = ck.round;
+      for (auto& [k, v] : ck.state)
+        if (k.rfind("server/", 0) == 0) state[k.substr(7)] = v;
+    });
+    comm.broadcast(&start_round, sizeof(start_round), 0);
+    broadcast_tensors(comm, state, 0);
+    trainer->load_server_state(state);
+  }
+  // One source of truth for the starting model: rank 0's.
+  trainer->broadcast_global(0);
+
+  const int rounds = options.federated.rounds;
+  io::MetricsCsv metrics(run.metrics(),
+                         {"round", "wall_s", "local_train_s", "aggregate_s", "other_s", "d_loss",
+                          "g_loss", "parties", "skipped", "samples", "images", "images_per_s"});
+  if (comm.is_root()) {
+    spdlog::info("fedgan train: {} rank(s), {} parties ({}..{} on rank 0), model {}", ranks, total,
+                 first, last - 1, model.to_string());
+    spdlog::info("  G {} + D {} parameters; one fused allreduce of {:.1f} MB per round",
+                 trainer->global().g_flat().numel(), trainer->global().d_flat().numel(),
+                 (trainer->global().g_flat().numel() + trainer->global().d_flat().numel()) * 8 / 1e6);
+    if (options.resume) {
+      spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
+      metrics.load_existing(start_round);
+    } else {
+      io::write_text_atomically(run.config(), config_text);
+    }
+  }
+
+  const auto t_start = std::chrono::steady_clock::now();
+  double train_seconds = 0;
+  for (std::int64_t round = start_round + 1; round <= rounds; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const RoundReport r = trainer->run_round(static_cast<int>(round));
+    // Rank 0 writes; a failure there (disk full) stops every rank.
+    collective_try(comm, [&] {
+      if (!comm.is_root()) return;
+      if (round % options.sample_every == 0 || round == rounds)
+        io::write_png_grid(run.samples(round), sample_images(trainer->global(), options.federated.seed, 64), 8);
+      if (round % options.checkpoint_every == 0 || round == rounds) {
+        auto ck = make_checkpoint(*trainer, round, config_text);
+        io::write_checkpoint(run.checkpoint(round), ck);
+        io::write_checkpoint(run.latest_checkpoint(), ck);
+      }
+    });
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    train_seconds += wall;
+    if (comm.is_root()) {
+      const double other = std::max(0.0, wall - r.local_s - r.aggregate_s);
+      const double ips = r.images / std::max(1e-9, r.local_s) / ranks;
+      metrics.append({std::to_string(round), num(wall), num(r.local_s), num(r.aggregate_s),
+                      num(other), num(r.d_loss), num(r.g_loss), std::to_string(r.parties),
+                      std::to_string(r.skipped), std::to_string(r.samples),
+                      std::to_string(r.images), num(ips)});
+      const double eta = train_seconds / static_cast<double>(round - start_round) *
+                         static_cast<double>(rounds - round);
+      spdlog::info("round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.3f}s "
+                   "other {:.3f}s | {:.0f} img/s/rank | ETA {}",
+                   round, rounds, r.d_loss, r.g_loss, r.parties,
+                   r.skipped ? " (" + std::to_string(r.skipped) + " skipped)" : std::string(),
+                   r.local_s, r.aggregate_s, other, ips, fmt_duration(eta));
+    }
+  }
+  if (comm.is_root()) {
+    const double total_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    spdlog::info("done in {}: checkpoint {}, samples {}", fmt_duration(total_s),
+                 run.latest_checkpoint(), run.samples(rounds));
+  }
+  return 0;
+}
+
+}  // namespace fedgan::cli
