@@ -9,13 +9,19 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
 namespace fedgan::cli {
 namespace {
 
+// OMP_NUM_THREADS wins when set; else the node's cores shared among its ranks.
 int default_threads(const Communicator& comm) {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return std::max(1, cores / std::max(1, comm.local_size()));
 }
@@ -46,6 +52,9 @@ int main(int argc, char** argv) {
 
   Commands commands;
   add_info_command(app, commands);
+  add_train_command(app, commands);
+  add_sample_command(app, commands);
+  add_prepare_command(app, commands);
   add_debug_command(app, commands);
 
   try {
@@ -53,7 +62,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // Every rank parses the same arguments, so every rank reaches the same verdict.
     int code = 0;
-    if (comm->is_root()) {
+    if (comm->is_root() && dynamic_cast<const CLI::ConfigError*>(&e)) {
+      std::cerr << "fedgan: config file: " << e.what()
+                << " (every key must be an option of its [section]'s subcommand; see --help)\n";
+      code = e.get_exit_code();
+    } else if (comm->is_root()) {
       code = app.exit(e);
     } else {
       code = e.get_exit_code();

@@ -59,9 +59,11 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--sample-every", o.sample_every, "rounds between sample grids")->capture_default_str()
       ->check(CLI::PositiveNumber);
   auto* nan_party = sub.add_option("--debug-nan-party", o.federated.debug_nan_party,
-                                   "(testing) make this party's update NaN");
+                                   "(testing) make this party's update NaN")
+                        ->capture_default_str();
   auto* nan_round = sub.add_option("--debug-nan-round", o.federated.debug_nan_round,
-                                   "(testing) ... in this round");
+                                   "(testing) ... in this round")
+                        ->capture_default_str();
   nan_party->group("");
   nan_round->group("");
 }
@@ -70,8 +72,10 @@ void add_train_command(CLI::App& root, Commands& commands) {
   auto options = std::make_shared<TrainOptions>();
   auto* sub = root.add_subcommand("train", "federated GAN training across the MPI ranks");
   add_train_options(*sub, *options);
-  commands.push_back({sub, [options, &root](Communicator& comm) {
-                        return run_training(comm, *options, root.config_to_str(true, false));
+  commands.push_back({sub, [options, sub](Communicator& comm) {
+                        // The effective config, reusable as `fedgan --config FILE train`.
+                        return run_training(comm, *options,
+                                            "[train]\n" + sub->config_to_str(true, false));
                       }});
 }
 

@@ -170,7 +170,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
 
   const int rounds = options.federated.rounds;
   io::MetricsCsv metrics(run.metrics(),
-                         {"round", "wall_s", "local_train_s", "aggregate_s", "other_s", "d_loss",
+                         {"round", "wall_s", "local_train_s", "wait_s", "aggregate_s", "other_s", "d_loss",
                           "g_loss", "parties", "skipped", "samples", "images", "images_per_s"});
   if (comm.is_root()) {
     spdlog::info("fedgan train: {} rank(s), {} parties ({}..{} on rank 0), model {}", ranks, total,
@@ -205,15 +205,16 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     train_seconds += wall;
     if (comm.is_root()) {
-      const double other = std::max(0.0, wall - r.local_s - r.aggregate_s);
+      const double other = std::max(0.0, wall - r.own_local_s - r.wait_s - r.aggregate_s);
       const double ips = r.images / std::max(1e-9, r.local_s) / ranks;
-      metrics.append({std::to_string(round), num(wall), num(r.local_s), num(r.aggregate_s),
+      metrics.append({std::to_string(round), num(wall), num(r.local_s), num(r.wait_s),
+                      num(r.aggregate_s),
                       num(other), num(r.d_loss), num(r.g_loss), std::to_string(r.parties),
                       std::to_string(r.skipped), std::to_string(r.samples),
                       std::to_string(r.images), num(ips)});
       const double eta = train_seconds / static_cast<double>(round - start_round) *
                          static_cast<double>(rounds - round);
-      spdlog::info("round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.3f}s "
+      spdlog::info("round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.4f}s "
                    "other {:.3f}s | {:.0f} img/s/rank | ETA {}",
                    round, rounds, r.d_loss, r.g_loss, r.parties,
                    r.skipped ? " (" + std::to_string(r.skipped) + " skipped)" : std::string(),

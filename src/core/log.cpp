@@ -11,7 +11,7 @@ void init(int rank, int size, const std::string& file) {
   // Rank 0 talks to the user; other ranks only report trouble, tagged with their rank.
   console->set_level(rank == 0 ? spdlog::level::info : spdlog::level::warn);
   auto logger = std::make_shared<spdlog::logger>("fedgan", console);
-  if (size > 1) {
+  if (size > 1 && rank > 0) {
     logger->set_pattern("[%H:%M:%S] [rank " + std::to_string(rank) + "] [%^%l%$] %v");
   } else {
     logger->set_pattern("[%H:%M:%S] [%^%l%$] %v");

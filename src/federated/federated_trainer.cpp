@@ -139,6 +139,7 @@ RoundReport FederatedTrainer::run_round(int round) {
                            first_bad_party < 0 ? 0 : m_total_parties - first_bad_party};
   m_comm.allreduce_max(agree, 3);
   report.local_s = static_cast<double>(agree[0]) * 1e-6;
+  report.own_local_s = local_s;
   if (agree[2] > 0 && !m_config.skip_nonfinite) {
     const int bad = m_total_parties - static_cast<int>(agree[2]);
     throw Error("party " + std::to_string(bad) + " produced a non-finite update in round " +
@@ -148,7 +149,10 @@ RoundReport FederatedTrainer::run_round(int round) {
                 /*collective=*/true);
   }
 
+  report.wait_s = seconds_since(t_agg);
+
   // The one fused collective of the round.
+  const auto t_reduce = Clock::now();
   m_aggregator->allreduce(m_comm);
   report.parties = static_cast<std::int64_t>(extra[kParties].item<double>());
   report.samples = static_cast<std::int64_t>(m_aggregator->total_weight());
@@ -168,7 +172,7 @@ RoundReport FederatedTrainer::run_round(int round) {
     gf.buffers_view().add_(mean_g.narrow(0, gf.parameter_numel(), gf.numel() - gf.parameter_numel()));
     df.buffers_view().add_(mean_d.narrow(0, df.parameter_numel(), df.numel() - df.parameter_numel()));
   }
-  report.aggregate_s = seconds_since(t_agg);
+  report.aggregate_s = seconds_since(t_reduce);
   report.wall_s = seconds_since(t_round);
   return report;
 }

@@ -39,7 +39,9 @@ struct RoundReport {
   int round = 0;
   double wall_s = 0;       // whole round on this rank
   double local_s = 0;      // slowest rank's local training
-  double aggregate_s = 0;  // this rank's agreement + allreduce + server step
+  double own_local_s = 0;  // this rank's local training
+  double wait_s = 0;       // this rank's wait for the slowest rank (agreement collective)
+  double aggregate_s = 0;  // the fused allreduce and the server step
   double d_loss = 0;       // mean over participating parties
   double g_loss = 0;
   std::int64_t parties = 0;   // participating parties that contributed
