@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
                  "command-line flags override it");
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.require_subcommand(1, 1);
+  app.fallthrough();  // root options (--threads, --config) may also follow the subcommand
   app.set_version_flag("--version", std::string("fedgan 0.1.0 (LibTorch ") +
                                         compat::torch_version() + ")");
   int threads = 0;

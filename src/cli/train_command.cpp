@@ -5,6 +5,8 @@
 namespace fedgan::cli {
 
 void add_train_options(CLI::App& sub, TrainOptions& o) {
+  // A repeated option takes its last value, so scripts can override a base command line.
+  sub.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   sub.add_option("--data", o.data, "dataset file from `fedgan prepare`")->required();
   sub.add_option("--out", o.out, "run directory")->capture_default_str();
   sub.add_flag("--resume", o.resume, "continue the run in --out from checkpoints/latest.h5");

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# End-to-end tests of `fedgan train` / `sample` on a small Fashion-MNIST subset.
+# usage: train_cli.sh FEDGAN MPIEXEC WORKDIR CASE
+#   CASE: resume | refuse | config | arch | sample | nonfinite | ranks | compare
+set -euo pipefail
+fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
+mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+mpi() { "$mpiexec" --oversubscribe -n "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+python=/usr/bin/python3
+
+# 2 classes of the test split (2000 images), 4 non-IID parties.
+"$fedgan" prepare --split test --classes 0,1 --parties 4 --partition dirichlet --alpha 1 \
+  --seed 1 --out "$work/data.h5" >/dev/null 2>&1 || fail "prepare"
+small=(--data "$work/data.h5" --g-width 8 --d-width 8 --latent-dim 16 --local-steps 2
+       --batch-size 16 --server-optimizer fedavgm --threads 1)
+
+# Compares two checkpoints' models bit for bit (and their rounds).
+same_models() {
+  "$python" - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+assert a.attrs["round"] == b.attrs["round"], (a.attrs["round"], b.attrs["round"])
+n = 0
+for g in ("generator", "discriminator"):
+    assert sorted(a[g]) == sorted(b[g])
+    for k in a[g]:
+        if not np.array_equal(a[g][k][()], b[g][k][()]):
+            sys.exit(f"{g}/{k} differs: max |a-b| = {np.abs(a[g][k][()] - b[g][k][()]).max()}")
+        n += 1
+print(f"{n} tensors equal at round {a.attrs['round']}")
+PY
+}
+
+expect_fail() {  # expect_fail REGEX command...
+  local regex="$1"; shift
+  set +e; out="$("$@" 2>&1)"; rc=$?; set -e
+  [ $rc -ne 0 ] || fail "expected failure of: $*"
+  grep -Eq "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
+  echo "ok: failed as expected ($regex)"
+}
+
+case "$case" in
+resume)
+  # 4 rounds straight == 2 rounds, then resumed to 4 (model, server momentum, RNG).
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 4 --checkpoint-every 2 --out "$work/full" >/dev/null 2>&1
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 2 --checkpoint-every 2 --out "$work/part" >/dev/null 2>&1
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 4 --checkpoint-every 2 --out "$work/part" --resume \
+    2>&1 | grep -q "resuming after round 2" || fail "resume did not start after round 2"
+  same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
+  [ "$(wc -l <"$work/part/metrics.csv")" -eq 5 ] || fail "metrics.csv should hold 4 rounds"
+  ;;
+refuse)
+  "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" >/dev/null 2>&1
+  expect_fail "holds another run" "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run"
+  "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" --force >/dev/null 2>&1
+  expect_fail "latest.h5.*missing" "$fedgan" train "${small[@]}" --rounds 1 --out "$work/new" --resume
+  ;;
+config)
+  cat >"$work/run.toml" <<TOML
+[train]
+data = "$work/data.h5"
+out = "$work/run"
+rounds = 1
+g-width = 6
+d-width = 8
+latent-dim = 16
+local-steps = 1
+TOML
+  mpi 2 "$fedgan" --config "$work/run.toml" train --threads 1 >/dev/null 2>&1 || fail "config run"
+  grep -q '^g-width=6' "$work/run/config.toml" || fail "config value did not arrive"
+  "$python" -c "import h5py,sys; a=h5py.File(sys.argv[1])['/'].attrs['architecture']; \
+    a=a.decode() if isinstance(a,bytes) else a; assert 'gw=6' in a, a" \
+    "$work/run/checkpoints/latest.h5" || fail "checkpoint does not have g-width 6"
+  # Flags override the file; the run's own config.toml runs again.
+  "$fedgan" --config "$work/run/config.toml" train --rounds 2 --resume --threads 1 >/dev/null 2>&1 \
+    || fail "config.toml of a run is not reusable"
+  echo "bogus-key = 1" >>"$work/run.toml"
+  expect_fail "bogus-key" "$fedgan" --config "$work/run.toml" train --force
+  ;;
+arch)
+  "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" >/dev/null 2>&1
+  expect_fail "architecture" mpi 2 "$fedgan" train "${small[@]}" --g-width 12 --rounds 2 \
+    --out "$work/run" --resume
+  printf 'not a checkpoint' >"$work/run/checkpoints/latest.h5"
+  expect_fail "not an HDF5 file" "$fedgan" train "${small[@]}" --rounds 2 --out "$work/run" --resume
+  ;;
+sample)
+  "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" --conditional >/dev/null 2>&1
+  "$fedgan" sample --checkpoint "$work/run/checkpoints/latest.h5" --n 10 --out "$work/s.h5" >/dev/null 2>&1
+  "$fedgan" sample --checkpoint "$work/run/checkpoints/latest.h5" --n 16 --out "$work/s.png" >/dev/null 2>&1
+  [ -s "$work/s.png" ] || fail "no PNG"
+  "$python" -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert f['images'].shape==(10,1,28,28) \
+    and f['images'].dtype=='uint8' and f['labels'].shape==(10,), f['images']" "$work/s.h5"
+  expect_fail "exists" "$fedgan" sample --checkpoint "$work/run/checkpoints/latest.h5" --out "$work/s.png"
+  expect_fail "missing|no such file" "$fedgan" sample --checkpoint "$work/none.h5" --out "$work/t.png"
+  ;;
+nonfinite)
+  expect_fail "party 3 produced a non-finite update in round 2" mpi 2 "$fedgan" train "${small[@]}" \
+    --rounds 3 --out "$work/stop" --debug-nan-party 3 --debug-nan-round 2
+  [ ! -e "$work/stop/checkpoints/round_0002.h5" ] || fail "a checkpoint was written after NaN"
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 2 --out "$work/skip" --skip-nonfinite \
+    --debug-nan-party 3 --debug-nan-round 2 2>&1 | grep -q "(1 skipped)" || fail "no skip reported"
+  ;;
+ranks)
+  expect_fail "fewer than the 4 ranks|need" mpi 4 "$fedgan" train "${small[@]}" --rounds 1 \
+    --parties-per-rank 2 --out "$work/run"
+  ;;
+*) fail "unknown case $case" ;;
+esac
+echo "PASS $case"
