@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ranks="${1:-2}"
-scripts/setup.sh release
+scripts/setup.sh release fedgan
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fedgan=build/release/fedgan
 mkdir -p data runs

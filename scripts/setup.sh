@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs what fedgan needs (apt-get, only what is missing) and builds it.
-# usage: scripts/setup.sh [preset]   (preset: release (default) | debug | ci)
+# usage: scripts/setup.sh [preset [targets...]]   (preset: release (default) | debug | ci;
+#        targets: default all, e.g. `scripts/setup.sh release fedgan` builds the program only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${1:-release}"
+shift || true
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
 
 packages=(
   build-essential cmake pkg-config
@@ -26,5 +30,5 @@ if ((${#missing[@]})); then
 fi
 
 cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" -j "$(nproc)"
+cmake --build --preset "$preset" -j "$(nproc)" "${targets[@]}"
 echo "setup: built build/$preset/fedgan"

@@ -253,47 +253,30 @@ torch::Tensor File::read_rows(const std::string& name,
   auto out_dims = dims;
   out_dims[0] = static_cast<std::int64_t>(sorted.size());
   auto block = torch::empty(out_dims, torch::TensorOptions().dtype(type));
-  // Rows are read as runs of consecutive indices. HDF5's union of many hyperslabs is slow
-  // (each OR walks the selection), so the runs are read in windows: each window is one
-  // contiguous hyperslab of at most kWindowBytes, read only if it holds a wanted row, and the
-  // wanted rows are copied out. Memory stays bounded and no unwanted window is read.
+  // One read per run of consecutive rows: only the party's own rows leave the file. (A single
+  // union-of-hyperslabs selection is slow in HDF5 1.10: each OR walks the whole selection.)
   if (!sorted.empty()) {
-    constexpr std::int64_t kWindowBytes = 32 << 20;
-    const std::int64_t row_bytes =
-        std::max<std::int64_t>(1, block.numel() / out_dims[0] * block.element_size());
-    const std::int64_t window = std::max<std::int64_t>(1, kWindowBytes / row_bytes);
     Handle d = open_dataset(name);
     Handle file_space(H5Dget_space(d.get()), H5Sclose);
     std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
-    std::size_t next = 0;  // first sorted row not yet copied
-    while (next < sorted.size()) {
-      const std::int64_t lo = sorted[next];
-      const std::int64_t hi = std::min<std::int64_t>(lo + window, dims[0]);  // exclusive
-      std::size_t end = next;
-      while (end < sorted.size() && sorted[end] < hi) ++end;
-      // Tighten the window to the wanted rows' span.
-      const std::int64_t span = sorted[end - 1] - lo + 1;
-      start[0] = static_cast<hsize_t>(lo);
-      count[0] = static_cast<hsize_t>(span);
+    const std::int64_t row_bytes = block.numel() / out_dims[0] * block.element_size();
+    auto* dest = static_cast<char*>(block.data_ptr());
+    for (std::size_t i = 0; i < sorted.size();) {
+      std::size_t j = i + 1;
+      while (j < sorted.size() && sorted[j] == sorted[j - 1] + 1) ++j;
+      start[0] = static_cast<hsize_t>(sorted[i]);
+      count[0] = static_cast<hsize_t>(j - i);
       H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
                           nullptr);
-      auto win_dims = dims;
-      win_dims[0] = span;
-      auto win = torch::empty(win_dims, torch::TensorOptions().dtype(type));
-      std::vector<hsize_t> mdims(win_dims.begin(), win_dims.end());
-      Handle mem_space(H5Screate_simple(static_cast<int>(mdims.size()), mdims.data(), nullptr),
+      Handle mem_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr),
                        H5Sclose);
       if (H5Dread(d.get(), native_type(type), mem_space.get(), file_space.get(), H5P_DEFAULT,
-                  win.data_ptr()) < 0)
+                  dest + static_cast<std::int64_t>(i) * row_bytes) < 0)
         fail("cannot read rows of " + name + " (file truncated or corrupt?)");
-      std::vector<std::int64_t> local(sorted.begin() + static_cast<std::ptrdiff_t>(next),
-                                      sorted.begin() + static_cast<std::ptrdiff_t>(end));
-      for (auto& v : local) v -= lo;
-      block.narrow(0, static_cast<std::int64_t>(next), static_cast<std::int64_t>(end - next))
-          .copy_(win.index_select(0, torch::tensor(local, torch::kInt64)));
-      next = end;
+      i = j;
     }
   }
+  if (sorted == rows) return block;  // the loader asks in ascending order: no copy
   // Back to the caller's order (duplicates allowed).
   std::vector<std::int64_t> where(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i)

@@ -37,6 +37,8 @@ torch::Tensor tile_grid(const torch::Tensor& images, int columns) {
 
 void write_png_grid(const std::string& path, const torch::Tensor& images, int columns) {
   auto grid = tile_grid(images, columns);
+  // Small images are shown at twice their size, so a 28x28 grid can be looked at.
+  if (images.size(2) <= 32) grid = grid.repeat_interleave(2, 1).repeat_interleave(2, 2);
   const int c = static_cast<int>(grid.size(0));
   require(c == 1 || c == 3, "image grid: PNG needs 1 or 3 channels, got " + std::to_string(c));
   auto hwc = grid.permute({1, 2, 0}).contiguous();

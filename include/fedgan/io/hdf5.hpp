@@ -51,7 +51,7 @@ class File {
   void write(const std::string& name, const torch::Tensor& tensor, bool compress = false);
   torch::Tensor read(const std::string& name) const;
   // Rows (indices along dimension 0) in the given order; only the selected rows are read
-  // (union of hyperslabs), so a party never reads the whole dataset.
+  // (one hyperslab read per run of consecutive rows), so a party never reads other rows.
   torch::Tensor read_rows(const std::string& name, const std::vector<std::int64_t>& rows) const;
   std::vector<std::int64_t> shape(const std::string& name) const;
   // The dataset's element type as a torch dtype; throws for types fedgan cannot read.

@@ -1,0 +1,44 @@
+// `fedgan prepare` as a library call: load a dataset (Fashion-MNIST IDX files or a user's HDF5
+// file), keep a class subset, partition it into parties and write one dataset file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fedgan/data/dataset.hpp"
+#include "fedgan/data/partitioner.hpp"
+
+namespace fedgan::data {
+
+struct PrepareConfig {
+  std::string dataset = "fashion-mnist";  // fashion-mnist | hdf5
+  std::string split = "train";            // fashion-mnist: train | test
+  std::string source;                     // directory (fashion-mnist) or file (hdf5)
+  std::string images_key = "images";      // hdf5: dataset holding the images
+  std::string labels_key = "labels";      // hdf5: dataset holding the labels (optional)
+  std::vector<std::int64_t> classes;      // kept class ids; empty keeps all
+  PartitionRecipe partition;
+  std::string out;
+  bool force = false;     // overwrite an existing --out
+  bool compress = false;  // deflate the images (smaller file, slower party reads)
+};
+
+struct PrepareResult {
+  std::int64_t samples = 0;
+  PartyIndices parties;
+  std::string table;
+};
+
+// Loads the source named by the config (fedgan::Error naming the file otherwise).
+Dataset load_source(const PrepareConfig& config);
+
+// The per-party table: samples, class histogram and the largest class share per party.
+std::string party_table(const PartyIndices& parties, const std::vector<std::int64_t>& labels,
+                        std::int64_t num_classes);
+
+// Runs the whole command; logs the table line by line. Nothing is written on error, and an
+// existing --out is only replaced with force.
+PrepareResult run_prepare(const PrepareConfig& config);
+
+}  // namespace fedgan::data
