@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
   add_train_command(app, commands);
   add_sample_command(app, commands);
   add_prepare_command(app, commands);
+  add_evaluator_command(app, commands);
+  add_eval_command(app, commands);
   add_debug_command(app, commands);
 
   try {

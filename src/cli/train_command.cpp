@@ -9,7 +9,12 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   sub.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   sub.add_option("--data", o.data, "dataset file from `fedgan prepare`")->required();
   sub.add_option("--out", o.out, "run directory")->capture_default_str();
-  sub.add_flag("--resume", o.resume, "continue the run in --out from checkpoints/latest.h5");
+  sub.add_option("--resume", o.resume,
+                 "continue the run in --out from checkpoints/latest.h5; `--resume auto` "
+                 "resumes when it exists and starts fresh otherwise (Slurm requeue)")
+      ->expected(0, 1)
+      ->default_str("yes")
+      ->check(CLI::IsMember({"no", "yes", "auto", "false", "true"}));
   sub.add_flag("--force", o.force, "start over in an --out that holds another run");
   sub.add_option("--rounds", o.federated.rounds, "federated rounds")->capture_default_str()->check(CLI::PositiveNumber);
   sub.add_option("--participation", o.federated.participation,
@@ -66,6 +71,10 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   auto* nan_round = sub.add_option("--debug-nan-round", o.federated.debug_nan_round,
                                    "(testing) ... in this round")
                         ->capture_default_str();
+  sub.add_option("--debug-stop-round", o.debug_stop_round,
+                 "(testing) act as if SIGUSR1 arrived in this round")
+      ->capture_default_str()
+      ->group("");
   nan_party->group("");
   nan_round->group("");
 }

@@ -4,7 +4,9 @@
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/comm/tensor_map.hpp"
 #include "fedgan/core/error.hpp"
+#include "fedgan/cli/app.hpp"
 #include "fedgan/core/log.hpp"
+#include "fedgan/core/stop_signal.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/shard_loader.hpp"
 #include "fedgan/io/atomic_file.hpp"
@@ -97,18 +99,37 @@ io::CheckpointData make_checkpoint(FederatedTrainer& trainer, std::int64_t round
   return ck;
 }
 
+// Every rank's party state, on rank 0 (one broadcast per rank; empty when nothing is kept).
+std::map<std::string, torch::Tensor> gather_party_state(Communicator& comm, FederatedTrainer& t) {
+  std::map<std::string, torch::Tensor> all;
+  if (!t.has_party_state()) return all;
+  for (int r = 0; r < comm.size(); ++r) {
+    auto part = comm.rank() == r ? t.party_state_tensors() : std::map<std::string, torch::Tensor>{};
+    broadcast_tensors(comm, part, r);
+    if (comm.is_root()) all.insert(part.begin(), part.end());
+  }
+  return all;
+}
+
 }  // namespace
 
 int run_training(Communicator& comm, const TrainOptions& options, const std::string& config_text) {
   const io::RunDirectory run(options.out);
+  // --resume auto: resume exactly when rank 0 finds a checkpoint (a requeued Slurm job).
+  std::int64_t resume_flag = options.resume == "yes" || options.resume == "true";
+  if (options.resume == "auto" && comm.is_root())
+    resume_flag = std::filesystem::exists(run.latest_checkpoint()) ? 1 : 0;
+  comm.broadcast(&resume_flag, sizeof(resume_flag), 0);
+  const bool resume = resume_flag != 0;
   // Rank 0 owns the run directory; everyone learns whether that worked.
   collective_try(comm, [&] {
     if (!comm.is_root()) return;
-    run.prepare(options.resume, options.force);
-    if (options.resume && !std::filesystem::exists(run.latest_checkpoint()))
+    run.prepare(resume, options.force || options.resume == "auto");
+    if (resume && !std::filesystem::exists(run.latest_checkpoint()))
       throw Error(run.latest_checkpoint() + ": --resume needs this checkpoint, and it is missing");
     log::add_file(run.log());
   });
+  install_stop_handlers();
 
   // Every rank reads the file's header and then only its own parties' rows.
   const DataInfo info = collective_try(comm, [&] { return read_data_info(options.data); });
@@ -145,9 +166,9 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   });
 
   std::int64_t start_round = 0;
-  if (options.resume) {
+  if (resume) {
     // Rank 0 reads the checkpoint; every rank receives model, round and server state.
-    std::map<std::string, torch::Tensor> state;
+    std::map<std::string, torch::Tensor> state, party_state;
     collective_try(comm, [&] {
       if (!comm.is_root()) return;
       auto ck = io::read_checkpoint(run.latest_checkpoint());
@@ -158,12 +179,18 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
       io::load_strict(trainer->global().d_flat(), ck.discriminator, "discriminator",
                       run.latest_checkpoint());
       start_round = ck.round;
-      for (auto& [k, v] : ck.state)
+      for (auto& [k, v] : ck.state) {
         if (k.rfind("server/", 0) == 0) state[k.substr(7)] = v;
+        if (k.rfind("party/", 0) == 0) party_state[k] = v;
+      }
     });
     comm.broadcast(&start_round, sizeof(start_round), 0);
     broadcast_tensors(comm, state, 0);
     trainer->load_server_state(state);
+    if (trainer->has_party_state()) {
+      broadcast_tensors(comm, party_state, 0);
+      collective_try(comm, [&] { trainer->load_party_state_tensors(party_state); });
+    }
   }
   // One source of truth for the starting model: rank 0's.
   trainer->broadcast_global(0);
@@ -178,7 +205,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
     spdlog::info("  G {} + D {} parameters; one fused allreduce of {:.1f} MB per round",
                  trainer->global().g_flat().numel(), trainer->global().d_flat().numel(),
                  (trainer->global().g_flat().numel() + trainer->global().d_flat().numel()) * 8 / 1e6);
-    if (options.resume) {
+    if (resume) {
       spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
       metrics.load_existing(start_round);
     } else {
@@ -190,14 +217,35 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   double train_seconds = 0;
   for (std::int64_t round = start_round + 1; round <= rounds; ++round) {
     const auto t0 = std::chrono::steady_clock::now();
-    const RoundReport r = trainer->run_round(static_cast<int>(round));
+    const bool debug_stop = round == options.debug_stop_round;
+    const RoundReport r = trainer->run_round(static_cast<int>(round),
+                                             [&] { return debug_stop || stop_requested(); });
+    if (r.interrupted) {
+      // Preemption: keep the last complete round (round - 1) and leave with a distinct code.
+      collective_try(comm, [&] {
+        if (comm.is_root() && round - 1 > start_round)
+          io::write_checkpoint(run.latest_checkpoint(), make_checkpoint(*trainer, round - 1, config_text));
+      });
+      if (comm.is_root())
+        spdlog::warn("stop signal {}: stopped in round {}; {} holds round {}; continue with "
+                     "--resume (exit code {})",
+                     debug_stop ? std::string("(debug)") : std::to_string(stop_signal()), round,
+                     run.latest_checkpoint(), std::max<std::int64_t>(round - 1, start_round),
+                     static_cast<int>(kPreempted));
+      return kPreempted;
+    }
+    const bool checkpoint_now = round % options.checkpoint_every == 0 || round == rounds;
+    // Parties' own state (kept Adam moments, local BN) lives on their ranks: gather it first.
+    const auto party_state = checkpoint_now ? gather_party_state(comm, *trainer)
+                                            : std::map<std::string, torch::Tensor>{};
     // Rank 0 writes; a failure there (disk full) stops every rank.
     collective_try(comm, [&] {
       if (!comm.is_root()) return;
       if (round % options.sample_every == 0 || round == rounds)
         io::write_png_grid(run.samples(round), sample_images(trainer->global(), options.federated.seed, 64), 8);
-      if (round % options.checkpoint_every == 0 || round == rounds) {
+      if (checkpoint_now) {
         auto ck = make_checkpoint(*trainer, round, config_text);
+        for (auto& [k, v] : party_state) ck.state[k] = v;
         io::write_checkpoint(run.checkpoint(round), ck);
         io::write_checkpoint(run.latest_checkpoint(), ck);
       }

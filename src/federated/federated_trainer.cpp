@@ -76,7 +76,7 @@ void FederatedTrainer::broadcast_global(int root) {
   m_comm.broadcast(m_global->d_flat().flat(), root);
 }
 
-RoundReport FederatedTrainer::run_round(int round) {
+RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& interrupted) {
   const auto t_round = Clock::now();
   RoundReport report;
   report.round = round;
@@ -88,7 +88,12 @@ RoundReport FederatedTrainer::run_round(int round) {
   // Local training of this rank's participating parties, one after another.
   const auto t_local = Clock::now();
   std::int64_t first_bad_party = -1;
+  bool stopped = false;
   for (auto& party : m_parties) {
+    if (stopped || (interrupted && interrupted())) {
+      stopped = true;
+      break;
+    }
     if (!std::binary_search(participants.begin(), participants.end(), party.id)) continue;
     auto& state = m_states[party.id];
     m_local->copy_from(*m_global);
@@ -106,7 +111,11 @@ RoundReport FederatedTrainer::run_round(int round) {
         m_trainer.config().local_steps > 0 ? 1000000 : m_trainer.config().local_epochs;
     LocalResult result =
         m_trainer.run(*m_local, *state.optimizers, *party.data,
-                      static_cast<std::int64_t>(round) * epochs_per_round, gen);
+                      static_cast<std::int64_t>(round) * epochs_per_round, gen, interrupted);
+    if (result.interrupted) {
+      stopped = true;
+      break;
+    }
     if (party.id == m_config.debug_nan_party && round == m_config.debug_nan_round)
       m_local->g_flat().flat().fill_(std::nanf(""));
     const bool finite = result.finite && torch::isfinite(m_local->g_flat().flat()).all().item<bool>() &&
@@ -135,9 +144,16 @@ RoundReport FederatedTrainer::run_round(int round) {
 
   // Agreement before aggregation: slowest local time, skipped count, first non-finite party.
   const auto t_agg = Clock::now();
-  std::int64_t agree[3] = {static_cast<std::int64_t>(local_s * 1e6), report.skipped,
-                           first_bad_party < 0 ? 0 : m_total_parties - first_bad_party};
-  m_comm.allreduce_max(agree, 3);
+  std::int64_t agree[4] = {static_cast<std::int64_t>(local_s * 1e6), report.skipped,
+                           first_bad_party < 0 ? 0 : m_total_parties - first_bad_party,
+                           stopped ? 1 : 0};
+  m_comm.allreduce_max(agree, 4);
+  if (agree[3] > 0) {
+    report.interrupted = true;
+    report.wait_s = seconds_since(t_agg);
+    report.wall_s = seconds_since(t_round);
+    return report;
+  }
   report.local_s = static_cast<double>(agree[0]) * 1e-6;
   report.own_local_s = local_s;
   if (agree[2] > 0 && !m_config.skip_nonfinite) {
@@ -192,6 +208,57 @@ void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tens
   }
   m_server_g->load_state(g);
   m_server_d->load_state(d);
+}
+
+}  // namespace fedgan
+
+namespace fedgan {
+
+std::map<std::string, torch::Tensor> FederatedTrainer::party_state_tensors() const {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [id, st] : m_states) {
+    const std::string p = "party/" + std::to_string(id) + "/";
+    if (m_config.optimizer_state == "keep" && st.optimizers) {
+      auto& o = *st.optimizers;
+      out[p + "g_exp_avg"] = o.g.exp_avg();
+      out[p + "g_exp_avg_sq"] = o.g.exp_avg_sq();
+      out[p + "g_step"] = torch::tensor({o.g.step_count()}, torch::kInt64);
+      out[p + "d_exp_avg"] = o.d.exp_avg();
+      out[p + "d_exp_avg_sq"] = o.d.exp_avg_sq();
+      out[p + "d_step"] = torch::tensor({o.d.step_count()}, torch::kInt64);
+    }
+    if (m_config.local_bn && st.g_buffers.defined()) {
+      out[p + "g_buffers"] = st.g_buffers;
+      out[p + "d_buffers"] = st.d_buffers;
+    }
+  }
+  return out;
+}
+
+void FederatedTrainer::load_party_state_tensors(const std::map<std::string, torch::Tensor>& t) {
+  auto get = [&](const std::string& key) {
+    auto it = t.find(key);
+    return it == t.end() ? torch::Tensor() : it->second;
+  };
+  for (const auto& party : m_parties) {
+    const std::string p = "party/" + std::to_string(party.id) + "/";
+    auto& st = m_states[party.id];
+    if (auto gm = get(p + "g_exp_avg"); gm.defined() && m_config.optimizer_state == "keep") {
+      st.optimizers = make_party_optimizers(*m_local, m_trainer.config());
+      auto& o = *st.optimizers;
+      require(gm.numel() == o.g.exp_avg().numel(), "checkpoint: party state of another model");
+      o.g.exp_avg().copy_(gm.reshape(o.g.exp_avg().sizes()));
+      o.g.exp_avg_sq().copy_(get(p + "g_exp_avg_sq").reshape(o.g.exp_avg().sizes()));
+      o.g.set_step_count(get(p + "g_step").item<std::int64_t>());
+      o.d.exp_avg().copy_(get(p + "d_exp_avg").reshape(o.d.exp_avg().sizes()));
+      o.d.exp_avg_sq().copy_(get(p + "d_exp_avg_sq").reshape(o.d.exp_avg().sizes()));
+      o.d.set_step_count(get(p + "d_step").item<std::int64_t>());
+    }
+    if (auto gb = get(p + "g_buffers"); gb.defined() && m_config.local_bn) {
+      st.g_buffers = gb.clone();
+      st.d_buffers = get(p + "d_buffers").clone();
+    }
+  }
 }
 
 }  // namespace fedgan

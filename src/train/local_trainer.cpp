@@ -87,13 +87,18 @@ std::pair<double, double> LocalTrainer::step(Gan& gan, PartyOptimizers& opt,
 }
 
 LocalResult LocalTrainer::run(Gan& gan, PartyOptimizers& opt, PartyData& data,
-                              std::int64_t epoch_base, torch::Generator& gen) {
+                              std::int64_t epoch_base, torch::Generator& gen,
+                              const std::function<bool()>& interrupted) {
   LocalResult result;
   gan.train(true);
   const std::int64_t target_steps = m_config.local_steps;
   for (std::int64_t e = 0;; ++e) {
     if (target_steps <= 0 && e >= m_config.local_epochs) break;
     for (const auto& batch : data.epoch(epoch_base + e, m_config.batch_size)) {
+      if (interrupted && interrupted()) {
+        result.interrupted = true;
+        return result;
+      }
       auto [dl, gl] = step(gan, opt, batch, gen);
       if (!std::isfinite(dl) || !std::isfinite(gl)) {
         result.finite = false;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of `fedgan train` / `sample` on a small Fashion-MNIST subset.
 # usage: train_cli.sh FEDGAN MPIEXEC WORKDIR CASE
-#   CASE: resume | refuse | config | arch | sample | nonfinite | ranks | compare
+#   CASE: resume | resume_keep | preempt | fault | refuse | config | arch | sample | nonfinite | ranks
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
@@ -50,6 +50,58 @@ resume)
     2>&1 | grep -q "resuming after round 2" || fail "resume did not start after round 2"
   same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
   [ "$(wc -l <"$work/part/metrics.csv")" -eq 5 ] || fail "metrics.csv should hold 4 rounds"
+  ;;
+resume_keep)
+  # Per-party Adam moments and local BN statistics survive a resume too (3 ranks: uneven split).
+  keep=(--optimizer-state keep --local-bn --participation 0.75)
+  mpi 3 "$fedgan" train "${small[@]}" "${keep[@]}" --rounds 4 --checkpoint-every 2 --out "$work/full" >/dev/null 2>&1
+  mpi 3 "$fedgan" train "${small[@]}" "${keep[@]}" --rounds 2 --checkpoint-every 2 --out "$work/part" >/dev/null 2>&1
+  mpi 3 "$fedgan" train "${small[@]}" "${keep[@]}" --rounds 4 --checkpoint-every 2 --out "$work/part" \
+    --resume >/dev/null 2>&1
+  same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
+  ;;
+preempt)
+  # SIGUSR1 to a running 2-rank mpirun job: exit 3 within seconds, a readable checkpoint, and
+  # `--resume auto` continues from it to the same model as an uninterrupted run.
+  long=(--rounds 6 --checkpoint-every 100 --local-steps 30)
+  # mpirun itself in the background (not a function), so $! is its pid: it forwards SIGUSR1.
+  "$mpiexec" --oversubscribe -n 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/run" \
+    >"$work/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do grep -q "round 2/6" "$work/log" 2>/dev/null && break; sleep 0.1; done
+  grep -q "round 2/6" "$work/log" || fail "the run did not reach round 2"
+  start=$(date +%s%N)
+  kill -USR1 "$pid"
+  set +e; wait "$pid"; rc=$?; set -e
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  echo "exit $rc ${ms} ms after SIGUSR1"
+  [ "$rc" -eq 3 ] || { cat "$work/log"; fail "expected exit code 3, got $rc"; }
+  [ "$ms" -lt 15000 ] || fail "took ${ms} ms to stop"
+  "$python" -c "import h5py,sys; r=h5py.File(sys.argv[1]).attrs['round']; assert r>=2, r; print('checkpoint round', r)" \
+    "$work/run/checkpoints/latest.h5"
+  mpi 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/run" --resume auto 2>&1 \
+    | grep -q "resuming after round" || fail "--resume auto did not resume"
+  mpi 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/straight" --resume auto >/dev/null 2>&1
+  same_models "$work/straight/checkpoints/latest.h5" "$work/run/checkpoints/latest.h5"
+  ;;
+fault)
+  # SIGKILL of one rank ends the job; latest.h5 stays readable; --resume loses at most the
+  # rounds since the last checkpoint and ends at the same model as an uninterrupted run.
+  long=(--rounds 6 --checkpoint-every 1 --local-steps 30)
+  "$mpiexec" --oversubscribe -n 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/run" \
+    >"$work/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do grep -q "round 3/6" "$work/log" 2>/dev/null && break; sleep 0.1; done
+  victim=$(pgrep -P "$pid" -f "fedgan" | tail -n 1)
+  [ -n "$victim" ] || fail "no rank process found"
+  kill -KILL "$victim"
+  set +e; wait "$pid"; rc=$?; set -e
+  [ "$rc" -ne 0 ] || fail "the job should fail when a rank is killed"
+  "$python" -c "import h5py,sys; r=h5py.File(sys.argv[1]).attrs['round']; assert r>=3, r; print('latest.h5 round', r)" \
+    "$work/run/checkpoints/latest.h5" || fail "latest.h5 unreadable after SIGKILL"
+  mpi 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/run" --resume >/dev/null 2>&1
+  mpi 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/straight" >/dev/null 2>&1
+  same_models "$work/straight/checkpoints/latest.h5" "$work/run/checkpoints/latest.h5"
   ;;
 refuse)
   "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" >/dev/null 2>&1

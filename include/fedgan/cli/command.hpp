@@ -23,5 +23,7 @@ void add_train_command(CLI::App& root, Commands& commands);
 void add_sample_command(CLI::App& root, Commands& commands);
 void add_debug_command(CLI::App& root, Commands& commands);
 void add_prepare_command(CLI::App& root, Commands& commands);
+void add_evaluator_command(CLI::App& root, Commands& commands);
+void add_eval_command(CLI::App& root, Commands& commands);
 
 }  // namespace fedgan::cli

@@ -19,8 +19,9 @@ struct TrainOptions {
   int parties_per_rank = 0;         // 0: all parties of the file, spread over the ranks
   int checkpoint_every = 5;
   int sample_every = 1;
-  bool resume = false;
+  std::string resume = "no";        // no | yes | auto (resume when checkpoints/latest.h5 exists)
   bool force = false;
+  int debug_stop_round = -1;        // testing: act as if SIGUSR1 arrived in this round
   ModelConfig model;
   LocalTrainConfig local;
   FederatedConfig federated;

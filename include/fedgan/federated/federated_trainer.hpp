@@ -48,6 +48,7 @@ struct RoundReport {
   std::int64_t skipped = 0;   // parties skipped for non-finite updates
   std::int64_t samples = 0;   // Σ n_k of contributing parties
   std::int64_t images = 0;    // real images processed in local training (all ranks)
+  bool interrupted = false;   // a rank was asked to stop: nothing was aggregated
 };
 
 // Same seeded draw on every rank: ceil(fraction * total) distinct parties, sorted.
@@ -69,12 +70,21 @@ class FederatedTrainer {
   // Rank 0's global model goes to every rank (one broadcast per model).
   void broadcast_global(int root = 0);
   // Runs round `round` (1-based). Throws a collective fedgan::Error on a non-finite update
-  // unless skip_nonfinite; the global model is then unchanged.
-  RoundReport run_round(int round);
+  // unless skip_nonfinite; the global model is then unchanged. When `interrupted` answers
+  // true on any rank, every rank abandons the round (report.interrupted) and the global
+  // model stays that of round - 1, so a resumed run redoes the round exactly.
+  RoundReport run_round(int round, const std::function<bool()>& interrupted = {});
 
   // Server optimizer state ("g/…", "d/…") for checkpoints, and its restore.
   std::map<std::string, torch::Tensor> server_state() const;
   void load_server_state(const std::map<std::string, torch::Tensor>& state);
+
+  // State that parties carry across rounds (Adam moments with optimizer_state = keep, BN
+  // statistics with local_bn) of this rank's parties, as "party/<id>/<what>" tensors; and its
+  // restore from a map that may hold every party's (each rank takes its own).
+  std::map<std::string, torch::Tensor> party_state_tensors() const;
+  void load_party_state_tensors(const std::map<std::string, torch::Tensor>& tensors);
+  bool has_party_state() const { return m_config.optimizer_state == "keep" || m_config.local_bn; }
 
   // Per-party Adam state (optimizer_state = keep): this rank's parties.
   struct PartyState {

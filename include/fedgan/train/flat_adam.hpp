@@ -32,6 +32,8 @@ class FlatAdam {
   std::int64_t step_count() const { return m_step; }
   torch::Tensor& exp_avg() { return m_m; }
   torch::Tensor& exp_avg_sq() { return m_v; }
+  const torch::Tensor& exp_avg() const { return m_m; }
+  const torch::Tensor& exp_avg_sq() const { return m_v; }
   void set_step_count(std::int64_t step) { m_step = step; }
 
  private:

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,7 @@ struct LocalResult {
   std::int64_t steps = 0;
   std::int64_t images = 0;  // real images seen
   bool finite = true;       // false: a loss or the model became NaN/inf
+  bool interrupted = false; // stopped early on request (preemption)
 };
 
 class LocalTrainer {
@@ -78,8 +80,10 @@ class LocalTrainer {
 
   // The party's local work for one round: local_epochs over its data (or local_steps).
   // `epoch_base` numbers the epochs so every (party, round, epoch) shuffles differently.
+  // `interrupted` (optional) is asked before every step; when it answers true the party
+  // stops at once and the result says so.
   LocalResult run(Gan& gan, PartyOptimizers& opt, PartyData& data, std::int64_t epoch_base,
-                  torch::Generator& gen);
+                  torch::Generator& gen, const std::function<bool()>& interrupted = {});
 
  private:
   LocalTrainConfig m_config;

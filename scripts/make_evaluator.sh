@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Creates the Fashion-MNIST evaluator once (the feature network behind `fedgan eval`): prepares
+# the train and test splits as dataset files, trains the CNN on all 10 classes, and refuses to
+# save it below 90% test accuracy. Reuses data/evaluator_fmnist.h5 when it is already there.
+# usage: scripts/make_evaluator.sh [fedgan binary]   (extra flags: FEDGAN_EVALUATOR_ARGS="--epochs 4")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fedgan="${1:-build/release/fedgan}"
+out=data/evaluator_fmnist.h5
+if [ -f "$out" ]; then
+  echo "make_evaluator: $out exists; reusing it (delete it to retrain)"
+  exit 0
+fi
+[ -x "$fedgan" ] || { echo "make_evaluator: no $fedgan; run scripts/setup.sh first" >&2; exit 1; }
+mkdir -p data
+# One party holding every image: `evaluator` trains on all rows, `eval --data` pools them.
+[ -f data/fashion_mnist_train.h5 ] || "$fedgan" prepare --split train --parties 1 \
+  --out data/fashion_mnist_train.h5
+[ -f data/fashion_mnist_test.h5 ] || "$fedgan" prepare --split test --parties 1 \
+  --out data/fashion_mnist_test.h5
+# shellcheck disable=SC2086
+time "$fedgan" evaluator --data data/fashion_mnist_train.h5 --test data/fashion_mnist_test.h5 \
+  --min-accuracy 0.9 --out "$out" ${FEDGAN_EVALUATOR_ARGS:-}
+echo "make_evaluator: wrote $out; e.g."
+echo "  $fedgan eval --checkpoint runs/fashion_mnist/checkpoints/latest.h5 \\"
+echo "      --data data/fashion_mnist_8.h5 --evaluator $out --n 2000"

@@ -1,0 +1,58 @@
+// Improved precision and recall (see include/fedgan/eval/precision_recall.hpp).
+#include "fedgan/eval/precision_recall.hpp"
+
+#include "fedgan/core/error.hpp"
+
+namespace fedgan::eval {
+namespace {
+
+constexpr std::int64_t kBlock = 1024;
+
+// Euclidean distances of rows a [p, d] to rows b [q, d], float64, without cdist's matmul
+// shortcut's cancellation: ||a||^2 + ||b||^2 - 2 a.b in double, clamped at 0.
+torch::Tensor distances(const torch::Tensor& a, const torch::Tensor& b) {
+  const auto aa = a.pow(2).sum(1, true);
+  const auto bb = b.pow(2).sum(1).unsqueeze(0);
+  return (aa + bb - 2 * a.mm(b.t())).clamp_min(0).sqrt();
+}
+
+}  // namespace
+
+torch::Tensor knn_radii(const torch::Tensor& features, int k) {
+  const auto f = features.to(torch::kFloat64);
+  const auto n = f.size(0);
+  require(k >= 1 && n > k, "precision/recall: k-nearest-neighbour radii need more than k = " +
+                               std::to_string(k) + " samples, got " + std::to_string(n));
+  std::vector<torch::Tensor> radii;
+  for (std::int64_t begin = 0; begin < n; begin += kBlock) {
+    const auto len = std::min(kBlock, n - begin);
+    // The k+1 smallest distances include the point itself (distance 0).
+    const auto nearest = std::get<0>(distances(f.narrow(0, begin, len), f).topk(k + 1, 1, false));
+    radii.push_back(nearest.select(1, k));
+  }
+  return torch::cat(radii);
+}
+
+double manifold_coverage(const torch::Tensor& queries, const torch::Tensor& manifold,
+                         const torch::Tensor& radii) {
+  const auto q = queries.to(torch::kFloat64), m = manifold.to(torch::kFloat64);
+  const auto r = radii.to(torch::kFloat64).unsqueeze(0);
+  std::int64_t inside = 0;
+  for (std::int64_t begin = 0; begin < q.size(0); begin += kBlock) {
+    const auto len = std::min(kBlock, q.size(0) - begin);
+    inside += distances(q.narrow(0, begin, len), m).le(r).any(1).sum().item<std::int64_t>();
+  }
+  return static_cast<double>(inside) / static_cast<double>(std::max<std::int64_t>(1, q.size(0)));
+}
+
+PrecisionRecall precision_recall(const torch::Tensor& real, const torch::Tensor& generated, int k) {
+  require(real.dim() == 2 && generated.dim() == 2 && real.size(1) == generated.size(1),
+          "precision/recall: expected features [m, d] and [n, d], got " + c10::str(real.sizes()) +
+              " and " + c10::str(generated.sizes()));
+  PrecisionRecall pr;
+  pr.precision = manifold_coverage(generated, real, knn_radii(real, k));
+  pr.recall = manifold_coverage(real, generated, knn_radii(generated, k));
+  return pr;
+}
+
+}  // namespace fedgan::eval

@@ -1,0 +1,268 @@
+// Real-data statistics and their cache (see include/fedgan/eval/real_stats.hpp).
+#include "fedgan/eval/real_stats.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "fedgan/comm/collective.hpp"
+#include "fedgan/comm/tensor_map.hpp"
+#include "fedgan/core/error.hpp"
+#include "fedgan/data/random.hpp"
+#include "fedgan/data/shard_loader.hpp"
+#include "fedgan/io/atomic_file.hpp"
+#include "fedgan/io/hdf5.hpp"
+
+namespace fedgan::eval {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::int64_t kReadRows = 2048;
+
+// The identity of a dataset file as the cache sees it.
+struct FileKey {
+  std::string path;
+  std::int64_t size = 0, mtime = 0;
+};
+
+FileKey file_key(const std::string& path) {
+  std::error_code ec;
+  FileKey key;
+  key.path = fs::weakly_canonical(fs::absolute(path), ec).string();
+  if (ec) key.path = path;
+  key.size = static_cast<std::int64_t>(fs::file_size(path, ec));
+  key.mtime = static_cast<std::int64_t>(fs::last_write_time(path, ec).time_since_epoch().count());
+  return key;
+}
+
+// Each party's rows (ascending); a file without /parties is one party of every row.
+std::vector<std::vector<std::int64_t>> party_rows(const h5::File& f, std::int64_t rows) {
+  std::vector<std::vector<std::int64_t>> parties;
+  const auto count = f.exists("/parties") ? f.attr_int("/parties", "num_parties") : std::nullopt;
+  if (!count) {
+    parties.emplace_back(static_cast<std::size_t>(rows));
+    for (std::int64_t i = 0; i < rows; ++i) parties[0][static_cast<std::size_t>(i)] = i;
+    return parties;
+  }
+  for (std::int64_t k = 0; k < *count; ++k) {
+    const std::string key = "/parties/" + std::to_string(k) + "/indices";
+    require(f.exists(key), f.path() + ": missing dataset " + key);
+    const auto idx = f.read(key).to(torch::kInt64).contiguous();
+    parties.emplace_back(idx.data_ptr<std::int64_t>(), idx.data_ptr<std::int64_t>() + idx.numel());
+  }
+  return parties;
+}
+
+std::map<std::string, torch::Tensor> to_map(const RealStats& s) {
+  std::map<std::string, torch::Tensor> m;
+  const auto put = [&m](const std::string& prefix, const FeatureStats& st) {
+    m[prefix + "/count"] = torch::full({1}, st.count, torch::kInt64);
+    m[prefix + "/sum"] = st.sum;
+    m[prefix + "/outer"] = st.outer;
+  };
+  put("all", s.all);
+  for (std::size_t k = 0; k < s.parties.size(); ++k)
+    put("parties/" + std::to_string(k), s.parties[k]);
+  m["features"] = s.features;
+  return m;
+}
+
+RealStats from_map(std::map<std::string, torch::Tensor>& m, const std::string& where) {
+  const auto get = [&](const std::string& key) {
+    const auto it = m.find(key);
+    require(it != m.end(), where + ": real statistics lack " + key);
+    return it->second;
+  };
+  const auto stats = [&](const std::string& prefix) {
+    return FeatureStats{get(prefix + "/count").item<std::int64_t>(),
+                        get(prefix + "/sum").to(torch::kFloat64),
+                        get(prefix + "/outer").to(torch::kFloat64)};
+  };
+  RealStats s;
+  s.all = stats("all");
+  for (std::size_t k = 0; m.count("parties/" + std::to_string(k) + "/count"); ++k)
+    s.parties.push_back(stats("parties/" + std::to_string(k)));
+  s.features = get("features");
+  return s;
+}
+
+// Reads the cache when it exists and matches; nullopt when absent or stale.
+std::optional<RealStats> read_cache(const std::string& cache, const FileKey& key,
+                                    const std::string& checksum, const RealStatsOptions& o) {
+  if (!fs::exists(cache)) return std::nullopt;
+  h5::File f(cache, h5::File::Mode::Read);
+  const bool fresh = f.attr_string("/", "format") == std::string(kRealStatsFormat) &&
+                     f.attr_string("/", "dataset") == key.path &&
+                     f.attr_int("/", "dataset_size") == key.size &&
+                     f.attr_int("/", "dataset_mtime") == key.mtime &&
+                     f.attr_string("/", "evaluator_checksum") == checksum &&
+                     f.attr_int("/", "max_features") == o.max_features &&
+                     f.attr_int("/", "seed") == static_cast<std::int64_t>(o.seed);
+  if (!fresh) {
+    spdlog::info("eval: {} is stale (dataset or evaluator changed); recomputing", cache);
+    return std::nullopt;
+  }
+  std::map<std::string, torch::Tensor> m;
+  for (const auto& key_name : {"all/count", "all/sum", "all/outer", "features"})
+    m[key_name] = f.read(std::string("/") + key_name);
+  if (f.is_group("/parties")) {
+    for (const auto& k : f.children("/parties"))
+      for (const char* part : {"count", "sum", "outer"})
+        m["parties/" + k + "/" + part] = f.read("/parties/" + k + "/" + part);
+  }
+  return from_map(m, cache);
+}
+
+void write_cache(const std::string& cache, const FileKey& key, const RealStats& s,
+                 const RealStatsOptions& o) {
+  io::write_atomically(cache, [&](const std::string& temp) {
+    h5::File f(temp, h5::File::Mode::Create);
+    f.set_attr("/", "format", std::string(kRealStatsFormat));
+    f.set_attr("/", "dataset", key.path);
+    f.set_attr("/", "dataset_size", key.size);
+    f.set_attr("/", "dataset_mtime", key.mtime);
+    f.set_attr("/", "evaluator_checksum", s.evaluator_checksum);
+    f.set_attr("/", "max_features", o.max_features);
+    f.set_attr("/", "seed", static_cast<std::int64_t>(o.seed));
+    for (const auto& [name, t] : to_map(s)) f.write("/" + name, t);
+    f.close();
+  });
+}
+
+}  // namespace
+
+std::string default_cache_path(const std::string& dataset, const Evaluator& evaluator) {
+  return dataset + ".stats-" + evaluator.checksum().substr(0, 8) + ".h5";
+}
+
+RealStats compute_real_stats(Communicator& comm, const std::string& dataset, Evaluator& evaluator,
+                             const RealStatsOptions& options) {
+  const auto d = evaluator.feature_dim();
+  const auto rank = comm.rank(), size = comm.size();
+  std::vector<FeatureStats> parties;
+  std::vector<float> subset_features;
+  std::vector<std::int64_t> subset_keys;
+  std::int64_t subset_size = 0;
+  collective_try(comm, [&] {
+    h5::File f(dataset, h5::File::Mode::Read);
+    require(f.exists("/images"), dataset + ": missing dataset /images (expected uint8 [N,C,H,W])");
+    const auto shape = f.shape("/images");
+    require(f.dtype("/images") == torch::kUInt8 && shape.size() == 4,
+            dataset + ": /images must be uint8 [N,C,H,W] (the schema `fedgan prepare` writes)");
+    evaluator.check_image_shape(shape[1], shape[2], shape[3], dataset);
+    const auto rows = party_rows(f, shape[0]);
+    // The subset for KID and P/R: the first m positions of a seeded permutation of the pooled
+    // rows; key[p] is the place of pooled position p in the subset (-1: not in it).
+    std::int64_t total = 0;
+    for (const auto& r : rows) total += static_cast<std::int64_t>(r.size());
+    std::vector<std::int64_t> perm(static_cast<std::size_t>(total));
+    for (std::int64_t i = 0; i < total; ++i) perm[static_cast<std::size_t>(i)] = i;
+    data::Rng rng(data::derive_seed(options.seed, 0x7265616c));
+    rng.shuffle(perm);
+    subset_size = std::min(options.max_features, total);
+    std::vector<std::int64_t> key(static_cast<std::size_t>(total), -1);
+    for (std::int64_t i = 0; i < subset_size; ++i) key[static_cast<std::size_t>(perm[i])] = i;
+
+    std::int64_t offset = 0;  // pooled position of the party's first row
+    for (const auto& party : rows) {
+      parties.push_back(FeatureStats::zeros(d));
+      const auto len = static_cast<std::int64_t>(party.size());
+      const std::int64_t begin = len * rank / size, end = len * (rank + 1) / size;
+      for (std::int64_t b = begin; b < end; b += kReadRows) {
+        const auto e = std::min(end, b + kReadRows);
+        const std::vector<std::int64_t> chunk(party.begin() + b, party.begin() + e);
+        const auto images = data::to_unit_range(f.read_rows("/images", chunk));
+        const auto feats = evaluator.features(images, dataset).contiguous();
+        parties.back().add(feats);
+        for (std::int64_t i = b; i < e; ++i) {
+          const auto k = key[static_cast<std::size_t>(offset + i)];
+          if (k < 0) continue;
+          const float* row = feats.data_ptr<float>() + (i - b) * d;
+          subset_features.insert(subset_features.end(), row, row + d);
+          subset_keys.push_back(k);
+        }
+      }
+      offset += len;
+    }
+  });
+
+  RealStats out;
+  out.dataset = dataset;
+  out.evaluator_checksum = evaluator.checksum();
+  // One allreduce for every party's statistics together.
+  const auto p = static_cast<std::int64_t>(parties.size());
+  std::vector<torch::Tensor> parts;
+  for (const auto& s : parties) {
+    parts.push_back(torch::full({1}, static_cast<double>(s.count), torch::kFloat64));
+    parts.push_back(s.sum);
+    parts.push_back(s.outer.flatten());
+  }
+  auto buffer = torch::cat(parts);
+  comm.allreduce_sum(buffer);
+  const auto stride = 1 + d + d * d;
+  out.all = FeatureStats::zeros(d);
+  for (std::int64_t k = 0; k < p; ++k) {
+    const auto chunk = buffer.narrow(0, k * stride, stride);
+    FeatureStats s{static_cast<std::int64_t>(chunk[0].item<double>()),
+                   chunk.narrow(0, 1, d).clone(),
+                   chunk.narrow(0, 1 + d, d * d).reshape({d, d}).clone()};
+    out.all.merge(s);
+    out.parties.push_back(std::move(s));
+  }
+  // Gather the subset rows from every rank and put them in subset order.
+  const auto feats =
+      comm.allgatherv(subset_features.data(), subset_features.size() * sizeof(float));
+  const auto keys = comm.allgatherv(subset_keys.data(), subset_keys.size() * sizeof(std::int64_t));
+  out.features = torch::zeros({subset_size, d}, torch::kFloat32);
+  auto* dst = out.features.data_ptr<float>();
+  for (std::size_t r = 0; r < feats.size(); ++r) {
+    const auto* k = reinterpret_cast<const std::int64_t*>(keys[r].data());
+    const auto* src = reinterpret_cast<const float*>(feats[r].data());
+    for (std::size_t i = 0; i < keys[r].size() / sizeof(std::int64_t); ++i)
+      std::memcpy(dst + k[i] * d, src + static_cast<std::int64_t>(i) * d, sizeof(float) * d);
+  }
+  return out;
+}
+
+RealStats load_or_compute_real_stats(Communicator& comm, const std::string& dataset,
+                                     Evaluator& evaluator, const RealStatsOptions& options) {
+  const std::string cache =
+      options.cache_path.empty() ? default_cache_path(dataset, evaluator) : options.cache_path;
+  const auto checksum = evaluator.checksum();
+  std::map<std::string, torch::Tensor> tensors;
+  std::int64_t hit = 0;
+  if (options.use_cache && comm.is_root()) {
+    try {
+      if (auto cached = read_cache(cache, file_key(dataset), checksum, options)) {
+        tensors = to_map(*cached);
+        hit = 1;
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("eval: ignoring unreadable cache {}: {}", cache, e.what());
+    }
+  }
+  comm.broadcast(&hit, sizeof hit, 0);
+  if (hit) {
+    broadcast_tensors(comm, tensors, 0);
+    auto s = from_map(tensors, cache);
+    s.dataset = dataset;
+    s.evaluator_checksum = checksum;
+    s.from_cache = true;
+    spdlog::info("eval: real statistics of {} from cache {}", dataset, cache);
+    return s;
+  }
+  auto s = compute_real_stats(comm, dataset, evaluator, options);
+  if (options.use_cache && comm.is_root()) {
+    try {
+      write_cache(cache, file_key(dataset), s, options);
+      spdlog::info("eval: cached real statistics of {} in {}", dataset, cache);
+    } catch (const std::exception& e) {
+      spdlog::warn("eval: cannot write the cache {}: {} (continuing without it)", cache, e.what());
+    }
+  }
+  return s;
+}
+
+}  // namespace fedgan::eval

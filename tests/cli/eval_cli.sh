@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# End-to-end tests of `fedgan evaluator` / `fedgan eval` on three Fashion-MNIST classes.
+# usage: eval_cli.sh FEDGAN MPIEXEC WORKDIR CASE
+#   CASE: setup (data + a small evaluator, shared by the others) | sanity | ranks | rounds | errors
+set -euo pipefail
+fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
+mkdir -p "$work"; work="$(cd "$work" && pwd)"; common="$work/common"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+mpi() { "$mpiexec" --oversubscribe -n "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+python=/usr/bin/python3
+json_field() { "$python" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
+
+expect_fail() {  # expect_fail REGEX command...
+  local regex="$1"; shift
+  set +e; out="$("$@" 2>&1)"; rc=$?; set -e
+  [ $rc -ne 0 ] || fail "expected failure of: $*"
+  grep -Eq "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
+  echo "ok: failed as expected ($regex)"
+}
+
+data=(--data "$common/train.h5" --evaluator "$common/ev.h5")
+case "$case" in
+setup)
+  # T-shirt, trouser, sneaker: 18000 training images in 3 parties, 3000 test images.
+  rm -rf "$common"; mkdir -p "$common"
+  "$fedgan" prepare --split train --classes 0,1,7 --parties 3 --seed 1 --out "$common/train.h5" \
+    >/dev/null 2>&1 || fail "prepare train"
+  "$fedgan" prepare --split test --classes 0,1,7 --parties 1 --out "$common/test.h5" \
+    >/dev/null 2>&1 || fail "prepare test"
+  out="$("$fedgan" evaluator --data "$common/train.h5" --test "$common/test.h5" --epochs 1 \
+    --width 8 --features 32 --min-accuracy 0.9 --out "$common/ev.h5" --threads 2 2>&1)" \
+    || { echo "$out"; fail "evaluator"; }
+  echo "$out" | grep -E "test accuracy 0\.9[0-9]*|test accuracy 1" || { echo "$out"; fail "accuracy"; }
+  ;;
+sanity)
+  # Test split vs train split: small. Uniform noise vs train: large. n and evaluator printed.
+  rm -f "$common"/train.h5.stats-*.h5
+  "$fedgan" eval --samples "$common/test.h5" "${data[@]}" --n 1000 --json >"$work/real.json" \
+    2>"$work/real.log" || { cat "$work/real.log"; fail "eval test split"; }
+  grep -q "cached real statistics" "$work/real.log" || fail "no cache written"
+  "$fedgan" eval --noise "${data[@]}" --n 1000 --json >"$work/noise.json" 2>"$work/noise.log"
+  grep -q "from cache" "$work/noise.log" || fail "the cache was not reused"
+  real="$(json_field "$work/real.json" fid_all)"; noise="$(json_field "$work/noise.json" fid_all)"
+  echo "FID test-vs-train $real, noise-vs-train $noise (n=1000)"
+  "$python" -c "import sys; r,n=map(float,sys.argv[1:]); assert n > 20*r and r < 5, (r,n)" \
+    "$real" "$noise" || fail "sanity figures out of order"
+  [ "$(json_field "$work/real.json" n)" = 1000 ] || fail "n not reported"
+  table="$("$fedgan" eval --samples "$common/test.h5" "${data[@]}" --n 1000 2>/dev/null)"
+  echo "$table"
+  grep -Eq "^FID-all .* 1000 +18000  ev\.h5#" <<<"$table" || fail "table lacks n/evaluator"
+  grep -Eq "^FID-avg .*mean over 3 parties" <<<"$table" || fail "no FID-avg"
+  grep -Eq "^(KID|precision|recall) " <<<"$table" || fail "no KID/precision/recall"
+  ;;
+ranks)
+  # The same figures on 1 and 2 ranks (the samples do not depend on the rank count).
+  "$fedgan" eval --samples "$common/test.h5" "${data[@]}" --n 500 --json >"$work/r1.json" 2>/dev/null
+  mpi 2 "$fedgan" eval --samples "$common/test.h5" "${data[@]}" --n 500 --json --no-cache \
+    >"$work/r2.json" 2>/dev/null || fail "eval on 2 ranks"
+  "$python" - "$work/r1.json" "$work/r2.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for k in ("fid_all", "fid_avg", "kid", "precision", "recall"):
+    assert abs(a[k] - b[k]) <= 1e-4 * max(1.0, abs(a[k])), (k, a[k], b[k])
+print("1 rank == 2 ranks:", {k: a[k] for k in ("fid_all", "kid", "precision", "recall")})
+PY
+  ;;
+rounds)
+  # A briefly trained generator beats its architecture freshly initialised (round 0).
+  rm -rf "$work/run"
+  mpi 2 "$fedgan" train --data "$common/train.h5" --out "$work/run" --rounds 4 --local-steps 25 \
+    --batch-size 32 --g-width 16 --d-width 16 --latent-dim 32 --beta1 0.5 --lr-g 0.0005 \
+    --lr-d 0.0005 --threads 1 >/dev/null 2>&1 || fail "train"
+  ck="$work/run/checkpoints/latest.h5"
+  mpi 2 "$fedgan" eval --checkpoint "$ck" "${data[@]}" --n 500 --json >"$work/last.json" 2>/dev/null
+  mpi 2 "$fedgan" eval --checkpoint "$ck" --round0 "${data[@]}" --n 500 --json \
+    >"$work/first.json" 2>/dev/null
+  last="$(json_field "$work/last.json" fid_all)"; first="$(json_field "$work/first.json" fid_all)"
+  echo "FID round 0: $first, round 4: $last (n=500)"
+  "$python" -c "import sys; f,l=map(float,sys.argv[1:]); assert l < f, (f,l)" "$first" "$last" \
+    || fail "training did not lower FID"
+  ;;
+errors)
+  expect_fail "FID is undefined .* 32 features" "$fedgan" eval --noise "${data[@]}" --n 20
+  expect_fail "FID is undefined" mpi 2 "$fedgan" eval --noise "${data[@]}" --n 32
+  expect_fail "exactly one of --checkpoint, --samples and --noise" "$fedgan" eval "${data[@]}"
+  expect_fail "nothing.h5" "$fedgan" eval --noise --data "$common/train.h5" \
+    --evaluator "$work/nothing.h5"
+  expect_fail "train.h5: not a fedgan evaluator" "$fedgan" eval --noise \
+    --data "$common/train.h5" --evaluator "$common/train.h5"
+  "$python" - "$work" <<'PY'
+import sys, h5py, numpy as np
+w = sys.argv[1]
+with h5py.File(w + "/rgb.h5", "w") as f:
+    f["images"] = np.zeros((200, 3, 28, 28), np.uint8)
+with h5py.File(w + "/unlabelled.h5", "w") as f:
+    f["images"] = np.zeros((20, 1, 28, 28), np.uint8)
+PY
+  expect_fail "rgb.h5: images are 3x28x28 but the evaluator .*ev.h5 expects 1x28x28" \
+    mpi 2 "$fedgan" eval --samples "$work/rgb.h5" "${data[@]}" --n 100
+  expect_fail "rgb.h5: images are 3x28x28 but the evaluator" "$fedgan" eval --noise \
+    --data "$work/rgb.h5" --evaluator "$common/ev.h5" --n 100
+  expect_fail "unlabelled.h5: missing dataset /labels" "$fedgan" evaluator \
+    --data "$work/unlabelled.h5" --out "$work/ev2.h5"
+  [ ! -e "$work/ev2.h5" ] || fail "an evaluator was written for unlabelled data"
+  expect_fail "ev.h5: exists already" "$fedgan" evaluator --data "$common/test.h5" \
+    --out "$common/ev.h5"
+  expect_fail "holds 3000 images, fewer than --n 5000" "$fedgan" eval \
+    --samples "$common/test.h5" "${data[@]}" --n 5000
+  ;;
+*) fail "unknown case $case" ;;
+esac
+echo "PASS $case"
