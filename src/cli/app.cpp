@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   Commands commands;
   add_info_command(app, commands);
   add_train_command(app, commands);
+  add_pretrain_command(app, commands);
   add_sample_command(app, commands);
   add_prepare_command(app, commands);
   add_evaluator_command(app, commands);

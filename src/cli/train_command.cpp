@@ -79,14 +79,66 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   nan_round->group("");
 }
 
+void add_transfer_options(CLI::App& sub, TrainOptions& o) {
+  sub.add_option("--init", o.init,
+                 "warm start: pretrained checkpoint (.h5) or PyTorch state dict (.pt, plain "
+                 "dict with generator./discriminator. keys); rank 0 reads it, all ranks get it");
+  sub.add_flag("--init-strict", o.init_strict,
+               "any missing, unexpected or mismatched tensor in --init is an error");
+  sub.add_option("--init-map", o.init_map,
+                 "rename key prefixes of a .pt file, e.g. gen.=generator.,disc.=discriminator.");
+  sub.add_option("--freeze-g", o.federated.freeze_g.freeze_blocks,
+                 "freeze the first N generator blocks")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--freeze-d", o.federated.freeze_d.freeze_blocks,
+                 "freeze the first N discriminator blocks (FreezeD)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--train-only", o.federated.freeze_g.train_only,
+                 "train only parameters matching these globs, e.g. 'out.*' (G and D names)")
+      ->delimiter(',');
+  sub.add_option("--lr-mult-g", o.lr_mult_g, "per-block lr multipliers of G: blocks.0=0.1,out=2");
+  sub.add_option("--lr-mult-d", o.lr_mult_d, "per-block lr multipliers of D");
+  sub.add_option("--kd-weight", o.local.kd_weight,
+                 "distillation from the --init generator: weight of mean (G(z) - T(z))^2")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--kd-decay", o.local.kd_decay, "per-round decay of --kd-weight")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-9, 1.0));
+}
+
 void add_train_command(CLI::App& root, Commands& commands) {
   auto options = std::make_shared<TrainOptions>();
   auto* sub = root.add_subcommand("train", "federated GAN training across the MPI ranks");
   add_train_options(*sub, *options);
+  add_transfer_options(*sub, *options);
   commands.push_back({sub, [options, sub](Communicator& comm) {
                         // The effective config, reusable as `fedgan --config FILE train`.
                         return run_training(comm, *options,
                                             "[train]\n" + sub->config_to_str(true, false));
+                      }});
+}
+
+}  // namespace fedgan::cli
+
+namespace fedgan::cli {
+
+void add_pretrain_command(CLI::App& root, Commands& commands) {
+  auto options = std::make_shared<TrainOptions>();
+  // Pretraining is data-parallel training over IID shards: short rounds, Adam state kept.
+  options->out = "runs/pretrain";
+  options->local.local_steps = 10;
+  options->federated.optimizer_state = "keep";
+  options->federated.rounds = 30;
+  auto* sub = root.add_subcommand(
+      "pretrain", "train a GAN on a source dataset with all ranks (data-parallel over IID "
+                  "shards) and write a checkpoint to warm-start `train --init`");
+  add_train_options(*sub, *options);
+  commands.push_back({sub, [options, sub](Communicator& comm) {
+                        return run_training(comm, *options,
+                                            "[pretrain]\n" + sub->config_to_str(true, false));
                       }});
 }
 

@@ -14,6 +14,8 @@
 #include "fedgan/io/hdf5.hpp"
 #include "fedgan/io/image_grid.hpp"
 #include "fedgan/io/run_directory.hpp"
+#include "fedgan/transfer/freeze_policy.hpp"
+#include "fedgan/transfer/warm_start.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -160,10 +162,49 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   model.channels = static_cast<int>(info.channels);
   model.image_size = static_cast<int>(info.size);
   model.num_classes = options.conditional ? static_cast<int>(info.classes) : 0;
+  FederatedConfig fed = options.federated;
+  fed.freeze_d.train_only = fed.freeze_g.train_only;  // one list of globs for G and D
   auto trainer = collective_try(comm, [&] {
-    return std::make_shared<FederatedTrainer>(comm, model, options.local, options.federated,
+    fed.freeze_g.lr_mult = transfer::parse_lr_mult(options.lr_mult_g, "--lr-mult-g");
+    fed.freeze_d.lr_mult = transfer::parse_lr_mult(options.lr_mult_d, "--lr-mult-d");
+    return std::make_shared<FederatedTrainer>(comm, model, options.local, fed,
                                               std::move(parties), total);
   });
+  comm.agree_ok(options.local.kd_weight == 0 || !options.init.empty(),
+                "--kd-weight needs --init: the pretrained generator is the teacher");
+
+  // Warm start: rank 0 reads the pretrained model and loads what matches by name and shape.
+  if (!options.init.empty()) {
+    collective_try(comm, [&] {
+      if (!comm.is_root()) return;
+      auto pre = transfer::read_pretrained(options.init, transfer::parse_prefix_map(options.init_map));
+      auto g = transfer::load_partial(trainer->global().g_flat(), pre.generator);
+      auto d = transfer::load_partial(trainer->global().d_flat(), pre.discriminator);
+      const std::string report = "warm start from " + options.init + "\n" +
+                                 g.text("generator") + d.text("discriminator");
+      for (std::size_t a = 0, b; a < report.size(); a = b + 1) {
+        b = report.find('\n', a);
+        if (b == std::string::npos) b = report.size();
+        if (b > a) spdlog::info("{}", report.substr(a, b - a));
+      }
+      io::write_text_atomically(options.out + "/init_report.txt", report);
+      if (options.init_strict && !(g.clean() && d.clean()))
+        throw Error(options.init + ": --init-strict: the checkpoint does not match this model "
+                    "exactly (see " + options.out + "/init_report.txt)");
+      if (g.loaded.empty() && d.loaded.empty())
+        throw Error(options.init + ": no tensor matches this model by name and shape");
+    });
+    trainer->broadcast_global(0);
+    if (options.local.kd_weight > 0) trainer->snapshot_teacher();
+  }
+  if (comm.is_root()) {
+    const auto& gp = trainer->g_plan();
+    const auto& dp = trainer->d_plan();
+    if (!gp.frozen.empty() || !dp.frozen.empty())
+      spdlog::info("fine-tuning: {} G and {} D tensors frozen; {} of {} values aggregated",
+                   gp.frozen.size(), dp.frozen.size(), trainer->aggregated_numel(),
+                   trainer->global().g_flat().numel() + trainer->global().d_flat().numel());
+  }
 
   std::int64_t start_round = 0;
   if (resume) {
@@ -202,9 +243,9 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   if (comm.is_root()) {
     spdlog::info("fedgan train: {} rank(s), {} parties ({}..{} on rank 0), model {}", ranks, total,
                  first, last - 1, model.to_string());
-    spdlog::info("  G {} + D {} parameters; one fused allreduce of {:.1f} MB per round",
+    spdlog::info("  G {} + D {} values; one fused allreduce of {:.1f} MB per round",
                  trainer->global().g_flat().numel(), trainer->global().d_flat().numel(),
-                 (trainer->global().g_flat().numel() + trainer->global().d_flat().numel()) * 8 / 1e6);
+                 static_cast<double>(trainer->aggregated_numel()) * 8 / 1e6);
     if (resume) {
       spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
       metrics.load_existing(start_round);

@@ -220,7 +220,8 @@ std::string format_table(const EvalResult& r) {
   };
   row("FID-all", r.fid_all, r.n_real);
   row("FID-avg", r.fid_avg, r.n_real,
-      fmt::format("  (mean over {} parties)", r.fid_parties.size()));
+      fmt::format("  (mean over {} part{})", r.fid_parties.size(),
+                  r.fid_parties.size() == 1 ? "y" : "ies"));
   row("KID", r.kid, r.n_real_subset);
   row("precision", r.precision, r.n_real_subset, fmt::format("  (k={})", r.knn));
   row("recall", r.recall, r.n_real_subset, fmt::format("  (k={})", r.knn));

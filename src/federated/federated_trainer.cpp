@@ -67,8 +67,35 @@ FederatedTrainer::FederatedTrainer(Communicator& comm, const ModelConfig& model,
   m_local = std::make_unique<Gan>(model);
   m_server_g = make_server_optimizer(m_config.server);
   m_server_d = make_server_optimizer(m_config.server);
+  // Only trainable values are aggregated: frozen parameters never enter the allreduce.
+  std::vector<std::string> matched;
+  m_g_plan = transfer::make_plan(m_global->g_flat(), m_global->generator().block_prefixes(),
+                                 m_config.freeze_g, "generator", &matched);
+  m_d_plan = transfer::make_plan(m_global->d_flat(), m_global->discriminator().block_prefixes(),
+                                 m_config.freeze_d, "discriminator", &matched);
+  for (const auto* f : {&m_config.freeze_g, &m_config.freeze_d})
+    for (const auto& pattern : f->train_only)
+      require(std::find(matched.begin(), matched.end(), pattern) != matched.end(),
+              "--train-only pattern '" + pattern + "' matches no parameter of G or D");
+  require(m_g_plan.trainable_numel + m_d_plan.trainable_numel > 0,
+          "fine-tuning: every parameter is frozen; nothing would train");
   m_aggregator = std::make_unique<FusedAggregator>(
-      std::vector<std::int64_t>{m_global->g_flat().numel(), m_global->d_flat().numel()}, kSlots);
+      std::vector<std::int64_t>{m_g_plan.param_index.numel(), m_g_plan.buffer_index.numel(),
+                                m_d_plan.param_index.numel(), m_d_plan.buffer_index.numel()},
+      kSlots);
+}
+
+std::int64_t FederatedTrainer::aggregated_numel() const {
+  return m_g_plan.param_index.numel() + m_g_plan.buffer_index.numel() +
+         m_d_plan.param_index.numel() + m_d_plan.buffer_index.numel();
+}
+
+void FederatedTrainer::snapshot_teacher() {
+  m_teacher = std::make_unique<Gan>(m_global->config());
+  m_teacher->copy_from(*m_global);
+  m_teacher->train(false);
+  for (auto& p : m_teacher->generator().parameters()) p.requires_grad_(false);
+  m_trainer.set_teacher(m_teacher->generator_ptr());
 }
 
 void FederatedTrainer::broadcast_global(int root) {
@@ -102,8 +129,12 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
       m_local->g_flat().buffers_view().copy_(state.g_buffers);
       m_local->d_flat().buffers_view().copy_(state.d_buffers);
     }
-    if (!state.optimizers || m_config.optimizer_state == "reset")
+    if (!state.optimizers || m_config.optimizer_state == "reset") {
       state.optimizers = make_party_optimizers(*m_local, m_trainer.config());
+      if (!m_g_plan.identity) state.optimizers->g.set_lr_scale(m_g_plan.lr_scale);
+      if (!m_d_plan.identity) state.optimizers->d.set_lr_scale(m_d_plan.lr_scale);
+    }
+    m_trainer.set_round(round);
     auto gen = compat::make_cpu_generator(
         mix_seed(m_config.seed, static_cast<std::uint64_t>(party.id) + 1,
                  static_cast<std::uint64_t>(round)));
@@ -132,8 +163,12 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
     }
     // n_k·Δ_k in float64: exact products, so sums hardly depend on the order of ranks.
     const double n = static_cast<double>(party.data->size());
-    m_aggregator->add({m_local->g_flat().flat() - m_global->g_flat().flat(),
-                       m_local->d_flat().flat() - m_global->d_flat().flat()},
+    const auto dg = m_local->g_flat().flat() - m_global->g_flat().flat();
+    const auto dd = m_local->d_flat().flat() - m_global->d_flat().flat();
+    m_aggregator->add({dg.index_select(0, m_g_plan.param_index),
+                       dg.index_select(0, m_g_plan.buffer_index),
+                       dd.index_select(0, m_d_plan.param_index),
+                       dd.index_select(0, m_d_plan.buffer_index)},
                       n);
     extra[kDLoss] += result.d_loss;
     extra[kGLoss] += result.g_loss;
@@ -177,16 +212,18 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   if (report.parties > 0) {
     report.d_loss = extra[kDLoss].item<double>() / static_cast<double>(report.parties);
     report.g_loss = extra[kGLoss].item<double>() / static_cast<double>(report.parties);
-    auto mean_g = m_aggregator->mean(0);
-    auto mean_d = m_aggregator->mean(1);
-    auto& gf = m_global->g_flat();
-    auto& df = m_global->d_flat();
     // Parameters follow the server optimizer; float buffers (BN statistics) are averaged.
-    m_server_g->apply(gf.parameters_view(), mean_g.narrow(0, 0, gf.parameter_numel()));
-    m_server_d->apply(df.parameters_view(), mean_d.narrow(0, 0, df.parameter_numel()));
+    // Frozen values are not in the plan's indices and are never written.
     torch::NoGradGuard g;
-    gf.buffers_view().add_(mean_g.narrow(0, gf.parameter_numel(), gf.numel() - gf.parameter_numel()));
-    df.buffers_view().add_(mean_d.narrow(0, df.parameter_numel(), df.numel() - df.parameter_numel()));
+    auto step = [](FlatParameters& flat, const transfer::ParameterPlan& plan, ServerOptimizer& opt,
+                   const torch::Tensor& mean_params, const torch::Tensor& mean_buffers) {
+      auto values = flat.flat().index_select(0, plan.param_index);
+      opt.apply(values, mean_params);
+      flat.flat().index_copy_(0, plan.param_index, values);
+      flat.flat().index_add_(0, plan.buffer_index, mean_buffers);
+    };
+    step(m_global->g_flat(), m_g_plan, *m_server_g, m_aggregator->mean(0), m_aggregator->mean(1));
+    step(m_global->d_flat(), m_d_plan, *m_server_d, m_aggregator->mean(2), m_aggregator->mean(3));
   }
   report.aggregate_s = seconds_since(t_reduce);
   report.wall_s = seconds_since(t_round);

@@ -41,12 +41,23 @@ PartyOptimizers make_party_optimizers(Gan& local, const LocalTrainConfig& c) {
                    AdamOptions{c.lr_d, c.beta1, c.beta2, 1e-8})};
 }
 
+torch::Tensor kd_loss(const torch::Tensor& student, const torch::Tensor& teacher) {
+  return (student - teacher).pow(2).mean();
+}
+
+void LocalTrainer::set_round(int round) {
+  m_kd_now = m_config.kd_weight * std::pow(m_config.kd_decay, std::max(0, round - 1));
+}
+
 LocalTrainer::LocalTrainer(LocalTrainConfig config)
     : m_config(std::move(config)), m_loss(make_loss(m_config.loss, m_config.gp_weight)) {
   require(m_config.batch_size >= 1, "train: batch_size must be >= 1");
   require(m_config.d_steps >= 1, "train: d_steps must be >= 1");
   require(m_config.local_epochs >= 1 || m_config.local_steps >= 1,
           "train: local_epochs or local_steps must be >= 1");
+  require(m_config.kd_weight >= 0 && m_config.kd_decay > 0 && m_config.kd_decay <= 1,
+          "train: kd_weight must be >= 0 and kd_decay in (0, 1]");
+  m_kd_now = m_config.kd_weight;
 }
 
 std::pair<double, double> LocalTrainer::step(Gan& gan, PartyOptimizers& opt,
@@ -78,8 +89,17 @@ std::pair<double, double> LocalTrainer::step(Gan& gan, PartyOptimizers& opt,
   // G step: gradients flow through D to the images, but D's weights need none.
   set_requires_grad(d, false);
   gan.g_grad().zero_();
-  auto g_loss = m_loss->g_loss(d.forward(g.forward(torch::randn({b, cfg.latent_dim}, gen), labels),
-                                         labels));
+  const auto z = torch::randn({b, cfg.latent_dim}, gen);
+  const auto fake = g.forward(z, labels);
+  auto g_loss = m_loss->g_loss(d.forward(fake, labels));
+  if (m_teacher && m_kd_now > 0) {
+    torch::Tensor target;
+    {
+      torch::NoGradGuard no_grad;
+      target = m_teacher->forward(z, labels);
+    }
+    g_loss = g_loss + m_kd_now * kd_loss(fake, target);
+  }
   g_loss.backward();
   set_requires_grad(d, true);
   opt.g.step();

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "fedgan/core/error.hpp"
+#include "fedgan/data/shard_loader.hpp"
 #include "fedgan/eval/evaluate.hpp"
 #include "fedgan/models/gan.hpp"
 #include "temp_dir.hpp"
@@ -19,11 +20,11 @@ TEST_CASE("real statistics: pooled = merged parties; the subset is seeded; cache
   TempDir dir;
   auto comm = make_serial_communicator();
   auto ev = testing::tiny_evaluator(0);
-  const auto data = dir.file("real.h5");
-  testing::write_synthetic_dataset(data, 300, 3, 7);
+  const auto path = dir.file("real.h5");
+  testing::write_synthetic_dataset(path, 300, 3, 7);
   RealStatsOptions o;
   o.max_features = 200;
-  const auto s = load_or_compute_real_stats(*comm, data, ev, o);
+  const auto s = load_or_compute_real_stats(*comm, path, ev, o);
   CHECK_FALSE(s.from_cache);
   REQUIRE(s.parties.size() == 3);
   CHECK(s.all.count == 300);
@@ -32,14 +33,16 @@ TEST_CASE("real statistics: pooled = merged parties; the subset is seeded; cache
   CHECK(torch::allclose(merged.outer, s.all.outer));
   CHECK(s.features.sizes() == torch::IntArrayRef({200, 8}));
   // The subset rows are real features: each equals some row of the full embedding.
-  h5::File f(data, h5::File::Mode::Read);
-  const auto all = ev.features(data::to_unit_range(f.read("/images")), data);
+  h5::File f(path, h5::File::Mode::Read);
+  const auto all = ev.features(data::to_unit_range(f.read("/images")), path);
   CHECK(torch::allclose(FeatureStats::of(all).outer, s.all.outer, 1e-6, 1e-6));
-  CHECK(torch::cdist(s.features, all).min(1).values.max().item<float>() < 1e-4);
+  CHECK(std::get<0>(torch::cdist(s.features.to(torch::kFloat64), all.to(torch::kFloat64)).min(1))
+            .max()
+            .item<double>() < 1e-4);
 
-  const auto cache = default_cache_path(data, ev);
+  const auto cache = default_cache_path(path, ev);
   REQUIRE(std::filesystem::exists(cache));
-  const auto again = load_or_compute_real_stats(*comm, data, ev, o);
+  const auto again = load_or_compute_real_stats(*comm, path, ev, o);
   CHECK(again.from_cache);
   CHECK(torch::equal(again.all.outer, s.all.outer));
   CHECK(torch::equal(again.features, s.features));
@@ -48,15 +51,15 @@ TEST_CASE("real statistics: pooled = merged parties; the subset is seeded; cache
 
   // A newer dataset file (same path) makes the cache stale.
   std::filesystem::last_write_time(
-      data, std::filesystem::last_write_time(data) + std::chrono::seconds(5));
-  CHECK_FALSE(load_or_compute_real_stats(*comm, data, ev, o).from_cache);
-  CHECK(load_or_compute_real_stats(*comm, data, ev, o).from_cache);
+      path, std::filesystem::last_write_time(path) + std::chrono::seconds(5));
+  CHECK_FALSE(load_or_compute_real_stats(*comm, path, ev, o).from_cache);
+  CHECK(load_or_compute_real_stats(*comm, path, ev, o).from_cache);
   // Another evaluator has its own cache; another subset size is a miss.
   auto other = testing::tiny_evaluator(1);
-  CHECK(default_cache_path(data, other) != cache);
-  CHECK_FALSE(load_or_compute_real_stats(*comm, data, other, o).from_cache);
+  CHECK(default_cache_path(path, other) != cache);
+  CHECK_FALSE(load_or_compute_real_stats(*comm, path, other, o).from_cache);
   o.max_features = 100;
-  CHECK_FALSE(load_or_compute_real_stats(*comm, data, ev, o).from_cache);
+  CHECK_FALSE(load_or_compute_real_stats(*comm, path, ev, o).from_cache);
 }
 
 TEST_CASE("sanity: real vs real is small, noise vs real is large; n <= d is refused") {

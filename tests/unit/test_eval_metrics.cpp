@@ -85,7 +85,8 @@ TEST_CASE("FID equals the closed form for non-commuting 2x2 covariances") {
 TEST_CASE("FID of samples approaches the Gaussians' distance; too few samples is an error") {
   auto gen = compat::make_cpu_generator(5);
   const auto x = torch::randn({40000, 4}, gen, kF64);
-  const auto y = torch::randn({40000, 4}, gen, kF64) * 2 + torch::tensor({1.0, 0, 0, 0}, kF64);
+  const auto y =
+      torch::randn({40000, 4}, gen, kF64) * 2 + torch::tensor({1.0, 0.0, 0.0, 0.0}, kF64);
   // ||mu||^2 + sum (1 - 2)^2 = 1 + 4.
   CHECK(frechet_distance(FeatureStats::of(x), FeatureStats::of(y)) == Approx(5).epsilon(0.03));
   CHECK(frechet_distance(FeatureStats::of(x), FeatureStats::of(x)) == Approx(0).margin(1e-9));

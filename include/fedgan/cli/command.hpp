@@ -20,6 +20,7 @@ using Commands = std::vector<Command>;
 // Each subcommand file adds itself (options bound to its config struct) and its action.
 void add_info_command(CLI::App& root, Commands& commands);
 void add_train_command(CLI::App& root, Commands& commands);
+void add_pretrain_command(CLI::App& root, Commands& commands);
 void add_sample_command(CLI::App& root, Commands& commands);
 void add_debug_command(CLI::App& root, Commands& commands);
 void add_prepare_command(CLI::App& root, Commands& commands);

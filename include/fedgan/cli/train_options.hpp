@@ -21,14 +21,20 @@ struct TrainOptions {
   int sample_every = 1;
   std::string resume = "no";        // no | yes | auto (resume when checkpoints/latest.h5 exists)
   bool force = false;
-  int debug_stop_round = -1;        // testing: act as if SIGUSR1 arrived in this round
+  int debug_stop_round = -1;
+  // Transfer learning: warm start from a pretrained checkpoint (.h5) or PyTorch dict (.pt).
+  std::string init;
+  bool init_strict = false;
+  std::string init_map;             // "gen.=generator.,disc.=discriminator."
+  std::string lr_mult_g, lr_mult_d; // "blocks.0=0.1,out=2"        // testing: act as if SIGUSR1 arrived in this round
   ModelConfig model;
   LocalTrainConfig local;
   FederatedConfig federated;
 };
 
-// Binds the options of `train` to `options` on the subcommand `sub`.
+// Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.
 void add_train_options(CLI::App& sub, TrainOptions& options);
+void add_transfer_options(CLI::App& sub, TrainOptions& options);
 
 // The training run on every rank; returns the process exit code.
 int run_training(Communicator& comm, const TrainOptions& options, const std::string& config_text);

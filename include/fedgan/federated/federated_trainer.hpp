@@ -7,6 +7,7 @@
 #include "fedgan/federated/server_optimizer.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/train/local_trainer.hpp"
+#include "fedgan/transfer/freeze_policy.hpp"
 
 #include <cstdint>
 #include <map>
@@ -25,6 +26,7 @@ struct FederatedConfig {
   bool skip_nonfinite = false;         // skip a party whose update is NaN/inf instead of stopping
   std::uint64_t seed = 0;
   ServerOptimizerConfig server;
+  transfer::FreezeConfig freeze_g, freeze_d;  // fine-tuning: frozen blocks, lr multipliers
   // Testing aid: this party's update is made NaN in this round.
   int debug_nan_party = -1;
   int debug_nan_round = -1;
@@ -69,6 +71,12 @@ class FederatedTrainer {
 
   // Rank 0's global model goes to every rank (one broadcast per model).
   void broadcast_global(int root = 0);
+  // Freezes a copy of the current global generator as the distillation teacher (KD).
+  void snapshot_teacher();
+  const transfer::ParameterPlan& g_plan() const { return m_g_plan; }
+  const transfer::ParameterPlan& d_plan() const { return m_d_plan; }
+  // Values that one round's fused allreduce carries (model part).
+  std::int64_t aggregated_numel() const;
   // Runs round `round` (1-based). Throws a collective fedgan::Error on a non-finite update
   // unless skip_nonfinite; the global model is then unchanged. When `interrupted` answers
   // true on any rank, every rank abandons the round (report.interrupted) and the global
@@ -103,6 +111,8 @@ class FederatedTrainer {
   std::unique_ptr<ServerOptimizer> m_server_g, m_server_d;
   std::map<int, PartyState> m_states;
   std::unique_ptr<FusedAggregator> m_aggregator;  // reused every round
+  transfer::ParameterPlan m_g_plan, m_d_plan;
+  std::unique_ptr<Gan> m_teacher;
 };
 
 }  // namespace fedgan

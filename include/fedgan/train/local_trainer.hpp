@@ -52,7 +52,15 @@ struct LocalTrainConfig {
   double beta2 = 0.999;
   std::string loss = "bce";
   double gp_weight = 10.0;
+  // Knowledge distillation from a frozen teacher generator (the pretrained one):
+  // G's loss += kd_weight · kd_decay^(round-1) · mean((G(z) - T(z))²) on the same z.
+  double kd_weight = 0.0;
+  double kd_decay = 1.0;
 };
+
+// The distillation loss between a student's and a teacher's outputs on the same inputs:
+// mean squared difference (0 exactly when they agree).
+torch::Tensor kd_loss(const torch::Tensor& student, const torch::Tensor& teacher);
 
 // The optimizers of one party, bound to the (shared) local model's flat buffers.
 struct PartyOptimizers {
@@ -82,12 +90,20 @@ class LocalTrainer {
   // `epoch_base` numbers the epochs so every (party, round, epoch) shuffles differently.
   // `interrupted` (optional) is asked before every step; when it answers true the party
   // stops at once and the result says so.
+  // The teacher for knowledge distillation (frozen; same latent and label inputs as G).
+  void set_teacher(std::shared_ptr<Generator> teacher) { m_teacher = std::move(teacher); }
+  // Sets the round, which scales the distillation weight by kd_decay^(round-1).
+  void set_round(int round);
+  double kd_weight_now() const { return m_kd_now; }
+
   LocalResult run(Gan& gan, PartyOptimizers& opt, PartyData& data, std::int64_t epoch_base,
                   torch::Generator& gen, const std::function<bool()>& interrupted = {});
 
  private:
   LocalTrainConfig m_config;
   std::unique_ptr<GanLoss> m_loss;
+  std::shared_ptr<Generator> m_teacher;
+  double m_kd_now = 0.0;
 };
 
 }  // namespace fedgan
