@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of `fedgan train` / `sample` on a small Fashion-MNIST subset.
 # usage: train_cli.sh FEDGAN MPIEXEC WORKDIR CASE
-#   CASE: resume | resume_keep | preempt | fault | refuse | config | arch | sample | nonfinite | ranks
+#   CASE: resume | resume_keep | preempt | fault | pytorch | refuse | config | arch | sample | nonfinite | ranks
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
@@ -102,6 +102,38 @@ fault)
   mpi 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/run" --resume >/dev/null 2>&1
   mpi 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/straight" >/dev/null 2>&1
   same_models "$work/straight/checkpoints/latest.h5" "$work/run/checkpoints/latest.h5"
+  ;;
+pytorch)
+  # A PyTorch state dict (plain dict) with other prefixes warm-starts a run exactly;
+  # an OrderedDict is refused with a message that says how to save it.
+  "$python" -c "import torch" 2>/dev/null || { echo "SKIPPED: Debian's python3-torch is not installed"; exit 77; }
+  "$fedgan" train "${small[@]}" --rounds 1 --out "$work/src" >/dev/null 2>&1
+  "$python" - "$work/src/checkpoints/latest.h5" "$work" <<'PY'
+import sys, collections, h5py, torch
+f = h5py.File(sys.argv[1], "r")
+sd = {}
+for group, prefix in (("generator", "gen."), ("discriminator", "disc.")):
+    for k in f[group]:
+        sd[prefix + k] = torch.from_numpy(f[group][k][()])
+torch.save(dict(sd), sys.argv[2] + "/plain.pt")
+torch.save(collections.OrderedDict(sd), sys.argv[2] + "/ordered.pt")
+PY
+  out=$("$fedgan" train "${small[@]}" --rounds 1 --out "$work/warm" --init "$work/plain.pt" \
+    --init-map gen.=generator.,disc.=discriminator. --init-strict 2>&1) || { echo "$out"; fail "warm start from .pt"; }
+  grep -q "generator: transferred .* values, 100%)" <<<"$out" || { echo "$out"; fail "not everything transferred"; }
+  expect_fail "OrderedDict" "$fedgan" train "${small[@]}" --rounds 1 --out "$work/warm2" \
+    --init "$work/ordered.pt" --init-map gen.=generator.,disc.=discriminator.
+  expect_fail "neither 'generator.' nor" "$fedgan" train "${small[@]}" --rounds 1 --out "$work/warm3" \
+    --init "$work/plain.pt"
+  expect_fail "no such file" mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/warm4" \
+    --init "$work/missing.h5"
+  head -c 300 "$work/src/checkpoints/latest.h5" >"$work/truncated.h5"
+  expect_fail "truncated|not an HDF5|not a readable" mpi 2 "$fedgan" train "${small[@]}" --rounds 1 \
+    --out "$work/warm5" --init "$work/truncated.h5"
+  expect_fail "has 3 blocks" mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/warm6" \
+    --init "$work/src/checkpoints/latest.h5" --freeze-g 4
+  expect_fail "matches no parameter" mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/warm7" \
+    --init "$work/src/checkpoints/latest.h5" --train-only "nothing.*"
   ;;
 refuse)
   "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" >/dev/null 2>&1
