@@ -65,6 +65,15 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
       ->check(CLI::PositiveNumber);
   sub.add_option("--sample-every", o.sample_every, "rounds between sample grids")->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub.add_option("--eval-every", o.eval_every,
+                 "rounds between evaluations (FID-all, FID-avg, KID, precision/recall in "
+                 "metrics.csv); 0: never")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--evaluator", o.evaluator, "evaluator file from `fedgan evaluator`");
+  sub.add_option("--eval-n", o.eval_n, "generated samples per evaluation")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   auto* nan_party = sub.add_option("--debug-nan-party", o.federated.debug_nan_party,
                                    "(testing) make this party's update NaN")
                         ->capture_default_str();

@@ -13,6 +13,8 @@
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/io/hdf5.hpp"
 #include "fedgan/io/image_grid.hpp"
+#include "fedgan/eval/evaluate.hpp"
+#include "fedgan/eval/real_stats.hpp"
 #include "fedgan/io/run_directory.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 #include "fedgan/transfer/warm_start.hpp"
@@ -20,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
 #include <cmath>
 #include <filesystem>
 #include <unistd.h>
@@ -236,10 +239,21 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   // One source of truth for the starting model: rank 0's.
   trainer->broadcast_global(0);
 
+  // Evaluation: every rank loads the evaluator; real statistics are cached per dataset.
+  std::optional<eval::Evaluator> evaluator;
+  eval::RealStats real_stats;
+  comm.agree_ok(options.eval_every == 0 || !options.evaluator.empty(),
+                "--eval-every needs --evaluator FILE (make one with `fedgan evaluator`)");
+  if (options.eval_every > 0) {
+    collective_try(comm, [&] { evaluator.emplace(eval::Evaluator::load(options.evaluator)); });
+    real_stats = eval::load_or_compute_real_stats(comm, options.data, *evaluator);
+  }
+
   const int rounds = options.federated.rounds;
   io::MetricsCsv metrics(run.metrics(),
                          {"round", "wall_s", "local_train_s", "wait_s", "aggregate_s", "other_s", "d_loss",
-                          "g_loss", "parties", "skipped", "samples", "images", "images_per_s"});
+                          "g_loss", "parties", "skipped", "samples", "images", "images_per_s",
+                          "fid_all", "fid_avg", "kid", "precision", "recall", "eval_n", "eval_s"});
   if (comm.is_root()) {
     spdlog::info("fedgan train: {} rank(s), {} parties ({}..{} on rank 0), model {}", ranks, total,
                  first, last - 1, model.to_string());
@@ -291,16 +305,34 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
         io::write_checkpoint(run.latest_checkpoint(), ck);
       }
     });
+    std::vector<std::string> eval_cells(7);
+    if (evaluator && (round % options.eval_every == 0 || round == rounds)) {
+      eval::EvalOptions eo;
+      eo.n = options.eval_n;
+      eo.seed = options.federated.seed;
+      const auto e = eval::evaluate_generator(comm, trainer->global().generator(), model,
+                                              *evaluator, real_stats, eo,
+                                              "round " + std::to_string(round));
+      eval_cells = {num(e.fid_all), num(e.fid_avg), num(e.kid), num(e.precision),
+                    num(e.recall), std::to_string(e.n), num(e.seconds)};
+      if (comm.is_root())
+        spdlog::info("round {} eval (n={}, evaluator {}): FID-all {:.3f} FID-avg {:.3f} KID {:.4f} "
+                     "precision {:.3f} recall {:.3f} ({:.1f}s)",
+                     round, e.n, options.evaluator, e.fid_all, e.fid_avg, e.kid, e.precision,
+                     e.recall, e.seconds);
+    }
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     train_seconds += wall;
     if (comm.is_root()) {
       const double other = std::max(0.0, wall - r.own_local_s - r.wait_s - r.aggregate_s);
       const double ips = r.images / std::max(1e-9, r.local_s) / ranks;
-      metrics.append({std::to_string(round), num(wall), num(r.local_s), num(r.wait_s),
+      std::vector<std::string> row = {std::to_string(round), num(wall), num(r.local_s), num(r.wait_s),
                       num(r.aggregate_s),
                       num(other), num(r.d_loss), num(r.g_loss), std::to_string(r.parties),
                       std::to_string(r.skipped), std::to_string(r.samples),
-                      std::to_string(r.images), num(ips)});
+                      std::to_string(r.images), num(ips)};
+      row.insert(row.end(), eval_cells.begin(), eval_cells.end());
+      metrics.append(row);
       const double eta = train_seconds / static_cast<double>(round - start_round) *
                          static_cast<double>(rounds - round);
       spdlog::info("round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.4f}s "

@@ -18,6 +18,9 @@ struct TrainOptions {
   bool conditional = false;         // label-conditional G and D (dataset needs labels)
   int parties_per_rank = 0;         // 0: all parties of the file, spread over the ranks
   int checkpoint_every = 5;
+  int eval_every = 0;               // > 0: FID/KID/precision/recall every K rounds
+  std::string evaluator;            // evaluator checkpoint (fedgan evaluator)
+  std::int64_t eval_n = 2000;       // generated samples per evaluation
   int sample_every = 1;
   std::string resume = "no";        // no | yes | auto (resume when checkpoints/latest.h5 exists)
   bool force = false;
