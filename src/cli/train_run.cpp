@@ -21,6 +21,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <cmath>
@@ -166,7 +167,10 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   model.image_size = static_cast<int>(info.size);
   model.num_classes = options.conditional ? static_cast<int>(info.classes) : 0;
   FederatedConfig fed = options.federated;
-  fed.freeze_d.train_only = fed.freeze_g.train_only;  // one list of globs for G and D
+  // One list of globs for G and D (an empty entry, as a written config.toml holds, is none).
+  auto& globs = fed.freeze_g.train_only;
+  globs.erase(std::remove(globs.begin(), globs.end(), std::string()), globs.end());
+  fed.freeze_d.train_only = globs;
   auto trainer = collective_try(comm, [&] {
     fed.freeze_g.lr_mult = transfer::parse_lr_mult(options.lr_mult_g, "--lr-mult-g");
     fed.freeze_d.lr_mult = transfer::parse_lr_mult(options.lr_mult_d, "--lr-mult-d");
