@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   add_train_command(app, commands);
   add_pretrain_command(app, commands);
   add_sample_command(app, commands);
+  add_distill_command(app, commands);
   add_prepare_command(app, commands);
   add_evaluator_command(app, commands);
   add_eval_command(app, commands);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of `fedgan train` / `sample` on a small Fashion-MNIST subset.
 # usage: train_cli.sh FEDGAN MPIEXEC WORKDIR CASE
-#   CASE: resume | resume_keep | preempt | fault | pytorch | refuse | config | arch | sample | nonfinite | ranks
+#   CASE: resume | resume_keep | preempt | fault | pytorch | distill | refuse | config | arch | sample | nonfinite | ranks
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
@@ -134,6 +134,24 @@ PY
     --init "$work/src/checkpoints/latest.h5" --freeze-g 4
   expect_fail "matches no parameter" mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/warm7" \
     --init "$work/src/checkpoints/latest.h5" --train-only "nothing.*"
+  ;;
+distill)
+  # A smaller student learns the teacher: fewer parameters, lower held-out pixel error than at
+  # its start, and a checkpoint that `sample` reads.
+  "$fedgan" train "${small[@]}" --g-width 16 --rounds 3 --local-steps 10 --out "$work/teacher" >/dev/null 2>&1
+  out=$("$fedgan" distill --teacher "$work/teacher/checkpoints/latest.h5" --g-width 4 --steps 150 \
+    --out "$work/student.h5" 2>&1) || { echo "$out"; fail "distill"; }
+  echo "$out"
+  DISTILL_OUT="$out" "$python" - <<'PY' || fail "distillation did not reduce the error or the size"
+import os, re
+text = os.environ["DISTILL_OUT"]
+t, s = map(int, re.search(r"generator (\d+) -> (\d+) parameters", text).groups())
+after, before = map(float, re.search(r"pixel MSE ([0-9.e-]+) \(before ([0-9.e-]+)\)", text).groups())
+assert s < t / 3, (t, s)
+assert after < 0.8 * before, (after, before)
+PY
+  "$fedgan" sample --checkpoint "$work/student.h5" --n 4 --out "$work/s.png" >/dev/null 2>&1 || fail "sample from student"
+  expect_fail "exists" "$fedgan" distill --teacher "$work/teacher/checkpoints/latest.h5" --out "$work/student.h5"
   ;;
 refuse)
   "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" >/dev/null 2>&1
