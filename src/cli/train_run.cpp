@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <cmath>
 #include <filesystem>
@@ -115,6 +116,17 @@ std::map<std::string, torch::Tensor> gather_party_state(Communicator& comm, Fede
     if (comm.is_root()) all.insert(part.begin(), part.end());
   }
   return all;
+}
+
+// On a terminal each round line starts with a progress bar; in a Slurm log (or any file) the
+// lines stay plain, so they grep and parse.
+std::string progress_bar(std::int64_t round, std::int64_t rounds) {
+  static const bool tty = ::isatty(STDERR_FILENO) && !std::getenv("SLURM_JOB_ID");
+  if (!tty) return "";
+  constexpr int kWidth = 20;
+  const int done = static_cast<int>(kWidth * round / std::max<std::int64_t>(1, rounds));
+  return "[" + std::string(static_cast<std::size_t>(done), '#') +
+         std::string(static_cast<std::size_t>(kWidth - done), '.') + "] ";
 }
 
 }  // namespace
@@ -339,9 +351,9 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
       metrics.append(row);
       const double eta = train_seconds / static_cast<double>(round - start_round) *
                          static_cast<double>(rounds - round);
-      spdlog::info("round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.4f}s "
+      spdlog::info("{}round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.4f}s "
                    "other {:.3f}s | {:.0f} img/s/rank | ETA {}",
-                   round, rounds, r.d_loss, r.g_loss, r.parties,
+                   progress_bar(round, rounds), round, rounds, r.d_loss, r.g_loss, r.parties,
                    r.skipped ? " (" + std::to_string(r.skipped) + " skipped)" : std::string(),
                    r.local_s, r.aggregate_s, other, ips, fmt_duration(eta));
     }
