@@ -16,6 +16,7 @@ packages=(
   libhdf5-dev zlib1g-dev libcli11-dev catch2 libspdlog-dev libfmt-dev libstb-dev
   dataset-fashion-mnist
   python3 python3-h5py python3-matplotlib python3-numpy
+  python3-torch   # the PyTorch interop test (.pt warm start) and the local-step comparison
 )
 missing=()
 for p in "${packages[@]}"; do
