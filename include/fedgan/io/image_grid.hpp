@@ -14,7 +14,7 @@ torch::Tensor to_uint8(const torch::Tensor& images);
 // C = 1 gives a grayscale PNG, C = 3 RGB.
 void write_png_grid(const std::string& path, const torch::Tensor& images, int columns = 0);
 
-// Places two grids side by side with a labelled gap (used by the transfer demo).
+// The grid itself as uint8 [C, H', W'] (what write_png_grid writes).
 torch::Tensor tile_grid(const torch::Tensor& images, int columns = 0);
 
 }  // namespace fedgan::io
