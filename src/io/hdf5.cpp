@@ -299,26 +299,23 @@ void File::set_attr(const std::string& object, const std::string& name,
     fail("cannot write attribute " + object + "@" + name);
 }
 
-void File::set_attr(const std::string& object, const std::string& name, std::int64_t value) {
+void File::write_scalar_attr(const std::string& object, const std::string& name,
+                             hid_t file_type, hid_t mem_type, const void* value) {
   Handle obj = open_object(object);
   if (H5Aexists(obj.get(), name.c_str()) > 0) H5Adelete(obj.get(), name.c_str());
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle a(H5Acreate2(obj.get(), name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT,
-                      H5P_DEFAULT),
+  Handle a(H5Acreate2(obj.get(), name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT),
            H5Aclose);
-  if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_INT64, &value) < 0)
+  if (!a.valid() || H5Awrite(a.get(), mem_type, value) < 0)
     fail("cannot write attribute " + object + "@" + name);
 }
 
+void File::set_attr(const std::string& object, const std::string& name, std::int64_t value) {
+  write_scalar_attr(object, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
 void File::set_attr(const std::string& object, const std::string& name, double value) {
-  Handle obj = open_object(object);
-  if (H5Aexists(obj.get(), name.c_str()) > 0) H5Adelete(obj.get(), name.c_str());
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle a(H5Acreate2(obj.get(), name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
-                      H5P_DEFAULT),
-           H5Aclose);
-  if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &value) < 0)
-    fail("cannot write attribute " + object + "@" + name);
+  write_scalar_attr(object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
 bool File::has_attr(const std::string& object, const std::string& name) const {
@@ -351,25 +348,27 @@ std::optional<std::string> File::attr_string(const std::string& object,
   return out;
 }
 
-std::optional<std::int64_t> File::attr_int(const std::string& object,
-                                           const std::string& name) const {
-  if (!has_attr(object, name)) return std::nullopt;
+bool File::read_scalar_attr(const std::string& object, const std::string& name, hid_t mem_type,
+                            void* value, const char* expected) const {
+  if (!has_attr(object, name)) return false;
   Handle obj = open_object(object);
   Handle a(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT), H5Aclose);
+  if (H5Aread(a.get(), mem_type, value) < 0)
+    fail("attribute " + object + "@" + name + " is not " + expected);
+  return true;
+}
+
+std::optional<std::int64_t> File::attr_int(const std::string& object,
+                                           const std::string& name) const {
   std::int64_t v = 0;
-  if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0)
-    fail("attribute " + object + "@" + name + " is not an integer");
+  if (!read_scalar_attr(object, name, H5T_NATIVE_INT64, &v, "an integer")) return std::nullopt;
   return v;
 }
 
 std::optional<double> File::attr_double(const std::string& object,
                                         const std::string& name) const {
-  if (!has_attr(object, name)) return std::nullopt;
-  Handle obj = open_object(object);
-  Handle a(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT), H5Aclose);
   double v = 0;
-  if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v) < 0)
-    fail("attribute " + object + "@" + name + " is not a number");
+  if (!read_scalar_attr(object, name, H5T_NATIVE_DOUBLE, &v, "a number")) return std::nullopt;
   return v;
 }
 

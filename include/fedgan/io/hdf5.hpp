@@ -70,6 +70,11 @@ class File {
   Handle open_object(const std::string& object) const;
   Handle open_dataset(const std::string& name) const;
   [[noreturn]] void fail(const std::string& what) const;
+  // One scalar attribute, written (replacing any old one) or read; read returns false when absent.
+  void write_scalar_attr(const std::string& object, const std::string& name, hid_t file_type,
+                         hid_t mem_type, const void* value);
+  bool read_scalar_attr(const std::string& object, const std::string& name, hid_t mem_type,
+                        void* value, const char* expected) const;
 
   std::string m_path;
   Handle m_file;
