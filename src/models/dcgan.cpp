@@ -165,17 +165,67 @@ class DcganDiscriminator final : public Discriminator {
   nn::Embedding m_embed{nullptr};
 };
 
+// The shapes the two classes above register, derived from the same geometry (a unit test holds
+// them equal to the built models' for several configurations).
+ModelShapes dcgan_shapes(const ModelConfig& c) {
+  c.validate();
+  const auto [s0, steps] = geometry(c);
+  ModelShapes out;
+  auto bn = [](TensorShapes& t, const std::string& prefix, std::int64_t n) {
+    for (const char* name : {"weight", "bias", "running_mean", "running_var"})
+      t[prefix + ".bn." + name] = {n};
+  };
+  auto& g = out.generator;
+  std::int64_t in = c.latent_dim;
+  if (c.num_classes > 0) {
+    g["embed.weight"] = {c.num_classes, kEmbedDim};
+    in += kEmbedDim;
+  }
+  std::int64_t width = static_cast<std::int64_t>(c.g_width) << (steps - 1);
+  g["blocks.0.conv.weight"] = {in, width, s0, s0};
+  bn(g, "blocks.0", width);
+  for (int i = 1; i < steps; ++i) {
+    const std::string p = "blocks." + std::to_string(i);
+    g[p + ".conv.weight"] = {width, width / 2, 4, 4};
+    bn(g, p, width / 2);
+    width /= 2;
+  }
+  g["out.weight"] = {width, c.channels, 4, 4};
+  g["out.bias"] = {c.channels};
+
+  auto& d = out.discriminator;
+  const bool norm = c.d_norm == "batch";
+  width = c.d_width;
+  d["blocks.0.conv.weight"] = {width, c.channels, 4, 4};
+  d["blocks.0.conv.bias"] = {width};
+  for (int i = 1; i < steps; ++i) {
+    const std::string p = "blocks." + std::to_string(i);
+    d[p + ".conv.weight"] = {width * 2, width, 4, 4};
+    if (norm) {
+      bn(d, p, width * 2);
+    } else {
+      d[p + ".conv.bias"] = {width * 2};
+    }
+    width *= 2;
+  }
+  const std::int64_t features = width * s0 * s0;
+  d["head.weight"] = {1, features};
+  d["head.bias"] = {1};
+  if (c.num_classes > 0) d["embed.weight"] = {c.num_classes, features};
+  return out;
+}
+
 const bool kRegistered = [] {
-  ModelRegistry::instance().add("dcgan", [](const ModelConfig& c) {
-    require(c.channels >= 1 && c.channels <= 4, "model: channels must be 1..4");
-    require(c.latent_dim >= 1, "model: latent_dim must be positive");
-    require(c.g_width >= 2 && c.d_width >= 1, "model: widths must be positive (g_width >= 2)");
-    require(c.num_classes >= 0, "model: num_classes must be >= 0");
-    ModelPair pair;
-    pair.generator = std::make_shared<DcganGenerator>(c);
-    pair.discriminator = std::make_shared<DcganDiscriminator>(c);
-    return pair;
-  });
+  ModelRegistry::instance().add(
+      "dcgan",
+      [](const ModelConfig& c) {
+        c.validate();
+        ModelPair pair;
+        pair.generator = std::make_shared<DcganGenerator>(c);
+        pair.discriminator = std::make_shared<DcganDiscriminator>(c);
+        return pair;
+      },
+      dcgan_shapes);
   return true;
 }();
 

@@ -12,25 +12,31 @@ ModelRegistry& ModelRegistry::instance() {
   return registry;
 }
 
-void ModelRegistry::add(const std::string& family, Factory factory) {
-  m_factories[family] = std::move(factory);
+void ModelRegistry::add(const std::string& family, Factory factory, ShapesFn shapes) {
+  m_families[family] = {std::move(factory), std::move(shapes)};
 }
 
-ModelPair ModelRegistry::make(const ModelConfig& config) const {
+const ModelRegistry::Family& ModelRegistry::family(const ModelConfig& config) const {
   (void)dcgan_registered();
-  auto it = m_factories.find(config.family);
-  if (it == m_factories.end()) {
+  auto it = m_families.find(config.family);
+  if (it == m_families.end()) {
     std::string known;
-    for (auto& [name, f] : m_factories) known += (known.empty() ? "" : ", ") + name;
+    for (auto& [name, f] : m_families) known += (known.empty() ? "" : ", ") + name;
     throw Error("model: unknown family '" + config.family + "' (known: " + known + ")");
   }
-  return it->second(config);
+  return it->second;
+}
+
+ModelPair ModelRegistry::make(const ModelConfig& config) const { return family(config).make(config); }
+
+ModelShapes ModelRegistry::shapes(const ModelConfig& config) const {
+  return family(config).shapes(config);
 }
 
 std::vector<std::string> ModelRegistry::families() const {
   (void)dcgan_registered();
   std::vector<std::string> out;
-  for (auto& [name, f] : m_factories) out.push_back(name);
+  for (auto& [name, f] : m_families) out.push_back(name);
   return out;
 }
 

@@ -3,9 +3,32 @@
 
 #include "fedgan/core/error.hpp"
 
+#include <cerrno>
+#include <cstdlib>
+#include <map>
 #include <sstream>
 
 namespace fedgan {
+namespace {
+
+// The whole of `value` as an int, or fedgan::Error naming the item.
+int parse_int(const std::string& item, const std::string& value) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(value.c_str(), &end, 10);
+  if (value.empty() || end != value.c_str() + value.size() || errno == ERANGE || v < -(1LL << 31) ||
+      v >= (1LL << 31))
+    throw Error("architecture string: '" + item + "' is not an integer in range");
+  return static_cast<int>(v);
+}
+
+void check_range(const char* key, const char* meaning, int value, int lo, int hi) {
+  if (value < lo || value > hi)
+    throw Error("model architecture: " + std::string(key) + "=" + std::to_string(value) + " (" +
+                meaning + ") is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+}  // namespace
 
 std::string ModelConfig::to_string() const {
   std::ostringstream s;
@@ -14,28 +37,46 @@ std::string ModelConfig::to_string() const {
   return s.str();
 }
 
+void ModelConfig::validate() const {
+  if (family.empty()) throw Error("model architecture: the model family is empty");
+  check_range("c", "image channels", channels, 1, 4);
+  check_range("s", "image size", image_size, 1, 1024);
+  check_range("z", "latent size", latent_dim, 1, kMaxModelWidth);
+  check_range("gw", "generator width", g_width, 2, kMaxModelWidth);
+  check_range("dw", "discriminator width", d_width, 1, kMaxModelWidth);
+  check_range("k", "classes", num_classes, 0, kMaxClasses);
+  if (d_norm != "batch" && d_norm != "none")
+    throw Error("model architecture: dn=" + d_norm + " is unknown (expected batch or none)");
+}
+
 ModelConfig ModelConfig::parse(const std::string& text) {
   std::istringstream s(text);
   ModelConfig c;
   if (!(s >> c.family)) throw Error("architecture string is empty");
+  if (c.family.find('=') != std::string::npos)
+    throw Error("architecture string: it starts with '" + c.family +
+                "', not with the model family (e.g. dcgan)");
+  std::map<std::string, int> seen;
   std::string item;
   while (s >> item) {
     const auto eq = item.find('=');
     if (eq == std::string::npos) throw Error("architecture string: bad item '" + item + "'");
     const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-    try {
-      if (key == "c") c.channels = std::stoi(value);
-      else if (key == "s") c.image_size = std::stoi(value);
-      else if (key == "z") c.latent_dim = std::stoi(value);
-      else if (key == "gw") c.g_width = std::stoi(value);
-      else if (key == "dw") c.d_width = std::stoi(value);
-      else if (key == "k") c.num_classes = std::stoi(value);
-      else if (key == "dn") c.d_norm = value;
-      else throw Error("architecture string: unknown key '" + key + "'");
-    } catch (const std::invalid_argument&) {
-      throw Error("architecture string: '" + item + "' is not a number");
-    }
+    if (seen[key]++) throw Error("architecture string: '" + key + "' is given twice");
+    if (key == "c") c.channels = parse_int(item, value);
+    else if (key == "s") c.image_size = parse_int(item, value);
+    else if (key == "z") c.latent_dim = parse_int(item, value);
+    else if (key == "gw") c.g_width = parse_int(item, value);
+    else if (key == "dw") c.d_width = parse_int(item, value);
+    else if (key == "k") c.num_classes = parse_int(item, value);
+    else if (key == "dn") c.d_norm = value;
+    else throw Error("architecture string: unknown key '" + key + "'");
   }
+  for (const char* key : {"c", "s", "z", "gw", "dw", "k", "dn"})
+    if (!seen.count(key))
+      throw Error("architecture string: '" + std::string(key) + "=' is missing (expected e.g. '" +
+                  ModelConfig().to_string() + "')");
+  c.validate();
   return c;
 }
 

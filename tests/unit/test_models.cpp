@@ -52,6 +52,48 @@ TEST_CASE("architecture strings round-trip", "[models]") {
   CHECK_THROWS_AS(ModelConfig::parse("dcgan q=1"), Error);
 }
 
+TEST_CASE("architecture strings: bad numbers, ranges and missing keys are named", "[models]") {
+  const std::string good = "dcgan c=1 s=28 z=8 gw=8 dw=8 k=0 dn=batch";
+  CHECK(ModelConfig::parse(good).g_width == 8);
+  auto fails = [](const std::string& text, const std::string& expected) {
+    CHECK_THROWS_WITH(ModelConfig::parse(text), Catch::Contains(expected));
+  };
+  fails("dcgan c=1 s=28 z=8 gw=99999999999999 dw=8 k=0 dn=batch", "'gw=99999999999999' is not an integer");
+  fails("dcgan c=1 s=28 z=8 gw=8abc dw=8 k=0 dn=batch", "'gw=8abc' is not an integer");
+  fails("dcgan c=1 s=28 z=8 gw=8192 dw=8 k=0 dn=batch", "gw=8192 (generator width) is outside [2, 4096]");
+  fails("dcgan c=1 s=28 z=8 gw=8 dw=0 k=0 dn=batch", "dw=0");
+  fails("dcgan c=1 s=28 z=8 gw=8 dw=8 k=-1 dn=batch", "k=-1");
+  fails("dcgan c=1 s=28 z=8 gw=8 dw=8 k=0 dn=layer", "dn=layer is unknown");
+  fails("dcgan c=1 s=28 z=8 gw=8 dw=8 k=0", "'dn=' is missing");
+  fails("dcgan c=1 c=1 s=28 z=8 gw=8 dw=8 k=0 dn=batch", "'c' is given twice");
+  fails("c=1 s=28", "not with the model family");
+  fails("", "empty");
+}
+
+TEST_CASE("the registry knows a model's shapes without building it", "[models]") {
+  for (int size : {28, 32, 64}) {
+    for (int classes : {0, 3}) {
+      for (const char* norm : {"batch", "none"}) {
+        auto cfg = small_config(size, classes);
+        cfg.channels = size == 32 ? 3 : 1;
+        cfg.g_width = 6;
+        cfg.d_width = 5;
+        cfg.d_norm = norm;
+        Gan gan(cfg);
+        const auto shapes = ModelRegistry::instance().shapes(cfg);
+        for (auto [flat, expected] : {std::pair{&gan.g_flat(), &shapes.generator},
+                                      std::pair{&gan.d_flat(), &shapes.discriminator}}) {
+          TensorShapes built;
+          for (const auto& e : flat->entries()) built[e.name] = e.shape;
+          CHECK(built == *expected);
+        }
+      }
+    }
+  }
+  auto bad = small_config(30);
+  CHECK_THROWS_WITH(ModelRegistry::instance().shapes(bad), Catch::Contains("image size 30"));
+}
+
 TEST_CASE("backward fills the flat gradient buffer in place", "[models]") {
   torch::manual_seed(1);
   Gan gan(small_config());

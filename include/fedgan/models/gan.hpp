@@ -38,17 +38,33 @@ struct ModelPair {
   std::shared_ptr<Discriminator> discriminator;
 };
 
+// Name -> shape of every value a model holds (parameters and float buffers, as FlatParameters
+// lists them), known without building the model: a checkpoint is checked against its
+// architecture before a (possibly huge) model is allocated.
+using TensorShapes = std::map<std::string, std::vector<std::int64_t>>;
+struct ModelShapes {
+  TensorShapes generator, discriminator;
+};
+
 // Families by name; a new family registers a factory here.
 class ModelRegistry {
  public:
   using Factory = std::function<ModelPair(const ModelConfig&)>;
+  using ShapesFn = std::function<ModelShapes(const ModelConfig&)>;
   static ModelRegistry& instance();
-  void add(const std::string& family, Factory factory);
+  void add(const std::string& family, Factory factory, ShapesFn shapes);
   ModelPair make(const ModelConfig& config) const;  // throws for an unknown family
+  // The shapes make(config) would have (fedgan::Error for an unknown family or bad config).
+  ModelShapes shapes(const ModelConfig& config) const;
   std::vector<std::string> families() const;
 
  private:
-  std::map<std::string, Factory> m_factories;
+  struct Family {
+    Factory make;
+    ShapesFn shapes;
+  };
+  const Family& family(const ModelConfig& config) const;
+  std::map<std::string, Family> m_families;
 };
 
 // A generator-discriminator pair whose parameters and float buffers live in two flat

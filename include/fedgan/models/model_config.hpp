@@ -6,6 +6,11 @@
 
 namespace fedgan {
 
+// Upper bounds of the sizes a ModelConfig may hold (the CLI and checkpoints are held to them):
+// a width of 4096 is already a model of hundreds of millions of values.
+inline constexpr int kMaxModelWidth = 4096;  // latent_dim, g_width, d_width
+inline constexpr int kMaxClasses = 65536;
+
 struct ModelConfig {
   std::string family = "dcgan";
   int channels = 1;     // image channels C
@@ -16,9 +21,12 @@ struct ModelConfig {
   int num_classes = 0;  // > 0: conditional G (label embedding) and projection D
   std::string d_norm = "batch";  // batch | none (WGAN-GP prefers none)
 
-  // e.g. "dcgan c=1 s=28 z=64 gw=64 dw=64 k=0 dn=batch"; parse() is its inverse.
+  // e.g. "dcgan c=1 s=28 z=64 gw=64 dw=64 k=0 dn=batch"; parse() is its inverse. parse() needs
+  // every key once, integers in range (validate()); fedgan::Error saying which item is wrong.
   std::string to_string() const;
   static ModelConfig parse(const std::string& text);
+  // fedgan::Error naming the field and its allowed range when a value is out of range.
+  void validate() const;
   bool operator==(const ModelConfig& o) const { return to_string() == o.to_string(); }
   bool operator!=(const ModelConfig& o) const { return !(*this == o); }
 };
