@@ -4,6 +4,9 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/io/atomic_file.hpp"
 #include "fedgan/io/hdf5.hpp"
+#include "fedgan/models/gan.hpp"
+
+#include <sstream>
 
 namespace fedgan::io {
 namespace {
@@ -18,6 +21,32 @@ void read_group(const h5::File& file, const std::string& group, const std::strin
       out[prefix + child] = file.read(path);
     }
   }
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::ostringstream s;
+  s << c10::IntArrayRef(shape);
+  return s.str();
+}
+
+// The stored datasets of /generator or /discriminator against the shapes the architecture
+// needs, from the file's metadata only (no tensor is read, no model is built).
+void check_stored_shapes(const h5::File& file, const std::string& group,
+                         const TensorShapes& expected, const std::string& architecture) {
+  const std::string where = file.path() + ": /" + group + "/";
+  const std::string because = " (attribute architecture = '" + architecture + "')";
+  for (const auto& [name, shape] : expected) {
+    if (!file.exists("/" + group + "/" + name))
+      throw Error(where + name + " is missing; the architecture needs it with shape " +
+                  shape_text(shape) + because);
+    const auto stored = file.shape("/" + group + "/" + name);
+    if (stored != shape)
+      throw Error(where + name + " has shape " + shape_text(stored) + ", but the architecture "
+                  "needs " + shape_text(shape) + because + "; the file is inconsistent");
+  }
+  for (const auto& child : file.children("/" + group))
+    if (!expected.count(child) && !file.is_group("/" + group + "/" + child))
+      throw Error(where + child + " is not part of the architecture" + because);
 }
 
 }  // namespace
@@ -47,16 +76,46 @@ CheckpointData read_checkpoint(const std::string& path) {
                 "')");
   CheckpointData data;
   data.round = file.attr_int("/", "round").value_or(0);
-  data.architecture = file.attr_string("/", "architecture").value_or("");
+  if (data.round < 0)
+    throw Error(path + ": attribute round = " + std::to_string(data.round) + " is negative");
+  const auto architecture = file.attr_string("/", "architecture");
+  if (!architecture)
+    throw Error(path + ": attribute 'architecture' is missing (expected e.g. '" +
+                ModelConfig().to_string() + "')");
+  data.architecture = *architecture;
   data.config_text = file.attr_string("/", "config").value_or("");
   for (const char* key : {"generator", "discriminator"}) {
     if (!file.is_group(std::string("/") + key))
       throw Error(path + ": checkpoint has no /" + key + " group");
   }
+  ModelShapes shapes;
+  try {
+    data.model = ModelConfig::parse(data.architecture);
+    shapes = ModelRegistry::instance().shapes(data.model);
+  } catch (const Error& e) {
+    throw Error(path + ": attribute architecture = '" + data.architecture + "': " + e.what());
+  }
+  check_stored_shapes(file, "generator", shapes.generator, data.architecture);
+  check_stored_shapes(file, "discriminator", shapes.discriminator, data.architecture);
   read_group(file, "/generator", "", data.generator);
   read_group(file, "/discriminator", "", data.discriminator);
   if (file.is_group("/state")) read_group(file, "/state", "", data.state);
+  require_finite(data.generator, "/generator/", path);
+  require_finite(data.discriminator, "/discriminator/", path);
+  require_finite(data.state, "/state/", path);
   return data;
+}
+
+void require_finite(const std::map<std::string, torch::Tensor>& tensors, const std::string& what,
+                    const std::string& file) {
+  for (const auto& [name, t] : tensors) {
+    if (!t.is_floating_point()) continue;
+    const auto bad = t.numel() - torch::isfinite(t).sum().item<std::int64_t>();
+    if (bad > 0)
+      throw Error(file + ": " + what + name + " holds " + std::to_string(bad) + " NaN/inf of " +
+                  std::to_string(t.numel()) + " values; a model with non-finite values cannot "
+                  "be used (was it saved after training diverged?)");
+  }
 }
 
 std::map<std::string, torch::Tensor> named_tensors(const FlatParameters& flat) {

@@ -12,7 +12,12 @@
 namespace fedgan::io {
 
 torch::Tensor to_uint8(const torch::Tensor& images) {
-  return ((images.detach().to(torch::kCPU).to(torch::kFloat32) + 1.0) * 127.5)
+  const auto x = images.detach().to(torch::kCPU).to(torch::kFloat32);
+  // NaN would become pixel 0 silently: a broken model must not pass for a dark image.
+  const auto bad = x.numel() - torch::isfinite(x).sum().item<std::int64_t>();
+  require(bad == 0, "images: " + std::to_string(bad) + " of " + std::to_string(x.numel()) +
+                        " values are NaN/inf (a non-finite model?); not written as pixels");
+  return ((x + 1.0) * 127.5)
       .round()
       .clamp(0, 255)
       .to(torch::kUInt8);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "fedgan/models/flat_parameters.hpp"
+#include "fedgan/models/model_config.hpp"
 
 #include <torch/torch.h>
 
@@ -17,6 +18,7 @@ inline constexpr const char* kCheckpointFormat = "fedgan-checkpoint-1";
 struct CheckpointData {
   std::int64_t round = 0;
   std::string architecture;  // ModelConfig::to_string()
+  ModelConfig model;         // architecture, parsed (read_checkpoint fills it)
   std::string config_text;   // the run's effective config (TOML)
   std::map<std::string, torch::Tensor> generator, discriminator;  // name -> tensor
   std::map<std::string, torch::Tensor> state;  // "server/g/velocity", "party/3/g_m", ...
@@ -24,8 +26,15 @@ struct CheckpointData {
 
 // Written atomically (temp file + rename): readers never see a partial checkpoint.
 void write_checkpoint(const std::string& path, const CheckpointData& data);
-// Throws fedgan::Error naming the file when it is missing, not HDF5, truncated or not ours.
+// Throws fedgan::Error naming the file when it is missing, not HDF5, truncated or not ours,
+// when its architecture attribute does not parse or is out of range, when a stored tensor's
+// shape differs from what the architecture needs (checked before anything is built), or when a
+// tensor holds NaN/inf (naming the tensor).
 CheckpointData read_checkpoint(const std::string& path);
+
+// fedgan::Error naming `file`, `what` and the first tensor holding NaN or inf.
+void require_finite(const std::map<std::string, torch::Tensor>& tensors, const std::string& what,
+                    const std::string& file);
 
 // Name -> tensor views of a flat model (values shared with the model).
 std::map<std::string, torch::Tensor> named_tensors(const FlatParameters& flat);

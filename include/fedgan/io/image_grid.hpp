@@ -7,7 +7,8 @@
 
 namespace fedgan::io {
 
-// [N, C, H, W] float in [-1, 1] -> uint8 [N, C, H, W] in [0, 255] (rounded, clamped).
+// [N, C, H, W] float in [-1, 1] -> uint8 [N, C, H, W] in [0, 255] (rounded, clamped);
+// fedgan::Error when a value is NaN or inf.
 torch::Tensor to_uint8(const torch::Tensor& images);
 
 // Tiles N images into a grid of `columns` (default: ceil(sqrt(N))) with a 2-pixel border.
