@@ -12,18 +12,39 @@
 namespace fedgan::transfer {
 namespace {
 
+const char* const kExpected =
+    "--init expects a fedgan checkpoint (.h5, written by `fedgan train` or `pretrain`) or a "
+    "PyTorch state dict saved with torch.save(dict(model.state_dict()), path)";
+
+// What a file holds, judged by its first bytes rather than by its name.
+enum class FileKind { Missing, Hdf5, Zip, LegacyPickle, Other };
+
+FileKind sniff(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return FileKind::Missing;
+  if (h5::is_hdf5(path)) return FileKind::Hdf5;
+  char head[4] = {0, 0, 0, 0};
+  in.read(head, sizeof(head));
+  if (in.gcount() == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4)
+    return FileKind::Zip;
+  // torch.save before PyTorch 1.6 (or _use_new_zipfile_serialization=False): a bare pickle.
+  if (in.gcount() >= 2 && static_cast<unsigned char>(head[0]) == 0x80) return FileKind::LegacyPickle;
+  return FileKind::Other;
+}
+
 std::map<std::string, torch::Tensor> read_pytorch(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": no such file or not readable");
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   torch::IValue value;
   try {
     value = torch::pickle_load(bytes);
   } catch (const std::exception& e) {
-    throw Error(path + ": not a readable PyTorch file (" + std::string(e.what()).substr(0, 200) +
-                "); save the state dict as a plain dict: "
-                "torch.save(dict(model.state_dict()), path) — an OrderedDict does not load in "
-                "LibTorch");
+    // LibTorch appends a C++ backtrace to its messages; the first line says what went wrong.
+    const auto* c10 = dynamic_cast<const c10::Error*>(&e);
+    std::string why = c10 ? c10->msg() : e.what();
+    why = why.substr(0, why.find('\n')).substr(0, 200);
+    throw Error(path + ": a zip archive, but not one LibTorch can read as a torch.save file (" +
+                why + "); " + kExpected + " (an OrderedDict or a TorchScript module does not load)");
   }
   if (!value.isGenericDict())
     throw Error(path + ": expected a dict of name -> tensor; save it with "
@@ -59,11 +80,25 @@ NamedModels read_pretrained(const std::string& path,
                             const std::vector<std::pair<std::string, std::string>>& prefix_map) {
   NamedModels models;
   models.source = path;
-  if (h5::is_hdf5(path)) {
-    auto ck = io::read_checkpoint(path);
-    models.generator = std::move(ck.generator);
-    models.discriminator = std::move(ck.discriminator);
-    return models;
+  switch (sniff(path)) {
+    case FileKind::Missing:
+      throw Error(path + ": no such file or not readable");
+    case FileKind::Hdf5: {
+      // Checked against its architecture and for NaN/inf by read_checkpoint.
+      auto ck = io::read_checkpoint(path);
+      models.generator = std::move(ck.generator);
+      models.discriminator = std::move(ck.discriminator);
+      return models;
+    }
+    case FileKind::LegacyPickle:
+      throw Error(path + ": a PyTorch file in the legacy (pre-1.6, non-zip) format, which "
+                         "LibTorch cannot read; save it again with torch.save(dict(sd), path) "
+                         "from PyTorch 1.6 or later");
+    case FileKind::Other:
+      throw Error(path + ": neither an HDF5 file nor a PyTorch zip archive (is it truncated, or "
+                         "another kind of file?); " + kExpected);
+    case FileKind::Zip:
+      break;
   }
   for (const auto& [key, t] : read_pytorch(path)) {
     std::string name = key;
@@ -82,6 +117,8 @@ NamedModels read_pretrained(const std::string& path,
                   "'discriminator.'; map prefixes with --init-map (e.g. gen.=generator.)");
     }
   }
+  io::require_finite(models.generator, "generator.", path);
+  io::require_finite(models.discriminator, "discriminator.", path);
   return models;
 }
 

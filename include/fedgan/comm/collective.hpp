@@ -1,5 +1,6 @@
 // collective_try: runs a step on every rank and turns any rank's exception into the same
-// fedgan::Error on all ranks, so no rank is left blocked in the next collective.
+// fedgan::Error on all ranks, so no rank is left blocked in the next collective. A LibTorch
+// error gives its message without the C++ backtrace LibTorch appends.
 #pragma once
 
 #include "fedgan/comm/communicator.hpp"
@@ -18,6 +19,9 @@ auto collective_try(Communicator& comm, Fn&& fn) -> decltype(fn()) {
   if constexpr (std::is_void_v<decltype(fn())>) {
     try {
       fn();
+    } catch (const c10::Error& e) {
+      ok = false;
+      message = e.what_without_backtrace();
     } catch (const std::exception& e) {
       ok = false;
       message = e.what();
@@ -27,6 +31,9 @@ auto collective_try(Communicator& comm, Fn&& fn) -> decltype(fn()) {
     decltype(fn()) result{};
     try {
       result = fn();
+    } catch (const c10::Error& e) {
+      ok = false;
+      message = e.what_without_backtrace();
     } catch (const std::exception& e) {
       ok = false;
       message = e.what();
