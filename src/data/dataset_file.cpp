@@ -1,6 +1,7 @@
 // Reading and writing dataset files (see include/fedgan/data/dataset_file.hpp).
 #include "fedgan/data/dataset_file.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -165,6 +166,52 @@ DatasetFileInfo read_dataset_info(const std::string& path) {
           path + ": /parties needs an attribute num_parties >= 1");
   info.num_parties = static_cast<int>(*parties);
   return info;
+}
+
+std::vector<std::int64_t> read_party_indices(const std::string& path, int party,
+                                             std::int64_t rows) {
+  h5::File f(path, h5::File::Mode::Read);
+  const std::string key = "/parties/" + std::to_string(party) + "/indices";
+  require(f.exists(key), path + ": missing dataset " + key + " (party " + std::to_string(party) +
+                             " of the partition)");
+  const auto type = f.dtype(key);
+  const auto shape = f.shape(key);
+  require(shape.size() == 1 && type == torch::kInt64 && shape[0] > 0,
+          path + ": " + key + " is " + std::string(c10::toString(type)) + " " + shape_text(shape) +
+              "; expected a non-empty int64 vector of row indices");
+  auto idx = f.read(key);
+  std::vector<std::int64_t> out(idx.data_ptr<std::int64_t>(),
+                                idx.data_ptr<std::int64_t>() + idx.numel());
+  std::vector<std::int64_t> sorted = out;
+  std::sort(sorted.begin(), sorted.end());
+  require(sorted.front() >= 0 && sorted.back() < rows,
+          path + ": " + key + " holds row " +
+              std::to_string(sorted.front() < 0 ? sorted.front() : sorted.back()) +
+              ", outside the " + std::to_string(rows) + " rows of /images [0, " +
+              std::to_string(rows) + ") (party " + std::to_string(party) + ")");
+  const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
+  require(twice == sorted.end(), path + ": " + key + " lists row " +
+                                     (twice == sorted.end() ? "" : std::to_string(*twice)) +
+                                     " twice (party " + std::to_string(party) +
+                                     "); a party holds each row once");
+  return out;
+}
+
+void check_partition(const std::string& path) {
+  const auto info = read_dataset_info(path);
+  // owner[row] = party + 1 of the party holding the row, 0 for none.
+  std::vector<std::int32_t> owner(static_cast<std::size_t>(info.size), 0);
+  for (int k = 0; k < info.num_parties; ++k) {
+    const auto rows = read_party_indices(path, k, info.size);
+    for (const auto row : rows) {
+      auto& o = owner[static_cast<std::size_t>(row)];
+      require(o == 0, path + ": parties " + std::to_string(o - 1) + " and " + std::to_string(k) +
+                          " both hold row " + std::to_string(row) + " (/parties/" +
+                          std::to_string(k) + "/indices); parties must hold disjoint rows (re-run "
+                          "`fedgan prepare`)");
+      o = k + 1;
+    }
+  }
 }
 
 }  // namespace fedgan::data

@@ -2,6 +2,7 @@
 #include "fedgan/data/partitioner.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <sstream>
 
@@ -118,8 +119,9 @@ void validate(const PartitionRecipe& recipe, std::int64_t num_samples) {
   make_partitioner(recipe);  // the name
   require(recipe.parties >= 1,
           "--parties must be at least 1, got " + std::to_string(recipe.parties));
-  require(recipe.alpha > 0,
-          "--alpha (Dirichlet concentration) must be > 0, got " + std::to_string(recipe.alpha));
+  require(recipe.alpha > 0 && std::isfinite(recipe.alpha),
+          "--alpha (Dirichlet concentration) must be > 0 and finite, got " +
+              std::to_string(recipe.alpha));
   require(recipe.shards_per_party >= 1,
           "--shards-per-party must be at least 1, got " + std::to_string(recipe.shards_per_party));
   require(recipe.parties <= num_samples, "--parties " + std::to_string(recipe.parties) +

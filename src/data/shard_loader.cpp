@@ -32,17 +32,15 @@ ShardLoader::ShardLoader(const std::string& path, int party, std::uint64_t seed)
           path + ": no party " + std::to_string(party) + "; the file has " +
               std::to_string(info.num_parties) + " parties (0.." +
               std::to_string(info.num_parties - 1) + ")");
+  // In range and each row once, with errors naming the party and the row (other parties' rows
+  // are not read here; check_partition checks that parties are disjoint).
+  m_indices = read_party_indices(path, party, info.size);
   h5::File f(path, h5::File::Mode::Read);
-  const std::string key = "/parties/" + std::to_string(party) + "/indices";
-  require(f.exists(key), path + ": missing dataset " + key);
-  auto idx = f.read(key);
-  require(idx.dim() == 1 && idx.scalar_type() == torch::kInt64 && idx.numel() > 0,
-          path + ": " + key + " must be a non-empty int64 vector");
-  m_indices.assign(idx.data_ptr<std::int64_t>(), idx.data_ptr<std::int64_t>() + idx.numel());
-  // Only this party's rows are read (a union of hyperslabs); out-of-range rows are an error.
+  // Only this party's rows are read (a union of hyperslabs).
   m_images = to_unit_range(f.read_rows("/images", m_indices));
   m_labels = info.has_labels ? f.read_rows("/labels", m_indices)
-                             : torch::zeros({idx.numel()}, torch::kInt64);
+                             : torch::zeros({static_cast<std::int64_t>(m_indices.size())},
+                                            torch::kInt64);
   require(m_labels.scalar_type() == torch::kInt64, path + ": /labels must be int64");
   m_num_classes = info.num_classes;
   if (m_labels.numel() > 0) {

@@ -134,6 +134,32 @@ TEST_CASE("ShardLoader rejects bad files naming the file", "[data][loader]") {
                       Contains("missing group /parties"));
 }
 
+TEST_CASE("a partition with shared, repeated or out-of-range rows is refused", "[data][loader]") {
+  TempDir dir;
+  data::PartyIndices parties;
+  const auto path = write_partitioned(dir, numbered_dataset(50, 2), 3, &parties);
+  REQUIRE_NOTHROW(data::check_partition(path));
+  REQUIRE(!parties[0].empty());
+  auto set_indices = [&](int party, std::vector<std::int64_t> rows) {
+    h5::File f(path, h5::File::Mode::ReadWrite);
+    f.write("/parties/" + std::to_string(party) + "/indices", torch::tensor(rows, torch::kInt64));
+  };
+  set_indices(2, {parties[0].back()});  // party 0's row
+  REQUIRE_THROWS_WITH(data::check_partition(path),
+                      Contains(path) && Contains("parties 0 and 2 both hold row " +
+                                                 std::to_string(parties[0].back())) &&
+                          Contains("disjoint"));
+  set_indices(2, {40, 50});
+  REQUIRE_THROWS_WITH(data::check_partition(path),
+                      Contains("/parties/2/indices holds row 50, outside the 50 rows") &&
+                          Contains("(party 2)"));
+  REQUIRE_THROWS_WITH(data::ShardLoader(path, 2, 0), Contains("holds row 50") && Contains("party 2"));
+  set_indices(2, {-3, 4});
+  REQUIRE_THROWS_WITH(data::ShardLoader(path, 2, 0), Contains("holds row -3"));
+  set_indices(2, {7, 7});
+  REQUIRE_THROWS_WITH(data::ShardLoader(path, 2, 0), Contains("lists row 7 twice (party 2)"));
+}
+
 TEST_CASE("loading Fashion-MNIST parties is fast", "[data][loader][perf]") {
   if (!std::filesystem::exists(std::string(data::kFashionMnistDir) +
                                "/train-images-idx3-ubyte.gz")) {

@@ -38,6 +38,17 @@ struct DatasetFileInfo {
 // Checks the schema (fedgan::Error naming the file and object otherwise).
 DatasetFileInfo read_dataset_info(const std::string& path);
 
+// Checks the partition: every party 0..num_parties-1 has a non-empty int64 vector of row
+// indices within [0, N), and no row belongs to a party twice or to two parties (parties never
+// share data). fedgan::Error naming the file, the party and the row otherwise. Reads only the
+// index vectors (8 bytes per row), not the images.
+void check_partition(const std::string& path);
+
+// Party `party`'s indices from an open dataset file, checked as check_partition checks them
+// (within [0, rows), each row once), with errors naming the party and the value.
+std::vector<std::int64_t> read_party_indices(const std::string& path, int party,
+                                             std::int64_t rows);
+
 // The images of a float tensor in [0,1] or [-1,1] as uint8, with a description of the mapping.
 // fedgan::Error (naming `what`) for NaN or values outside both ranges.
 torch::Tensor float_images_to_uint8(const torch::Tensor& images, const std::string& what,
