@@ -3,6 +3,8 @@
 
 #include "fedgan/core/error.hpp"
 
+#include <cmath>
+
 namespace fedgan {
 namespace {
 
@@ -80,7 +82,14 @@ class FedAdam final : public ServerOptimizer {
 }  // namespace
 
 std::unique_ptr<ServerOptimizer> make_server_optimizer(const ServerOptimizerConfig& c) {
-  require(c.lr > 0, "server optimizer: lr must be positive");
+  // The CLI checks these too; a config made in code gets the same guard.
+  require(c.lr > 0 && std::isfinite(c.lr), "server optimizer: lr must be a finite number > 0");
+  require(c.momentum >= 0 && c.momentum < 1,
+          "server optimizer: momentum must be in [0, 1) (a momentum >= 1 makes the steps grow "
+          "without bound)");
+  require(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1,
+          "server optimizer: beta1 and beta2 must be in [0, 1)");
+  require(c.tau > 0 && std::isfinite(c.tau), "server optimizer: tau must be a finite number > 0");
   if (c.name == "fedavg") return std::make_unique<FedAvg>(c.lr);
   if (c.name == "fedavgm") return std::make_unique<FedAvgM>(c.lr, c.momentum);
   if (c.name == "fedadam") return std::make_unique<FedAdam>(c);

@@ -5,6 +5,8 @@
 
 #include <fnmatch.h>
 
+#include <cmath>
+
 #include <sstream>
 
 namespace fedgan::transfer {
@@ -33,8 +35,9 @@ std::vector<std::pair<std::string, double>> parse_lr_mult(const std::string& tex
       if (eq != std::string::npos) value = std::stod(item.substr(eq + 1));
     } catch (const std::exception&) {
     }
-    if (eq == std::string::npos || value < 0)
-      throw Error(option + ": '" + item + "' is not of the form prefix=multiplier (multiplier >= 0)");
+    if (eq == std::string::npos || !(value >= 0) || !std::isfinite(value))
+      throw Error(option + ": '" + item +
+                  "' is not of the form prefix=multiplier (a finite multiplier >= 0)");
     out.emplace_back(item.substr(0, eq), value);
   }
   return out;
@@ -79,6 +82,20 @@ ParameterPlan make_plan(const FlatParameters& flat, const std::vector<std::strin
       continue;
     }
     for (std::int64_t i = 0; i < e.numel; ++i) params.push_back(e.offset + i);
+  }
+  // A multiplier whose prefix names nothing would silently change nothing (blocks.9 of a
+  // 3-block model): refuse it, naming what exists.
+  for (const auto& entry : config.lr_mult) {
+    const auto& prefix = entry.first;
+    bool any = false;
+    for (const auto& e : flat.entries()) any = any || in_prefix(e.name, prefix);
+    if (!any) {
+      std::string known;
+      for (const auto& b : blocks) known += (known.empty() ? "" : ", ") + b;
+      throw Error("--lr-mult-" + what.substr(0, 1) + ": prefix '" + prefix +
+                  "' matches no parameter of the " + what +
+                  " (its blocks: " + known + "; a prefix is a block or a parameter name)");
+    }
   }
   plan.param_index = torch::tensor(params, torch::kInt64);
   plan.buffer_index = torch::tensor(buffers, torch::kInt64);

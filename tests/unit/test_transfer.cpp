@@ -74,6 +74,13 @@ TEST_CASE("freeze plans: blocks, train-only globs, multipliers, errors", "[trans
   CHECK(plan.lr_scale.max().item<float>() == 1.0f);
   CHECK(plan.lr_scale.min().item<float>() == 0.5f);
   CHECK_THROWS_AS(transfer::parse_lr_mult("out", "--lr-mult-g"), Error);
+  CHECK_THROWS_WITH(transfer::parse_lr_mult("out=nan", "--lr-mult-g"), Catch::Contains("finite"));
+  // A prefix that names nothing is refused instead of silently changing nothing.
+  c.lr_mult = transfer::parse_lr_mult("blocks.9=0.1", "--lr-mult-g");
+  CHECK_THROWS_WITH(transfer::make_plan(gan.g_flat(), blocks, c, "generator"),
+                    Catch::Contains("--lr-mult-g: prefix 'blocks.9' matches no parameter"));
+  c.lr_mult = transfer::parse_lr_mult("blocks.0.conv.weight=0.1", "--lr-mult-g");
+  CHECK_NOTHROW(transfer::make_plan(gan.g_flat(), blocks, c, "generator"));
 }
 
 TEST_CASE("frozen parameters do not change over rounds and leave the allreduce", "[transfer]") {
