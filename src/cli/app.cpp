@@ -2,6 +2,8 @@
 #include "fedgan/cli/app.hpp"
 
 #include "fedgan/cli/command.hpp"
+#include "fedgan/cli/config_file.hpp"
+#include "fedgan/cli/validators.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/log.hpp"
 #include "fedgan/core/torch_compat.hpp"
@@ -16,14 +18,56 @@
 namespace fedgan::cli {
 namespace {
 
-// OMP_NUM_THREADS wins when set; else the node's cores shared among its ranks.
-int default_threads(const Communicator& comm) {
-  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
+int node_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+// Intra-op threads of this rank. --threads above the node's cores is refused: every rank would
+// time-slice its threads with the others' (1000 threads on 2 ranks finished no round in 120 s),
+// and no setting gains anything there. OMP_NUM_THREADS comes from the environment (a module
+// file, a site default) rather than from the user's command line, so it is clamped with a
+// warning instead. More threads on the node than cores in total only warns: oversubscribing
+// ranks is mpirun's --oversubscribe decision, and it is slow, not wrong.
+int choose_threads(Communicator& comm, int requested) {
+  const int cores = node_cores();
+  const int ranks_here = std::max(1, comm.local_size());
+  const int fair = std::max(1, cores / ranks_here);
+  comm.agree_ok(requested <= cores,
+                "--threads " + std::to_string(requested) + ": more than the " +
+                    std::to_string(cores) + " cores of this node (rank " +
+                    std::to_string(comm.rank()) + "); use at most " + std::to_string(fair) +
+                    " with " + std::to_string(ranks_here) + " rank(s) on the node (the default)");
+  int threads = requested;
+  if (threads == 0) {
+    threads = fair;
+    if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+      const int n = std::atoi(env);
+      if (n > cores) {
+        spdlog::warn("OMP_NUM_THREADS={} exceeds the {} cores of this node: using {} threads per "
+                     "rank",
+                     n, cores, fair);
+      } else if (n > 0) {
+        threads = n;
+      }
+    }
   }
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / std::max(1, comm.local_size()));
+  if (threads * ranks_here > cores && comm.local_rank() == 0)
+    spdlog::warn("{} rank(s) x {} threads on a node of {} cores: the threads share cores, "
+                 "which slows every rank (use --threads {})",
+                 ranks_here, threads, cores, fair);
+  return threads;
+}
+
+// A LibTorch error's message without its C++ backtrace ("Exception raised from ... frame #0").
+std::string error_text(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
+}
+
+bool asks_for_help(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h" || a == "--version") return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -48,8 +92,9 @@ int main(int argc, char** argv) {
                                         compat::torch_version() + ")");
   int threads = 0;
   app.add_option("--threads", threads,
-                 "intra-op threads per rank (default: cores of the node / ranks on the node)")
-      ->check(CLI::NonNegativeNumber);
+                 "intra-op threads per rank, at most the node's cores (default: OMP_NUM_THREADS, "
+                 "else the node's cores / ranks on the node)")
+      ->check(non_negative());
 
   Commands commands;
   add_info_command(app, commands);
@@ -62,28 +107,41 @@ int main(int argc, char** argv) {
   add_eval_command(app, commands);
   add_debug_command(app, commands);
 
+  // The config file is checked first (CLI11 2.1 reads it leniently); every rank reads the same
+  // file and argv, so every rank reaches the same verdict and only rank 0 speaks.
+  const auto config_path = config_path_from_args(argc, argv);
+  std::vector<ConfigEntry> config_entries;
   try {
+    if (config_path && !asks_for_help(argc, argv))
+      config_entries = read_config_file(*config_path, app);
     app.parse(argc, argv);
+  } catch (const Error& e) {
+    if (comm->is_root()) std::cerr << "fedgan: config file " << e.what() << "\n";
+    comm.reset();
+    finalize_mpi();
+    return kUsage;
   } catch (const CLI::ParseError& e) {
     // Every rank parses the same arguments, so every rank reaches the same verdict.
-    int code = 0;
+    int code = e.get_exit_code();
+    const std::string from_file =
+        config_path ? attribute_to_config(e.what(), *config_path, config_entries, argc, argv)
+                    : std::string(e.what());
     if (comm->is_root() && dynamic_cast<const CLI::ConfigError*>(&e)) {
-      std::cerr << "fedgan: config file: " << e.what()
+      std::cerr << "fedgan: config file: " << from_file
                 << " (every key must be an option of its [section]'s subcommand; see --help)\n";
-      code = e.get_exit_code();
+    } else if (comm->is_root() && from_file != e.what()) {
+      std::cerr << "fedgan: config file " << from_file << "\n";
     } else if (comm->is_root()) {
       code = app.exit(e);
-    } else {
-      code = e.get_exit_code();
     }
     comm.reset();
     finalize_mpi();
     return code == 0 ? kOk : kUsage;
   }
 
-  compat::set_threads(threads > 0 ? threads : default_threads(*comm));
   int code = kOk;
   try {
+    compat::set_threads(choose_threads(*comm, threads));
     for (auto& command : commands) {
       if (command.app->parsed()) code = command.run(*comm);
     }
@@ -96,8 +154,14 @@ int main(int argc, char** argv) {
     }
     if (comm->is_root()) spdlog::error("{}", e.what());
     code = kError;
+  } catch (const std::bad_alloc&) {
+    spdlog::critical("rank {}: out of memory (a model, --n or --batch-size too large for this "
+                     "node?)",
+                     comm->rank());
+    spdlog::default_logger()->flush();
+    comm->abort(kError);
   } catch (const std::exception& e) {
-    spdlog::critical("rank {}: unexpected error: {}", comm->rank(), e.what());
+    spdlog::critical("rank {}: unexpected error: {}", comm->rank(), error_text(e));
     spdlog::default_logger()->flush();
     comm->abort(kError);
   }

@@ -1,6 +1,7 @@
 // `fedgan distill`: compress a fine-tuned generator into a smaller student (rank 0 trains;
 // the job agrees on errors) and write a checkpoint usable by `sample`, `eval` and `--init`.
 #include "fedgan/cli/command.hpp"
+#include "fedgan/cli/validators.hpp"
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/io/checkpoint.hpp"
@@ -23,7 +24,7 @@ struct DistillOptions {
 void run_distill(const DistillOptions& o) {
   require(o.force || !std::filesystem::exists(o.out), o.out + ": exists; use --force to overwrite it");
   const auto ck = io::read_checkpoint(o.teacher);
-  const ModelConfig tc = ModelConfig::parse(ck.architecture);
+  const ModelConfig& tc = ck.model;
   Gan teacher(tc);
   io::load_strict(teacher.g_flat(), ck.generator, "generator", o.teacher);
   io::load_strict(teacher.d_flat(), ck.discriminator, "discriminator", o.teacher);
@@ -59,12 +60,14 @@ void add_distill_command(CLI::App& root, Commands& commands) {
   sub->add_option("--out", o->out, "student checkpoint to write (.h5)")->required();
   sub->add_option("--g-width", o->g_width, "student generator width")
       ->capture_default_str()
-      ->check(CLI::Range(2, 4096));
-  sub->add_option("--steps", o->config.steps, "")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--batch-size", o->config.batch_size, "")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--lr", o->config.lr, "")->capture_default_str()->check(CLI::PositiveNumber);
+      ->check(CLI::Range(2, kMaxModelWidth));
+  sub->add_option("--steps", o->config.steps, "")->capture_default_str()->check(positive());
+  sub->add_option("--batch-size", o->config.batch_size, "")->capture_default_str()->check(positive());
+  sub->add_option("--lr", o->config.lr, "")->capture_default_str()->check(positive());
   sub->add_option("--feature-weight", o->config.feature_weight,
-                  "weight of the teacher-D feature loss")->capture_default_str();
+                  "weight of the teacher-D feature loss")
+      ->capture_default_str()
+      ->check(non_negative());
   sub->add_option("--seed", o->config.seed, "")->capture_default_str();
   sub->add_flag("--force", o->force, "overwrite --out");
   commands.push_back({sub, [o](Communicator& comm) {

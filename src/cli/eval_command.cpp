@@ -3,15 +3,19 @@
 // dataset file, with the sample count and evaluator beside every figure. All ranks help.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <optional>
 
 #include "fedgan/cli/command.hpp"
+#include "fedgan/cli/validators.hpp"
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/core/error.hpp"
+#include "fedgan/data/dataset_file.hpp"
 #include "fedgan/eval/evaluate.hpp"
 #include "fedgan/io/checkpoint.hpp"
+#include "fedgan/io/hdf5.hpp"
 #include "fedgan/models/gan.hpp"
 
 namespace fedgan::cli {
@@ -24,12 +28,34 @@ struct EvalCommandConfig {
   eval::RealStatsOptions real;
 };
 
+// Checks of the options against each other, before any work (every rank reaches the same
+// verdict, so the errors are collective): precision/recall need more than k samples in both
+// sets, which otherwise fails deep inside the metric on every rank.
+void check_sizes(const EvalCommandConfig& c) {
+  const auto& o = c.options;
+  if (o.knn >= o.n)
+    throw Error("--knn " + std::to_string(o.knn) + ": precision/recall need more than k samples, "
+                "but --n " + std::to_string(o.n) + " generates " + std::to_string(o.n) +
+                "; use --knn " + std::to_string(o.n - 1) + " or less, or a larger --n", true);
+  if (o.knn >= c.real.max_features)
+    throw Error("--knn " + std::to_string(o.knn) + ": precision/recall need more than k real "
+                "samples, but --real-subset " + std::to_string(c.real.max_features) + " keeps " +
+                std::to_string(c.real.max_features) + "; use --real-subset " +
+                std::to_string(o.knn + 1) + " or more", true);
+}
+
 int run_eval(Communicator& comm, const EvalCommandConfig& c) {
   const int sources = !c.checkpoint.empty() + !c.samples.empty() + c.noise;
   if (sources != 1)
     throw Error("eval: give exactly one of --checkpoint, --samples and --noise", true);
+  check_sizes(c);
   auto ev = collective_try(
       comm, [&] { return std::optional<eval::Evaluator>(eval::Evaluator::load(c.evaluator)); });
+  if (c.options.n <= ev->feature_dim())
+    throw Error("--n " + std::to_string(c.options.n) + ": FID is undefined with no more samples "
+                "than the evaluator's " + std::to_string(ev->feature_dim()) + " features (the "
+                "covariance is singular); use --n " + std::to_string(ev->feature_dim() + 1) +
+                " or more (2000+ for comparable figures)", true);
   // Generator or image source, checked against the evaluator before any real data is embedded.
   std::unique_ptr<Gan> gan;
   eval::ImageSource source;
@@ -37,7 +63,7 @@ int run_eval(Communicator& comm, const EvalCommandConfig& c) {
   collective_try(comm, [&] {
     if (!c.checkpoint.empty()) {
       auto ck = io::read_checkpoint(c.checkpoint);
-      const auto model = ModelConfig::parse(ck.architecture);
+      const auto& model = ck.model;
       ev->check_image_shape(model.channels, model.image_size, model.image_size,
                             c.checkpoint + " (generator " + ck.architecture + ")");
       torch::manual_seed(c.options.seed);
@@ -56,10 +82,21 @@ int run_eval(Communicator& comm, const EvalCommandConfig& c) {
       name = "uniform noise";
     }
   });
+  // FID-avg reads the parties of --data: they must be disjoint and in range, as for training.
+  collective_try(comm, [&] {
+    if (comm.is_root() && h5::File(c.data, h5::File::Mode::Read).exists("/parties"))
+      data::check_partition(c.data);
+  });
   auto real_options = c.real;
   real_options.use_cache = !c.no_cache;
   real_options.cache_path = c.cache;
   const auto real = eval::load_or_compute_real_stats(comm, c.data, *ev, real_options);
+  const auto real_subset = std::min<std::int64_t>(c.options.n, real.features.size(0));
+  if (c.options.knn >= real_subset)
+    throw Error("--knn " + std::to_string(c.options.knn) + ": precision/recall need more than k "
+                "real samples, but " + c.data + " gives " + std::to_string(real_subset) +
+                "; use --knn " + std::to_string(std::max<std::int64_t>(1, real_subset - 1)) +
+                " or less", true);
   const auto result = gan ? eval::evaluate_generator(comm, gan->generator(), gan->config(), *ev,
                                                      real, c.options, name)
                           : eval::evaluate_images(comm, source, name, *ev, real, c.options);
@@ -91,16 +128,16 @@ void add_eval_command(CLI::App& root, Commands& commands) {
       ->required();
   sub->add_option("--n", c->options.n, "generated samples (above the feature dimension)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--seed", c->options.seed, "seed of the latent vectors / sample subset")
       ->capture_default_str();
   sub->add_option("--knn", c->options.knn, "k of the precision/recall manifolds")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--real-subset", c->real.max_features,
                   "real samples kept for KID and precision/recall (they use min(n, this))")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--cache", c->cache,
                   "real-statistics cache file (default: beside --data, keyed by the evaluator)");
   sub->add_flag("--no-cache", c->no_cache, "recompute the real statistics and write no cache");

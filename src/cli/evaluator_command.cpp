@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "fedgan/cli/command.hpp"
+#include "fedgan/cli/validators.hpp"
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/eval/evaluator_training.hpp"
 
@@ -17,25 +18,25 @@ void add_evaluator_command(CLI::App& root, Commands& commands) {
                   "labelled dataset file of the test split (`fedgan prepare --split test`): "
                   "its accuracy is reported and stored");
   sub->add_option("--out", c->out, "the evaluator file to write (.h5)")->required();
-  sub->add_option("--epochs", c->epochs, "")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--epochs", c->epochs, "")->capture_default_str()->check(positive());
   sub->add_option("--batch-size", c->batch_size, "")
       ->capture_default_str()
       ->check(CLI::Range(2, 1 << 20));
   sub->add_option("--lr", c->lr, "Adam learning rate")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--width", c->width, "channels of the first convolution")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--features", c->feature_dim, "feature dimension (the penultimate layer)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--seed", c->seed, "seed of weights, dropout and batch order")
       ->capture_default_str();
   sub->add_option("--min-accuracy", c->min_accuracy,
                   "refuse to write an evaluator below this test accuracy (0..1)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(in_range(0, 1));
   sub->add_flag("--force", c->force, "overwrite --out");
   commands.push_back({sub, [c](Communicator& comm) {
                         collective_try(comm, [&] {

@@ -1,8 +1,20 @@
 // `fedgan train`: options of a federated run (model, local training, rounds, run directory).
 #include "fedgan/cli/command.hpp"
+#include "fedgan/cli/run_settings.hpp"
 #include "fedgan/cli/train_options.hpp"
+#include "fedgan/cli/validators.hpp"
+#include "fedgan/models/gan.hpp"
 
 namespace fedgan::cli {
+namespace {
+
+std::vector<std::string> allow_change_keys() {
+  auto keys = run_defining_settings();
+  keys.push_back("all");
+  return keys;
+}
+
+}  // namespace
 
 void add_train_options(CLI::App& sub, TrainOptions& o) {
   // A repeated option takes its last value, so scripts can override a base command line.
@@ -10,36 +22,45 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--data", o.data, "dataset file from `fedgan prepare`")->required();
   sub.add_option("--out", o.out, "run directory")->capture_default_str();
   sub.add_option("--resume", o.resume,
-                 "continue the run in --out from checkpoints/latest.h5; `--resume auto` "
-                 "resumes when it exists and starts fresh otherwise (Slurm requeue)")
+                 "continue the run in --out from checkpoints/latest.h5 (`--resume` alone means "
+                 "yes); `--resume auto` resumes when it exists and starts fresh otherwise (Slurm "
+                 "requeue). The settings that define the run (data, seed, parties, model, loss, "
+                 "server optimizer, warm start, freezing) must match the checkpoint's")
       ->expected(0, 1)
-      ->default_str("yes")
+      ->capture_default_str()
       ->check(CLI::IsMember({"no", "yes", "auto", "false", "true"}));
+  sub.add_option("--allow-change", o.allow_change,
+                 "with --resume: settings that may differ from the resumed run's, e.g. data "
+                 "(the dataset file moved) or seed; `all` accepts any change")
+      ->delimiter(',')
+      ->check(CLI::IsMember(allow_change_keys()));
   sub.add_flag("--force", o.force, "start over in an --out that holds another run");
-  sub.add_option("--rounds", o.federated.rounds, "federated rounds")->capture_default_str()->check(CLI::PositiveNumber);
+  sub.add_option("--rounds", o.federated.rounds, "federated rounds")->capture_default_str()->check(positive());
   sub.add_option("--participation", o.federated.participation,
                  "fraction of parties drawn each round (same draw on every rank)")->capture_default_str()
-      ->check(CLI::Range(1e-9, 1.0));
+      ->check(in_range(0, 1, End::Open));
   sub.add_option("--parties-per-rank", o.parties_per_rank,
                  "virtual parties per rank (0: all parties of the file over the ranks)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--local-epochs", o.local.local_epochs, "local epochs per round")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--local-steps", o.local.local_steps,
                  "local steps per round (overrides --local-epochs when > 0)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  sub.add_option("--batch-size", o.local.batch_size, "")->capture_default_str()->check(CLI::PositiveNumber);
+      ->check(non_negative());
+  sub.add_option("--batch-size", o.local.batch_size, "")->capture_default_str()->check(positive());
   sub.add_option("--d-steps", o.local.d_steps, "D updates per G update")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub.add_option("--lr-g", o.local.lr_g, "generator Adam learning rate")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub.add_option("--lr-d", o.local.lr_d, "discriminator Adam learning rate")->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  sub.add_option("--beta1", o.local.beta1, "")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
-  sub.add_option("--beta2", o.local.beta2, "")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+      ->check(positive());
+  sub.add_option("--beta1", o.local.beta1, "")->capture_default_str()->check(in_range(0, 1, End::Closed, End::Open));
+  sub.add_option("--beta2", o.local.beta2, "")->capture_default_str()->check(in_range(0, 1, End::Closed, End::Open));
   sub.add_option("--loss", o.local.loss, "bce | hinge | wgan-gp")->capture_default_str()
       ->check(CLI::IsMember({"bce", "hinge", "wgan-gp"}));
-  sub.add_option("--gp-weight", o.local.gp_weight, "WGAN-GP penalty weight")->capture_default_str();
+  sub.add_option("--gp-weight", o.local.gp_weight, "WGAN-GP penalty weight")
+      ->capture_default_str()
+      ->check(non_negative());
   sub.add_option("--optimizer-state", o.federated.optimizer_state,
                  "reset: fresh Adam each round; keep: per-party Adam state across rounds")->capture_default_str()
       ->check(CLI::IsMember({"reset", "keep"}));
@@ -49,31 +70,37 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
                "drop a party whose update is NaN/inf instead of stopping the run");
   sub.add_option("--server-optimizer", o.federated.server.name, "fedavg | fedavgm | fedadam")->capture_default_str()
       ->check(CLI::IsMember({"fedavg", "fedavgm", "fedadam"}));
-  sub.add_option("--server-lr", o.federated.server.lr, "")->capture_default_str()->check(CLI::PositiveNumber);
-  sub.add_option("--server-momentum", o.federated.server.momentum, "fedavgm momentum")->capture_default_str();
+  sub.add_option("--server-lr", o.federated.server.lr, "")->capture_default_str()->check(positive());
+  sub.add_option("--server-momentum", o.federated.server.momentum, "fedavgm momentum")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open));
   sub.add_option("--seed", o.federated.seed, "seed of every random draw")->capture_default_str();
-  sub.add_option("--latent-dim", o.model.latent_dim, "")->capture_default_str()->check(CLI::PositiveNumber);
+  sub.add_option("--latent-dim", o.model.latent_dim, "size of z")
+      ->capture_default_str()
+      ->check(CLI::Range(1, kMaxModelWidth));
   sub.add_option("--g-width", o.model.g_width, "generator base width")->capture_default_str()
-      ->check(CLI::Range(2, 4096));
+      ->check(CLI::Range(2, kMaxModelWidth));
   sub.add_option("--d-width", o.model.d_width, "discriminator base width")->capture_default_str()
-      ->check(CLI::Range(1, 4096));
+      ->check(CLI::Range(1, kMaxModelWidth));
   sub.add_option("--d-norm", o.model.d_norm, "batch | none")->capture_default_str()
       ->check(CLI::IsMember({"batch", "none"}));
-  sub.add_option("--model", o.model.family, "model family")->capture_default_str();
+  sub.add_option("--model", o.model.family, "model family")
+      ->capture_default_str()
+      ->check(CLI::IsMember(ModelRegistry::instance().families()));
   sub.add_flag("--conditional", o.conditional, "label-conditional G (embedding) and D (projection)");
   sub.add_option("--checkpoint-every", o.checkpoint_every, "rounds between checkpoints")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub.add_option("--sample-every", o.sample_every, "rounds between sample grids")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub.add_option("--eval-every", o.eval_every,
                  "rounds between evaluations (FID-all, FID-avg, KID, precision/recall in "
                  "metrics.csv); 0: never")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--evaluator", o.evaluator, "evaluator file from `fedgan evaluator`");
   sub.add_option("--eval-n", o.eval_n, "generated samples per evaluation")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   auto* nan_party = sub.add_option("--debug-nan-party", o.federated.debug_nan_party,
                                    "(testing) make this party's update NaN")
                         ->capture_default_str();
@@ -99,11 +126,11 @@ void add_transfer_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--freeze-g", o.federated.freeze_g.freeze_blocks,
                  "freeze the first N generator blocks")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--freeze-d", o.federated.freeze_d.freeze_blocks,
                  "freeze the first N discriminator blocks (FreezeD)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--train-only", o.federated.freeze_g.train_only,
                  "train only parameters matching these globs, e.g. 'out.*' (G and D names)")
       ->delimiter(',');
@@ -112,10 +139,10 @@ void add_transfer_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--kd-weight", o.local.kd_weight,
                  "distillation from the --init generator: weight of mean (G(z) - T(z))^2")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--kd-decay", o.local.kd_decay, "per-round decay of --kd-weight")
       ->capture_default_str()
-      ->check(CLI::Range(1e-9, 1.0));
+      ->check(in_range(0, 1, End::Open));
 }
 
 void add_train_command(CLI::App& root, Commands& commands) {
@@ -125,8 +152,7 @@ void add_train_command(CLI::App& root, Commands& commands) {
   add_transfer_options(*sub, *options);
   commands.push_back({sub, [options, sub](Communicator& comm) {
                         // The effective config, reusable as `fedgan --config FILE train`.
-                        return run_training(comm, *options,
-                                            "[train]\n" + sub->config_to_str(true, false));
+                        return run_training(comm, *options, run_config_text("train", *sub));
                       }});
 }
 
@@ -146,8 +172,7 @@ void add_pretrain_command(CLI::App& root, Commands& commands) {
                   "shards) and write a checkpoint to warm-start `train --init`");
   add_train_options(*sub, *options);
   commands.push_back({sub, [options, sub](Communicator& comm) {
-                        return run_training(comm, *options,
-                                            "[pretrain]\n" + sub->config_to_str(true, false));
+                        return run_training(comm, *options, run_config_text("pretrain", *sub));
                       }});
 }
 

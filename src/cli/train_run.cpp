@@ -1,5 +1,6 @@
 // The training run: data shards, model, rounds, and rank 0's files (metrics, samples,
 // checkpoints). Every step that can fail on one rank is agreed, so no rank hangs.
+#include "fedgan/cli/run_settings.hpp"
 #include "fedgan/cli/train_options.hpp"
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/comm/tensor_map.hpp"
@@ -8,6 +9,7 @@
 #include "fedgan/core/log.hpp"
 #include "fedgan/core/stop_signal.hpp"
 #include "fedgan/core/torch_compat.hpp"
+#include "fedgan/data/dataset_file.hpp"
 #include "fedgan/data/shard_loader.hpp"
 #include "fedgan/io/atomic_file.hpp"
 #include "fedgan/io/checkpoint.hpp"
@@ -23,6 +25,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <optional>
 #include <cmath>
@@ -80,6 +83,21 @@ std::string num(double v, int precision = 6) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
   return buf;
+}
+
+// Under mpirun, SIGTERM sent to mpirun itself makes mpirun end the job and exit with its own
+// status (1), whatever the ranks return; a signal sent to the ranks (srun, kill PID) or
+// SIGUSR1 (which mpirun forwards) leaves exit code 3 visible.
+constexpr const char* kMpirunTermNote =
+    " (if the SIGTERM went to mpirun itself, mpirun ends the job and the shell sees mpirun's "
+    "own exit code instead; send SIGUSR1 to mpirun, or signal the ranks, to see 3)";
+
+std::string describe_signal(int signal, int first_rank, int ranks) {
+  std::string name = signal == SIGUSR1   ? "SIGUSR1"
+                     : signal == SIGTERM ? "SIGTERM"
+                                         : "signal " + std::to_string(signal);
+  if (signal == SIGUSR1 || signal == SIGTERM) name += " (" + std::to_string(signal) + ")";
+  return "stop signal " + name + (ranks > 1 ? " on rank " + std::to_string(first_rank) : "");
 }
 
 torch::Tensor sample_images(Gan& gan, std::uint64_t seed, int n) {
@@ -145,12 +163,24 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
     run.prepare(resume, options.force || options.resume == "auto");
     if (resume && !std::filesystem::exists(run.latest_checkpoint()))
       throw Error(run.latest_checkpoint() + ": --resume needs this checkpoint, and it is missing");
+    // The run being continued must be this run: same data, seed, parties, model ... (its
+    // settings are in the checkpoint's config attribute).
+    if (resume) {
+      const h5::File latest(run.latest_checkpoint(), h5::File::Mode::Read);
+      check_resume_settings(run.latest_checkpoint(),
+                            latest.attr_string("/", "config").value_or(""), config_text,
+                            options.allow_change);
+    }
     log::add_file(run.log());
   });
   install_stop_handlers();
 
   // Every rank reads the file's header and then only its own parties' rows.
-  const DataInfo info = collective_try(comm, [&] { return read_data_info(options.data); });
+  const DataInfo info = collective_try(comm, [&] {
+    // Rank 0 also checks that the parties are disjoint and in range (index vectors only).
+    if (comm.is_root()) data::check_partition(options.data);
+    return read_data_info(options.data);
+  });
   const int ranks = comm.size();
   const int total = options.parties_per_rank > 0 ? options.parties_per_rank * ranks
                                                  : static_cast<int>(info.parties);
@@ -173,6 +203,12 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
                             data::ShardLoader(options.data, k, options.federated.seed))});
     return out;
   });
+  // A shard smaller than a batch trains on the whole shard as one smaller batch: say so.
+  for (const auto& p : parties)
+    if (p.data->size() < options.local.batch_size)
+      spdlog::warn("party {} holds {} samples, fewer than --batch-size {}: its batches have {} "
+                   "samples",
+                   p.id, p.data->size(), options.local.batch_size, p.data->size());
 
   ModelConfig model = options.model;
   model.channels = static_cast<int>(info.channels);
@@ -207,6 +243,15 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
         if (b > a) spdlog::info("{}", report.substr(a, b - a));
       }
       io::write_text_atomically(options.out + "/init_report.txt", report);
+      for (const auto* r : {&g, &d}) {
+        if (r->loaded_numel == r->total_numel) continue;
+        const char* what = r == &g ? "generator" : "discriminator";
+        spdlog::warn("warm start: only {:.3g}% of the {}'s values ({} of {}) came from {}; the "
+                     "rest keep their random initial values (see {}/init_report.txt)",
+                     100.0 * static_cast<double>(r->loaded_numel) /
+                         static_cast<double>(std::max<std::int64_t>(1, r->total_numel)),
+                     what, r->loaded_numel, r->total_numel, options.init, options.out);
+      }
       if (options.init_strict && !(g.clean() && d.clean()))
         throw Error(options.init + ": --init-strict: the checkpoint does not match this model "
                     "exactly (see " + options.out + "/init_report.txt)");
@@ -262,6 +307,15 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
                 "--eval-every needs --evaluator FILE (make one with `fedgan evaluator`)");
   if (options.eval_every > 0) {
     collective_try(comm, [&] { evaluator.emplace(eval::Evaluator::load(options.evaluator)); });
+    // Checked now rather than at the first evaluation, after rounds of training.
+    comm.agree_ok(options.eval_n > std::max(evaluator->feature_dim(), eval::EvalOptions{}.knn),
+                  "--eval-n " + std::to_string(options.eval_n) +
+                      ": FID needs more samples than the evaluator's " +
+                      std::to_string(evaluator->feature_dim()) +
+                      " features, and precision/recall more than k = " +
+                      std::to_string(eval::EvalOptions{}.knn) + "; use --eval-n " +
+                      std::to_string(std::max(evaluator->feature_dim(), eval::EvalOptions{}.knn) + 1) +
+                      " or more (2000+ for comparable figures)");
     real_stats = eval::load_or_compute_real_stats(comm, options.data, *evaluator);
   }
 
@@ -279,9 +333,9 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
     if (resume) {
       spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
       metrics.load_existing(start_round);
-    } else {
-      io::write_text_atomically(run.config(), config_text);
     }
+    // The settings of this invocation (a resume may change rounds, learning rates ...).
+    io::write_text_atomically(run.config(), config_text);
   }
 
   const auto t_start = std::chrono::steady_clock::now();
@@ -297,14 +351,38 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
         if (comm.is_root() && round - 1 > start_round)
           io::write_checkpoint(run.latest_checkpoint(), make_checkpoint(*trainer, round - 1, config_text));
       });
+      // The signal may have reached one rank only: learn which signal, and the first such rank.
+      std::int64_t seen[2] = {stop_signal(), stop_signal() ? comm.size() - comm.rank() : 0};
+      comm.allreduce_max(seen, 2);
       if (comm.is_root())
-        spdlog::warn("stop signal {}: stopped in round {}; {} holds round {}; continue with "
-                     "--resume (exit code {})",
-                     debug_stop ? std::string("(debug)") : std::to_string(stop_signal()), round,
-                     run.latest_checkpoint(), std::max<std::int64_t>(round - 1, start_round),
-                     static_cast<int>(kPreempted));
+        spdlog::warn("{}: stopped in round {}; {} holds round {}; continue with --resume. "
+                     "fedgan exits with code {}{}",
+                     debug_stop && seen[0] == 0
+                         ? std::string("--debug-stop-round")
+                         : describe_signal(static_cast<int>(seen[0]),
+                                           comm.size() - static_cast<int>(seen[1]), comm.size()),
+                     round, run.latest_checkpoint(),
+                     std::max<std::int64_t>(round - 1, start_round), static_cast<int>(kPreempted),
+                     seen[0] == SIGTERM ? kMpirunTermNote : "");
       return kPreempted;
     }
+    // Every party of the round was dropped (--skip-nonfinite): the model cannot move, and
+    // going on would log zero losses and save an unchanged model as if trained.
+    if (r.parties == 0)
+      throw Error("round " + std::to_string(round) + ": every participating party (" +
+                      std::to_string(r.skipped) + ") produced a non-finite update and was "
+                      "skipped (--skip-nonfinite), so the global model cannot change; stopping "
+                      "(nothing was written for this round). Lower --lr-g/--lr-d, or resume "
+                      "from an earlier checkpoint",
+                  /*collective=*/true);
+    // Every rank holds the same global model, so every rank reaches the same verdict.
+    if (!torch::isfinite(trainer->global().g_flat().flat()).all().item<bool>() ||
+        !torch::isfinite(trainer->global().d_flat().flat()).all().item<bool>())
+      throw Error("round " + std::to_string(round) + ": the global model holds NaN/inf after "
+                      "the server step (--server-optimizer " + options.federated.server.name +
+                      ", --server-lr " + num(options.federated.server.lr) + "); stopping "
+                      "before it is saved",
+                  /*collective=*/true);
     const bool checkpoint_now = round % options.checkpoint_every == 0 || round == rounds;
     // Parties' own state (kept Adam moments, local BN) lives on their ranks: gather it first.
     const auto party_state = checkpoint_now ? gather_party_state(comm, *trainer)

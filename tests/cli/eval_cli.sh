@@ -15,7 +15,9 @@ expect_fail() {  # expect_fail REGEX command...
   local regex="$1"; shift
   set +e; out="$("$@" 2>&1)"; rc=$?; set -e
   [ $rc -ne 0 ] || fail "expected failure of: $*"
-  grep -Eq "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
+  grep -Eq -- "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
+  ! grep -Eq "Exception raised from|frame #|MPI_ABORT|ORTE_ERROR_LOG|179769313" <<<"$out" \
+    || { echo "$out"; fail "unclean error output"; }
   echo "ok: failed as expected ($regex)"
 }
 
@@ -107,6 +109,15 @@ PY
     --out "$common/ev.h5"
   expect_fail "holds 3000 images, fewer than --n 5000" "$fedgan" eval \
     --samples "$common/test.h5" "${data[@]}" --n 5000
+  # Precision/recall sizes are checked up front, with the same message on every rank (they used
+  # to fail inside the metric and end in MPI_ABORT).
+  expect_fail "--knn 500: precision/recall need more than k samples, but --n 300 generates 300" \
+    mpi 2 "$fedgan" eval --noise "${data[@]}" --n 300 --knn 500
+  expect_fail "--knn 3: precision/recall need more than k real samples, but --real-subset 2 keeps 2" \
+    mpi 2 "$fedgan" eval --noise "${data[@]}" --n 300 --real-subset 2
+  expect_fail "--eval-n 10: FID needs more samples than the evaluator's 32 features" \
+    "$fedgan" train --data "$common/test.h5" --out "$work/evaln" --rounds 1 --eval-every 1 \
+    --evaluator "$common/ev.h5" --eval-n 10 --threads 1
   ;;
 *) fail "unknown case $case" ;;
 esac

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of `fedgan train` / `sample` on a small Fashion-MNIST subset.
 # usage: train_cli.sh FEDGAN MPIEXEC WORKDIR CASE
-#   CASE: resume | resume_keep | preempt | fault | pytorch | distill | refuse | config | arch | sample | nonfinite | ranks
+#   CASE: resume | resume_keep | preempt | sigterm | fault | pytorch | distill | refuse | config |
+#         settings | arch | sample | nonfinite | ranks | badflags | baddata | badckpt
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
@@ -13,8 +14,9 @@ python=/usr/bin/python3
 # 2 classes of the test split (2000 images), 4 non-IID parties.
 "$fedgan" prepare --split test --classes 0,1 --parties 4 --partition dirichlet --alpha 1 \
   --seed 1 --out "$work/data.h5" >/dev/null 2>&1 || fail "prepare"
-small=(--data "$work/data.h5" --g-width 8 --d-width 8 --latent-dim 16 --local-steps 2
-       --batch-size 16 --server-optimizer fedavgm --threads 1)
+base=(--data "$work/data.h5" --g-width 8 --d-width 8 --latent-dim 16 --local-steps 2
+      --batch-size 16 --server-optimizer fedavgm)
+small=("${base[@]}" --threads 1)
 
 # Compares two checkpoints' models bit for bit (and their rounds).
 same_models() {
@@ -33,11 +35,14 @@ print(f"{n} tensors equal at round {a.attrs['round']}")
 PY
 }
 
-expect_fail() {  # expect_fail REGEX command...
+expect_fail() {  # expect_fail REGEX command... (leaves the output in $out)
   local regex="$1"; shift
   set +e; out="$("$@" 2>&1)"; rc=$?; set -e
   [ $rc -ne 0 ] || fail "expected failure of: $*"
-  grep -Eq "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
+  grep -Eq -- "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
+  # A clean message: no LibTorch backtrace, no abort of the job, no 309-digit range.
+  ! grep -Eq "Exception raised from|frame #|MPI_ABORT|ORTE_ERROR_LOG|179769313" <<<"$out" \
+    || { echo "$out"; fail "unclean error output"; }
   echo "ok: failed as expected ($regex)"
 }
 
@@ -178,8 +183,49 @@ TOML
   # Flags override the file; the run's own config.toml runs again.
   "$fedgan" --config "$work/run/config.toml" train --rounds 2 --resume --threads 1 >/dev/null 2>&1 \
     || fail "config.toml of a run is not reusable"
+  # A dotted key is read too, and the value arrives.
+  printf '[train]\ndata = "%s"\nout = "%s"\nrounds = 1\nlocal-steps = 1\ntrain.d-width = 6\n' \
+    "$work/data.h5" "$work/dotted" >"$work/dotted.toml"
+  "$fedgan" --config "$work/dotted.toml" train --threads 1 --g-width 8 --latent-dim 16 >/dev/null 2>&1 \
+    || fail "dotted key run"
+  grep -q '^d-width=6' "$work/dotted/config.toml" || fail "the dotted key's value did not arrive"
   echo "bogus-key = 1" >>"$work/run.toml"
-  expect_fail "bogus-key" "$fedgan" --config "$work/run.toml" train --force
+  expect_fail "run.toml:9: unknown key 'bogus-key' in \[train\]" "$fedgan" --config "$work/run.toml" train --force
+  # What CLI11 2.1 would accept silently: each is an error naming the file and line.
+  head='[train]\ndata = "x.h5"\n'
+  bad() { printf "$head$2" >"$work/$1.toml"; }
+  bad dup 'rounds = 2\nrounds = 3\n'
+  expect_fail "dup.toml:4: 'rounds' is set a second time in \[train\] \(first on line 3\)" \
+    mpi 2 "$fedgan" --config "$work/dup.toml" train
+  bad dupsection 'rounds = 2\n[train]\nlr-g = 0.1\n'
+  expect_fail "dupsection.toml:4: \[train\] appears a second time \(first on line 1\)" \
+    "$fedgan" --config "$work/dupsection.toml" train
+  bad array 'lr-g = [0.1, 0.2]\n'
+  expect_fail "array.toml:3: 'lr-g' takes one value, but the file gives 2" \
+    "$fedgan" --config "$work/array.toml" train
+  bad spaces 'out = runs/my run\n'
+  expect_fail "spaces.toml:3: 'out' takes one value, but the file gives 2 .*quote it" \
+    "$fedgan" --config "$work/spaces.toml" train
+  printf '[trian]\nrounds = 2\n' >"$work/typo.toml"
+  expect_fail "typo.toml:1: unknown section \[trian\] \(did you mean 'train'\?\)" \
+    "$fedgan" --config "$work/typo.toml" train --data x.h5
+  bad key 'round = 2\n'
+  expect_fail "key.toml:3: unknown key 'round' in \[train\] \(did you mean 'rounds'\?\)" \
+    "$fedgan" --config "$work/key.toml" train
+  printf 'rounds = 2\n[train]\ndata = "x.h5"\n' >"$work/root.toml"
+  expect_fail "root.toml:1: unknown key 'rounds' outside any \[section\]; it is an option of \[train\], \[pretrain\]" \
+    "$fedgan" --config "$work/root.toml" train
+  bad hash 'out = "runs/#1"\n'
+  expect_fail "hash.toml:3: a '#' inside a quoted value" "$fedgan" --config "$work/hash.toml" train
+  bad value 'rounds = 0\n'
+  expect_fail "config file .*value.toml:3: rounds = 0: --rounds: 0 is not > 0" \
+    mpi 2 "$fedgan" --config "$work/value.toml" train
+  bad flag 'force = maybe\n'
+  expect_fail "config file .*flag.toml:3: force = maybe: " "$fedgan" --config "$work/flag.toml" train
+  # The same value on the command line is the command line's fault, not the file's.
+  set +e; out=$("$fedgan" --config "$work/value.toml" train --rounds -1 2>&1); set -e
+  grep -q "value.toml" <<<"$out" && { echo "$out"; fail "a flag's error was blamed on the file"; }
+  expect_fail "nothing.toml: cannot read the --config file" "$fedgan" --config "$work/nothing.toml" train
   ;;
 arch)
   "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" >/dev/null 2>&1
@@ -204,10 +250,173 @@ nonfinite)
   [ ! -e "$work/stop/checkpoints/round_0002.h5" ] || fail "a checkpoint was written after NaN"
   mpi 2 "$fedgan" train "${small[@]}" --rounds 2 --out "$work/skip" --skip-nonfinite \
     --debug-nan-party 3 --debug-nan-round 2 2>&1 | grep -q "(1 skipped)" || fail "no skip reported"
+  # One party in all (1 rank x 1 party) and it is skipped: the run stops instead of going on with
+  # zero losses and saving the unchanged model as round 2.
+  expect_fail "round 2: every participating party \(1\) produced a non-finite update and was skipped" \
+    "$fedgan" train "${small[@]}" --parties-per-rank 1 --rounds 3 --out "$work/all" \
+    --skip-nonfinite --debug-nan-party 0 --debug-nan-round 2
+  [ ! -e "$work/all/checkpoints/round_0002.h5" ] || fail "a checkpoint was written for round 2"
   ;;
 ranks)
   expect_fail "fewer than the 4 ranks|need" mpi 4 "$fedgan" train "${small[@]}" --rounds 1 \
     --parties-per-rank 2 --out "$work/run"
+  ;;
+sigterm)
+  # SIGTERM to one rank (as srun or a scheduler delivers it): the job stops cooperatively, exit 3,
+  # and the log names the signal and the rank (the signal number used to be lost: "signal 0").
+  long=(--rounds 6 --checkpoint-every 100 --local-steps 30)
+  "$mpiexec" --oversubscribe -n 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/run" \
+    >"$work/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do grep -q "round 2/6" "$work/log" 2>/dev/null && break; sleep 0.1; done
+  grep -q "round 2/6" "$work/log" || fail "the run did not reach round 2"
+  victim=$(pgrep -P "$pid" -f "fedgan" | tail -n 1)
+  [ -n "$victim" ] || fail "no rank process found"
+  kill -TERM "$victim"
+  set +e; wait "$pid"; rc=$?; set -e
+  cat "$work/log" | grep -E "stop signal|exit"
+  [ "$rc" -eq 3 ] || { cat "$work/log"; fail "expected exit code 3, got $rc"; }
+  grep -Eq "stop signal SIGTERM \(15\) on rank [01]: stopped in round [0-9]+" "$work/log" \
+    || fail "the log does not name SIGTERM and the rank"
+  ;;
+settings)
+  # --resume continues the same run: other data is refused (naming both files) unless allowed;
+  # config.toml never records `resume`, so it can be reused for a fresh run elsewhere.
+  "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" >/dev/null 2>&1
+  ! grep -Eq "^(resume|force|allow-change)=" "$work/run/config.toml" \
+    || fail "config.toml records an action: $(grep -E '^(resume|force)' "$work/run/config.toml")"
+  "$fedgan" --config "$work/run/config.toml" train --out "$work/again" --threads 1 >/dev/null 2>&1 \
+    || fail "config.toml of a run does not start a fresh run elsewhere"
+  "$fedgan" train --help | grep -E -- "--resume" | grep -q "=yes" && fail "--help shows --resume =yes"
+  cp "$work/data.h5" "$work/other.h5"
+  ln -s "$work/data.h5" "$work/link.h5"
+  expect_fail "data: '$work/other.h5' now, '$work/data.h5' in the run being resumed" \
+    mpi 2 "$fedgan" train "${small[@]}" --data "$work/other.h5" --rounds 2 --out "$work/run" --resume
+  expect_fail "seed: '7' now, '0'" "$fedgan" train "${small[@]}" --seed 7 --rounds 2 \
+    --out "$work/run" --resume
+  # The same file through another path, or an allowed change, resumes.
+  "$fedgan" train "${small[@]}" --data "$work/link.h5" --rounds 2 --out "$work/run" --resume \
+    2>&1 | grep -q "resuming after round 1" || fail "the same data through a link was refused"
+  "$fedgan" train "${small[@]}" --data "$work/other.h5" --rounds 3 --out "$work/run" --resume \
+    --allow-change data 2>&1 | grep -q "resuming after round 2" || fail "--allow-change data"
+  grep -q "^data=\"$work/other.h5\"" "$work/run/config.toml" || fail "config.toml not updated on resume"
+  expect_fail "allow-change: .*not in" "$fedgan" train "${small[@]}" --out "$work/run" --resume \
+    --allow-change colour
+  ;;
+badflags)
+  # Ranges print readably, NaN is refused, --threads is bounded, and every rank agrees.
+  expect_fail "--rounds: 0 is not > 0" "$fedgan" train "${small[@]}" --rounds 0 --out "$work/x"
+  expect_fail "--participation: 0 is outside \(0, 1\]" "$fedgan" train "${small[@]}" \
+    --participation 0 --out "$work/x"
+  expect_fail "--lr-g: 'nan' is not a finite number" "$fedgan" train "${small[@]}" --lr-g nan \
+    --out "$work/x"
+  expect_fail "--server-momentum: 5 is outside \[0, 1\)" "$fedgan" train "${small[@]}" \
+    --server-momentum 5 --out "$work/x"
+  expect_fail "--g-width: Value 5000 not in range 2 to 4096" "$fedgan" train "${small[@]}" \
+    --g-width 5000 --out "$work/x"
+  expect_fail "--threads 1000: more than the [0-9]+ cores of this node" \
+    mpi 2 "$fedgan" train "${base[@]}" --threads 1000 --rounds 1 --out "$work/x"
+  expect_fail "--lr-mult-g: prefix 'blocks.9' matches no parameter of the generator" \
+    mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/x" --lr-mult-g blocks.9=0.1
+  expect_fail "--kd-weight needs --init" mpi 2 "$fedgan" train "${small[@]}" --rounds 1 \
+    --out "$work/x2" --kd-weight 1
+  ;;
+baddata)
+  # Parties that share rows or name rows the file lacks are refused, naming party and row; a
+  # batch larger than a party's shard is a warning naming both sizes.
+  "$python" - "$work" <<'PY'
+import sys, shutil, h5py, numpy as np
+w = sys.argv[1]
+shutil.copy(w + "/data.h5", w + "/shared.h5")
+with h5py.File(w + "/shared.h5", "r+") as f:
+    row = int(f["parties/0/indices"][0])
+    one = f["parties/1/indices"][()]
+    del f["parties/1/indices"]
+    f["parties/1/indices"] = np.append(one, row).astype(np.int64)
+    print("shared row", row)
+shutil.copy(w + "/data.h5", w + "/range.h5")
+with h5py.File(w + "/range.h5", "r+") as f:
+    two = f["parties/2/indices"][()]
+    del f["parties/2/indices"]
+    f["parties/2/indices"] = np.append(two, 999999).astype(np.int64)
+PY
+  expect_fail "shared.h5: parties 0 and 1 both hold row [0-9]+ .*disjoint" \
+    mpi 2 "$fedgan" train "${small[@]}" --data "$work/shared.h5" --rounds 1 --out "$work/x"
+  expect_fail "range.h5: /parties/2/indices holds row 999999, outside the 2000 rows .*\(party 2\)" \
+    mpi 2 "$fedgan" train "${small[@]}" --data "$work/range.h5" --rounds 1 --out "$work/x"
+  out=$(mpi 2 "$fedgan" train "${small[@]}" --batch-size 1000 --local-steps 1 --rounds 1 \
+    --out "$work/big" 2>&1) || { echo "$out"; fail "a large batch"; }
+  grep -Eq "party [0-3] holds [0-9]+ samples, fewer than --batch-size 1000" <<<"$out" \
+    || { echo "$out"; fail "no warning for a batch larger than a shard"; }
+  ;;
+badckpt)
+  # Checkpoints that lie about their architecture, hold NaN, or are not checkpoints at all.
+  "$python" -c "import torch" 2>/dev/null || { echo "SKIPPED: Debian's python3-torch is not installed"; exit 77; }
+  "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" >/dev/null 2>&1
+  ck="$work/run/checkpoints/latest.h5"
+  "$python" - "$ck" "$work" <<'PY'
+import sys, shutil, h5py, numpy as np, torch
+ck, w = sys.argv[1:3]
+def variant(name, edit):
+    shutil.copy(ck, f"{w}/{name}.h5")
+    with h5py.File(f"{w}/{name}.h5", "r+") as f:
+        edit(f)
+def architecture(old, new):
+    def edit(f):
+        a = f.attrs["architecture"]
+        a = a.decode() if isinstance(a, bytes) else a
+        f.attrs["architecture"] = a.replace(old, new)
+    return edit
+def nan(f):
+    v = f["discriminator/head.bias"][()]
+    v[0] = np.nan
+    f["discriminator/head.bias"][...] = v
+variant("wide", architecture("gw=8", "gw=4096"))
+variant("absurd", architecture("gw=8", "gw=99999999999999"))
+variant("nan", nan)
+open(f"{w}/garbage.pt", "wb").write(b"this is not a model\n" * 10)
+open(f"{w}/text.h5", "wb").write(b"plain text, not HDF5\n")
+torch.save({"generator.out.bias": torch.zeros(1)}, f"{w}/tiny.pt")
+torch.save({"generator.out.bias": torch.zeros(1)}, f"{w}/legacy.pt",
+           _use_new_zipfile_serialization=False)
+PY
+  start=$(date +%s)
+  expect_fail "wide.h5: /generator/blocks.0.bn.bias has shape \[16\], but the architecture needs \[8192\]" \
+    "$fedgan" sample --checkpoint "$work/wide.h5" --out "$work/s.png"
+  # Checked before the 560 M-value model is built (building it took 48 s).
+  [ $(( $(date +%s) - start )) -lt 20 ] || fail "the shape check came late"
+  expect_fail "absurd.h5: attribute architecture = .*'gw=99999999999999' is not an integer" \
+    "$fedgan" sample --checkpoint "$work/absurd.h5" --out "$work/s.png"
+  expect_fail "wide.h5: /generator/blocks.0.bn.bias has shape" \
+    mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/w" --init "$work/wide.h5"
+  expect_fail "wide.h5: /generator/blocks.0.bn.bias has shape" \
+    "$fedgan" distill --teacher "$work/wide.h5" --out "$work/d.h5"
+  # NaN: an error naming file and tensor wherever the checkpoint is read.
+  expect_fail "nan.h5: /discriminator/head.bias holds 1 NaN/inf of 1 values" \
+    "$fedgan" sample --checkpoint "$work/nan.h5" --out "$work/s.png"
+  [ ! -e "$work/s.png" ] || fail "sample wrote images from a NaN checkpoint"
+  expect_fail "nan.h5: /discriminator/head.bias holds 1 NaN/inf" mpi 2 "$fedgan" train "${small[@]}" \
+    --rounds 1 --out "$work/n" --init "$work/nan.h5" --skip-nonfinite
+  [ ! -e "$work/n/checkpoints/latest.h5" ] || fail "a checkpoint was written from a NaN init"
+  expect_fail "nan.h5: /discriminator/head.bias holds 1 NaN/inf" \
+    "$fedgan" distill --teacher "$work/nan.h5" --out "$work/d.h5"
+  cp "$work/nan.h5" "$work/run/checkpoints/latest.h5"
+  expect_fail "latest.h5: /discriminator/head.bias holds 1 NaN/inf" \
+    "$fedgan" train "${small[@]}" --rounds 2 --out "$work/run" --resume
+  # Not a checkpoint: judged by content, with what --init expects; no LibTorch backtrace.
+  expect_fail "garbage.pt: neither an HDF5 file nor a PyTorch zip archive.*--init expects a fedgan checkpoint" \
+    mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/g" --init "$work/garbage.pt"
+  expect_fail "text.h5: neither an HDF5 file nor a PyTorch zip archive" \
+    "$fedgan" train "${small[@]}" --rounds 1 --out "$work/g" --init "$work/text.h5"
+  expect_fail "legacy.pt: a PyTorch file in the legacy" \
+    "$fedgan" train "${small[@]}" --rounds 1 --out "$work/g" --init "$work/legacy.pt"
+  expect_fail "text.h5: not an HDF5 file" "$fedgan" sample --checkpoint "$work/text.h5" --out "$work/s.png"
+  # A warm start that transfers almost nothing is a warning with the share.
+  out=$("$fedgan" train "${small[@]}" --rounds 1 --out "$work/tiny" --init "$work/tiny.pt" 2>&1) \
+    || { echo "$out"; fail "warm start from one tensor"; }
+  grep -Eq "warn.*only 0\.0[0-9]*% of the generator's values \(1 of [0-9]+\) came from" <<<"$out" \
+    || { echo "$out"; fail "no warning with the share"; }
+  grep -Eq "warn.*only 0% of the discriminator's values" <<<"$out" || { echo "$out"; fail "D share"; }
   ;;
 *) fail "unknown case $case" ;;
 esac

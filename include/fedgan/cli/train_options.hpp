@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <vector>
 
 namespace fedgan::cli {
 
@@ -22,14 +23,16 @@ struct TrainOptions {
   std::string evaluator;            // evaluator checkpoint (fedgan evaluator)
   std::int64_t eval_n = 2000;       // generated samples per evaluation
   int sample_every = 1;
-  std::string resume = "no";        // no | yes | auto (resume when checkpoints/latest.h5 exists)
+  std::string resume = "no";        // no | yes | true | false | auto (resume when
+                                    // checkpoints/latest.h5 exists)
+  std::vector<std::string> allow_change;  // run-defining settings a resume may change
   bool force = false;
   int debug_stop_round = -1;
   // Transfer learning: warm start from a pretrained checkpoint (.h5) or PyTorch dict (.pt).
   std::string init;
   bool init_strict = false;
   std::string init_map;             // "gen.=generator.,disc.=discriminator."
-  std::string lr_mult_g, lr_mult_d; // "blocks.0=0.1,out=2"        // testing: act as if SIGUSR1 arrived in this round
+  std::string lr_mult_g, lr_mult_d; // "blocks.0=0.1,out=2"
   ModelConfig model;
   LocalTrainConfig local;
   FederatedConfig federated;

@@ -1,0 +1,262 @@
+// The --config file checks (see include/fedgan/cli/config_file.hpp). The reading mirrors
+// CLI11 2.1's ConfigBase::from_config (comments, arrays, comma/space splitting, dotted keys),
+// so that what is checked here is what CLI11 then applies.
+#include "fedgan/cli/config_file.hpp"
+
+#include "fedgan/core/error.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+
+namespace fedgan::cli {
+namespace {
+
+std::string trim(const std::string& s) { return CLI::detail::trim_copy(s); }
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'x'?)" for the closest of `names` within two edits, else "".
+std::string suggestion(const std::string& word, const std::vector<std::string>& names) {
+  std::string best;
+  std::size_t best_distance = 3;
+  for (const auto& n : names) {
+    const auto d = edit_distance(word, n);
+    if (d < best_distance) {
+      best_distance = d;
+      best = n;
+    }
+  }
+  return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
+
+const CLI::App* find_subcommand(const CLI::App& root, const std::string& name) {
+  for (const auto* sub : root.get_subcommands([](const CLI::App*) { return true; }))
+    if (sub->get_name() == name) return sub;
+  return nullptr;
+}
+
+std::vector<std::string> visible_subcommands(const CLI::App& root) {
+  std::vector<std::string> names;
+  for (const auto* sub : root.get_subcommands([](const CLI::App*) { return true; }))
+    if (!sub->get_group().empty()) names.push_back(sub->get_name());
+  return names;
+}
+
+std::vector<std::string> option_keys(const CLI::App& app) {
+  std::vector<std::string> keys;
+  for (const auto* opt : app.get_options())
+    for (const auto& name : opt->get_lnames()) keys.push_back(name);
+  return keys;
+}
+
+const CLI::Option* find_option(const CLI::App& app, const std::string& key) {
+  if (key.empty()) return nullptr;
+  if (const auto* opt = app.get_option_no_throw("--" + key)) return opt;
+  if (key.size() == 1) return app.get_option_no_throw("-" + key);
+  return nullptr;
+}
+
+// The value part of a line with its comment cut off where CLI11 cuts it (at the first '#'),
+// refusing a '#' inside quotes, which CLI11 would cut too.
+std::string strip_comment(const std::string& value, const std::string& where) {
+  char quote = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (quote) {
+      if (c == quote) quote = 0;
+      if (c == '#')
+        throw Error(where + "a '#' inside a quoted value is read as the start of a comment "
+                            "(the value would end there); rename the file or directory");
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '#') {
+      return trim(value.substr(0, i));
+    }
+  }
+  return value;
+}
+
+// The values CLI11 makes of a value text: [a, b] arrays, else split at commas, else at spaces.
+std::vector<std::string> split_values(const std::string& value) {
+  std::vector<std::string> items;
+  if (value.size() > 1 && value.front() == '[') {
+    items = CLI::detail::split_up(value.substr(1, value.size() - 2), ',');
+  } else if (value.find(',') != std::string::npos) {
+    items = CLI::detail::split_up(value, ',');
+  } else if (value.find(' ') != std::string::npos) {
+    items = CLI::detail::split_up(value);
+  } else {
+    items = {value};
+  }
+  for (auto& item : items) CLI::detail::remove_quotes(item);
+  return items;
+}
+
+}  // namespace
+
+std::optional<std::string> config_path_from_args(int argc, char** argv) {
+  std::optional<std::string> path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--config" && i + 1 < argc) {
+      path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      path = arg.substr(9);
+    }
+  }
+  return path;
+}
+
+std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::App& root) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot read the --config file (no such file or not readable)");
+  const auto subcommands = visible_subcommands(root);
+  std::vector<ConfigEntry> entries;
+  std::map<std::string, int> section_line;                          // section -> header line
+  std::map<std::pair<std::string, std::string>, int> key_line;      // (section, key) -> line
+  std::string section;  // "" before any [section]
+  std::string raw;
+  int n = 0;
+  while (std::getline(in, raw)) {
+    ++n;
+    const std::string where = path + ":" + std::to_string(n) + ": ";
+    std::string line = trim(raw);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line[0] == '[') {
+      // CLI11 takes only a line that ends in ']' for a header: a comment must go on its own line.
+      if (line.back() != ']')
+        throw Error(where + "'" + line + "' is not a [section] header (a comment after it must "
+                                         "go on its own line)");
+      if (line.rfind("[[", 0) == 0)
+        throw Error(where + line + ": arrays of tables are not supported; write one [section] "
+                                   "per subcommand");
+      std::string name = trim(line.substr(1, line.size() - 2));
+      if (lower(name) == "default") name.clear();
+      if (!name.empty() && !find_subcommand(root, name))
+        throw Error(where + "unknown section [" + name + "]" + suggestion(name, subcommands) +
+                    "; a section names the subcommand its keys belong to: " +
+                    join(subcommands, ", "));
+      if (section_line.count(name))
+        throw Error(where + "[" + name + "] appears a second time (first on line " +
+                    std::to_string(section_line[name]) + "); write each section once");
+      section_line[name] = n;
+      section = name;
+      continue;
+    }
+    const auto eq = line.find('=');
+    if (eq == std::string::npos)
+      throw Error(where + "'" + line + "' is not of the form key = value");
+    std::string key = trim(line.substr(0, eq));
+    std::string value = strip_comment(trim(line.substr(eq + 1)), where);
+    // An array may go on over several lines, as CLI11 reads it.
+    while (value.size() > 1 && value.front() == '[' && value.back() != ']') {
+      std::string more;
+      if (!std::getline(in, more))
+        throw Error(where + "the array of '" + key + "' is not closed with ']'");
+      ++n;
+      value += strip_comment(trim(more), path + ":" + std::to_string(n) + ": ");
+    }
+    // Dotted keys name a subcommand: train.rounds = 3 is rounds in [train].
+    std::string key_section = section;
+    if (key.find('.') != std::string::npos) {
+      const auto parts = CLI::detail::split(key, '.');
+      key = parts.back();
+      for (std::size_t i = 0; i + 1 < parts.size(); ++i)
+        key_section += (key_section.empty() ? "" : ".") + parts[i];
+      if (!find_subcommand(root, key_section))
+        throw Error(where + "'" + trim(line.substr(0, eq)) + "': unknown section '" +
+                    key_section + "'" + suggestion(key_section, subcommands));
+    }
+    CLI::detail::remove_quotes(key);
+    const CLI::App& app = key_section.empty() ? root : *find_subcommand(root, key_section);
+    const std::string in_section = key_section.empty() ? "outside any [section]"
+                                                       : "in [" + key_section + "]";
+    const CLI::Option* opt = find_option(app, key);
+    if (!opt) {
+      std::string hint = suggestion(key, option_keys(app));
+      if (key_section.empty()) {
+        std::vector<std::string> owners;
+        for (const auto& name : subcommands)
+          if (find_option(*find_subcommand(root, name), key)) owners.push_back("[" + name + "]");
+        if (!owners.empty()) hint = "; it is an option of " + join(owners, ", ") +
+                                    ": put it in that section";
+      }
+      throw Error(where + "unknown key '" + key + "' " + in_section + hint + " (see `fedgan " +
+                  (key_section.empty() ? std::string() : key_section + " ") + "--help`)");
+    }
+    if (!opt->get_configurable())
+      throw Error(where + "'" + key + "' cannot be set in a config file; give it on the "
+                                      "command line");
+    const auto values = split_values(value);
+    const bool one_value = opt->get_items_expected_max() <= 1;
+    if (one_value && values.size() != 1)
+      throw Error(where + "'" + key + "' takes one value, but the file gives " +
+                  std::to_string(values.size()) + " (" + value + ")" +
+                  (values.size() > 1 ? "; for a text with commas or spaces, quote it: \"a, b\""
+                                     : ""));
+    const auto id = std::make_pair(key_section, key);
+    if (key_line.count(id))
+      throw Error(where + "'" + key + "' is set a second time " + in_section + " (first on line " +
+                  std::to_string(key_line[id]) + "); give each key once");
+    key_line[id] = n;
+    entries.push_back({key_section, key, values, n, trim(raw)});
+  }
+  return entries;
+}
+
+std::string attribute_to_config(const std::string& message, const std::string& path,
+                                const std::vector<ConfigEntry>& entries, int argc, char** argv) {
+  std::set<std::string> given, words;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    words.insert(arg);
+    if (arg.rfind("--", 0) == 0) given.insert(arg.substr(2, arg.find('=') - 2));
+  }
+  auto names_option = [&](const std::string& key) {
+    const std::string flag = "--" + key;
+    for (auto at = message.find(flag); at != std::string::npos; at = message.find(flag, at + 1)) {
+      const auto end = at + flag.size();
+      if (end == message.size() || !(std::isalnum(static_cast<unsigned char>(message[end])) ||
+                                     message[end] == '-' || message[end] == '_'))
+        return true;
+    }
+    return false;
+  };
+  const ConfigEntry* match = nullptr;
+  for (const auto& e : entries) {
+    if (given.count(e.key) || !names_option(e.key)) continue;
+    // Prefer the entry of the subcommand being run when several sections set the key.
+    if (!match || (e.section.empty() || words.count(e.section))) match = &e;
+  }
+  if (!match) return message;
+  return path + ":" + std::to_string(match->line) + ": " + match->text + ": " + message;
+}
+
+}  // namespace fedgan::cli

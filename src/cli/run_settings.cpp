@@ -1,0 +1,93 @@
+// Run settings as text and the resume check (see include/fedgan/cli/run_settings.hpp).
+#include "fedgan/cli/run_settings.hpp"
+
+#include "fedgan/core/error.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+namespace fedgan::cli {
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto a = s.find_first_not_of(" \t\r");
+  if (a == std::string::npos) return "";
+  const auto b = s.find_last_not_of(" \t\r");
+  return s.substr(a, b - a + 1);
+}
+
+bool is_action(const std::string& key) {
+  return key == "resume" || key == "force" || key == "allow-change";
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return !a.empty() && !b.empty() && std::filesystem::equivalent(a, b, ec) && !ec;
+}
+
+}  // namespace
+
+std::string run_config_text(const std::string& section, const CLI::App& sub) {
+  std::istringstream in(sub.config_to_str(true, false));
+  std::string out = "[" + section + "]\n", line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos && is_action(trim(line.substr(0, eq)))) continue;
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::map<std::string, std::string> config_values(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#' || line[0] == '[') continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    out[trim(line.substr(0, eq))] = value;
+  }
+  return out;
+}
+
+const std::vector<std::string>& run_defining_settings() {
+  static const std::vector<std::string> keys = {
+      "data",    "seed",       "parties-per-rank", "conditional",      "model",
+      "latent-dim", "g-width", "d-width",          "d-norm",           "loss",
+      "server-optimizer", "optimizer-state", "local-bn", "init", "init-map",
+      "freeze-g", "freeze-d",  "train-only"};
+  return keys;
+}
+
+void check_resume_settings(const std::string& checkpoint, const std::string& saved,
+                           const std::string& current, const std::vector<std::string>& allowed) {
+  if (saved.empty()) return;
+  const auto was = config_values(saved), now = config_values(current);
+  auto allowed_key = [&](const std::string& key) {
+    return std::find(allowed.begin(), allowed.end(), key) != allowed.end() ||
+           std::find(allowed.begin(), allowed.end(), "all") != allowed.end();
+  };
+  std::string diffs;
+  for (const auto& key : run_defining_settings()) {
+    const auto a = was.count(key) ? was.at(key) : std::string();
+    const auto b = now.count(key) ? now.at(key) : std::string();
+    if (a == b || allowed_key(key)) continue;
+    if ((key == "data" || key == "init") && same_file(a, b)) continue;
+    diffs += "\n  " + key + ": " + (b.empty() ? "(not set)" : "'" + b + "'") + " now, " +
+             (a.empty() ? "(not set)" : "'" + a + "'") + " in the run being resumed";
+  }
+  if (!diffs.empty())
+    throw Error(checkpoint + ": --resume continues a run with other settings:" + diffs +
+                "\nthese define the run (its data, draws, parties and model architecture); start "
+                "a new run with another --out, or accept the change with --allow-change KEY,... "
+                "(e.g. --allow-change data when the dataset file moved)");
+}
+
+}  // namespace fedgan::cli
