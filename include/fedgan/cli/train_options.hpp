@@ -25,6 +25,12 @@ struct TrainOptions {
   std::string resume = "no";        // no | yes | auto (resume when checkpoints/latest.h5 exists)
   bool force = false;
   int debug_stop_round = -1;
+  // Devices: where each rank computes, how a GPU buffer is summed, precision, determinism.
+  std::string device = "auto";      // auto | cpu | cuda
+  std::string comm = "auto";        // auto | mpi | nccl
+  std::string precision = "fp32";   // fp32 | bf16 (CUDA autocast)
+  bool deterministic = false;       // GPU: deterministic algorithms only
+  std::string g_fake = "fresh";     // fresh | reuse: the G step's fake batch
   // Transfer learning: warm start from a pretrained checkpoint (.h5) or PyTorch dict (.pt).
   std::string init;
   bool init_strict = false;
