@@ -45,7 +45,7 @@ log "fedgan info (1 and 2 ranks)"
 mpirun -n 2 "$f" info 2>&1 | tee -a "$out/summary.txt"
 
 log "ctest"
-(cd "$build" && timeout 200 ctest -j 16 --timeout 150 >"$out/ctest.log" 2>&1)
+(cd "$build" && timeout 150 ctest -j 16 --timeout 120 >"$out/ctest.log" 2>&1)
 tail -25 "$out/ctest.log" | tee -a "$out/summary.txt"
 
 data=/tmp/gpu_check_data; mkdir -p $data
