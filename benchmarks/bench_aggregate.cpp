@@ -7,6 +7,8 @@
 
 #include "fedgan/comm/communicator.hpp"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""The same local GAN step as bench_local_step.cpp, written in PyTorch (Debian's python3-torch):
-DCGAN for 28x28, one D update on detached fakes, one G update with D frozen, torch.optim.Adam
-(lr 2e-4, betas 0.5/0.999), non-saturating BCE loss. Prints the median step time."""
-import argparse, json, time
+"""The same local GAN step as bench_local_step.cpp, written in PyTorch (Debian's python3-torch on
+the CPU; the GPU machine's PyTorch 2.x with --device cuda): DCGAN for 28x28, torch.optim.Adam
+(lr 2e-4, betas 0.5/0.999), non-saturating BCE loss. --form fresh is fedgan's step (one D update on
+detached fakes, one G update on a fresh fake batch with D frozen); --form examples is
+pytorch/examples' dcgan step. Prints the median time per step."""
+import argparse, contextlib, json, time
 
 import torch
 import torch.nn as nn
@@ -64,50 +66,116 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--form", default="fresh", choices=["fresh", "examples"],
+                    help="fresh: a new fake batch for G (fedgan's default step); examples: "
+                         "pytorch/examples dcgan's step (G(z) once, reused for G's loss, D's "
+                         "weight gradients computed in the G step, .item() of the losses)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="bf16: forward passes under CUDA autocast")
+    ap.add_argument("--graph", action="store_true",
+                    help="CUDA only: capture the whole step in a CUDA graph and replay it "
+                         "(capturable Adam, no host reads)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    z_dim = 64
-    g, d = G(z_dim, a.g_width), D(a.d_width)
-    og = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    od = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real = torch.rand(a.batch_size, 1, 28, 28) * 2 - 1
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    if a.graph and not cuda:
+        ap.error("--graph needs --device cuda")
+    z_dim, b = 64, a.batch_size
+    g, d = G(z_dim, a.g_width).to(dev), D(a.d_width).to(dev)
+    kw = dict(lr=2e-4, betas=(0.5, 0.999))
+    if a.graph:
+        kw["capturable"] = True
+    og = torch.optim.Adam(g.parameters(), **kw)
+    od = torch.optim.Adam(d.parameters(), **kw)
+    real = (torch.rand(b, 1, 28, 28) * 2 - 1).to(dev)
+    use_ac = cuda and a.precision == "bf16"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_ac else contextlib.nullcontext
 
-    def step():
-        with torch.no_grad():
-            fake = g(torch.randn(a.batch_size, z_dim))
-        od.zero_grad()
-        loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
+    def step_fresh():
+        with autocast():
+            with torch.no_grad():
+                fake = g(torch.randn(b, z_dim, device=dev))
+            od.zero_grad(set_to_none=False)
+            loss_d = F.softplus(-d(real).float()).mean() + F.softplus(d(fake).float()).mean()
         loss_d.backward()
         od.step()
         for p in d.parameters():
             p.requires_grad_(False)
-        og.zero_grad()
-        loss_g = F.softplus(-d(g(torch.randn(a.batch_size, z_dim)))).mean()
+        og.zero_grad(set_to_none=False)
+        with autocast():
+            loss_g = F.softplus(-d(g(torch.randn(b, z_dim, device=dev))).float()).mean()
         loss_g.backward()
         for p in d.parameters():
             p.requires_grad_(True)
         og.step()
-        return loss_d.item(), loss_g.item()
+        return loss_d, loss_g
 
-    for _ in range(5):
-        step()
+    criterion = nn.BCEWithLogitsLoss()  # examples use BCELoss on a sigmoid output: the same
+    ones, zeros = torch.ones(b, device=dev), torch.zeros(b, device=dev)
+
+    def step_examples():
+        # pytorch/examples/dcgan/main.py, one iteration (D: real then fake; G on the same fake).
+        d.zero_grad(set_to_none=False)
+        with autocast():
+            err_real = criterion(d(real).float(), ones)
+        err_real.backward()
+        with autocast():
+            fake = g(torch.randn(b, z_dim, device=dev))
+            err_fake = criterion(d(fake.detach()).float(), zeros)
+        err_fake.backward()
+        od.step()
+        g.zero_grad(set_to_none=False)
+        with autocast():
+            err_g = criterion(d(fake).float(), ones)
+        err_g.backward()
+        og.step()
+        return err_real + err_fake, err_g
+
+    step = step_fresh if a.form == "fresh" else step_examples
+    read = (lambda r: (r[0].item(), r[1].item())) if not a.graph else (lambda r: r)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+
+    if a.graph:
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(5):
+                step()
+        torch.cuda.current_stream().wait_stream(s)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+        run = graph.replay
+    else:
+        for _ in range(10):
+            read(step())
+        run = lambda: read(step())
+    sync()
+    # CPU: every step timed alone; GPU: 5 repetitions of steps/5 queued steps (as bench_local_step).
+    reps, per = (5, max(1, a.steps // 5)) if cuda else (a.steps, 1)
     times = []
-    for _ in range(a.steps):
+    for _ in range(reps):
         t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+        for _ in range(per):
+            run()
+        sync()
+        times.append((time.perf_counter() - t0) / per)
     times.sort()
     med = times[len(times) // 2]
+    impl = f"pytorch-{a.form}" + ("-graph" if a.graph else "")
     if a.json:
-        print(json.dumps(dict(impl="pytorch", torch=torch.__version__, threads=a.threads,
-                              batch=a.batch_size, g_width=a.g_width, d_width=a.d_width,
-                              median_step_s=med, images_per_s=a.batch_size / med)))
+        print(json.dumps(dict(impl=impl, torch=torch.__version__, device=str(dev),
+                              precision=a.precision, threads=a.threads, batch=b,
+                              g_width=a.g_width, d_width=a.d_width, median_step_s=med,
+                              images_per_s=b / med)))
     else:
-        print(f"{'pytorch':16s} torch {torch.__version__:8s} threads {a.threads} batch "
-              f"{a.batch_size} G/D width {a.g_width}/{a.d_width}: median step {med*1e3:.2f} ms, "
-              f"{a.batch_size/med:.0f} images/s")
+        print(f"{impl:16s} torch {torch.__version__:8s} {str(dev):6s} {a.precision} threads "
+              f"{a.threads} batch {b} G/D width {a.g_width}/{a.d_width}: median step "
+              f"{med*1e3:.3f} ms, {b/med:.0f} images/s")
 
 
 if __name__ == "__main__":

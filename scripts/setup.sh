@@ -10,7 +10,7 @@ targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas0-openmp   # LibTorch is ~7x slower on Debian's reference BLAS
   libopenmpi-dev openmpi-bin
   libhdf5-dev zlib1g-dev libcli11-dev catch2 libspdlog-dev libfmt-dev libstb-dev

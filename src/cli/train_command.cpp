@@ -88,6 +88,28 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
       ->capture_default_str()
       ->check(CLI::IsMember(ModelRegistry::instance().families()));
   sub.add_flag("--conditional", o.conditional, "label-conditional G (embedding) and D (projection)");
+  sub.add_option("--device", o.device,
+                 "where each rank computes: auto (its GPU when the node has one), cpu, cuda; a "
+                 "rank's GPU is its rank on the node modulo the visible GPUs")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sub.add_option("--comm", o.comm,
+                 "how GPU models are summed: nccl (on the GPU), mpi (through host memory; works "
+                 "with several ranks per GPU), auto (nccl when each rank has its own GPU)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "mpi", "nccl"}));
+  sub.add_option("--precision", o.precision,
+                 "fp32, or bf16: forward passes under CUDA bfloat16 autocast (losses in fp32)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  sub.add_flag("--deterministic", o.deterministic,
+               "GPU: only deterministic algorithms (an op without one is an error); the CPU "
+               "is always deterministic");
+  sub.add_option("--g-fake", o.g_fake,
+                 "the G step's fake batch: fresh (a new G(z)) or reuse (the D step's, as "
+                 "pytorch/examples dcgan does: one G forward fewer per step)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fresh", "reuse"}));
   sub.add_option("--checkpoint-every", o.checkpoint_every, "rounds between checkpoints")->capture_default_str()
       ->check(positive());
   sub.add_option("--sample-every", o.sample_every, "rounds between sample grids")->capture_default_str()

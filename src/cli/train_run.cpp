@@ -5,6 +5,7 @@
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/comm/tensor_map.hpp"
 #include "fedgan/core/error.hpp"
+#include "fedgan/core/device.hpp"
 #include "fedgan/cli/app.hpp"
 #include "fedgan/core/log.hpp"
 #include "fedgan/core/stop_signal.hpp"
@@ -100,16 +101,61 @@ std::string describe_signal(int signal, int first_rank, int ranks) {
   return "stop signal " + name + (ranks > 1 ? " on rank " + std::to_string(first_rank) : "");
 }
 
+// The fixed latent vectors (drawn on the CPU, so every device shows the same z), on the CPU.
 torch::Tensor sample_images(Gan& gan, std::uint64_t seed, int n) {
   auto gen = compat::make_cpu_generator(mix_seed(seed, 0x5a3b1e5));
-  auto z = torch::randn({n, gan.config().latent_dim}, gen);
+  auto z = torch::randn({n, gan.config().latent_dim}, gen).to(gan.device());
   torch::Tensor labels;
-  if (gan.config().num_classes > 0) labels = torch::arange(n, torch::kInt64) % gan.config().num_classes;
+  if (gan.config().num_classes > 0)
+    labels = (torch::arange(n, torch::kInt64) % gan.config().num_classes).to(gan.device());
   torch::NoGradGuard no_grad;
   gan.generator().eval();
-  auto images = gan.generator().forward(z, labels);
+  auto images = gan.generator().forward(z, labels).to(torch::kCPU);
   gan.generator().train();
   return images;
+}
+
+// This rank's device and the communicator that sums its models: the job's own (MPI or
+// serial; GPU buffers staged through host memory) or NCCL on top of it. Agreed on every rank.
+struct RankDevice {
+  torch::Device device = torch::kCPU;
+  std::unique_ptr<Communicator> nccl;  // set when the models are summed by NCCL
+};
+
+RankDevice resolve_device(Communicator& comm, const TrainOptions& o) {
+  RankDevice out;
+  const int index = collective_try(comm, [&] {
+    if (o.deterministic) {
+      // cuBLAS is deterministic only with a fixed workspace; set before its first handle.
+      ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+      compat::set_deterministic(true);
+    }
+    const auto d = choose_device(parse_device_kind(o.device), comm.local_rank());
+    if (o.precision == "bf16" && !d.is_cuda())
+      throw Error("--precision bf16 needs a CUDA device (this rank computes on the CPU)");
+    return d.is_cuda() ? static_cast<int>(d.index()) : -1;
+  });
+  if (index >= 0) out.device = torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(index));
+  const CommKind kind = collective_try(comm, [&] {
+    return resolve_comm_kind(parse_comm_kind(o.comm), out.device, nccl_built(),
+                             comm.local_size(), compat::cuda_device_count());
+  });
+  // NCCL only when every rank chose it (auto may differ between nodes): else all use MPI.
+  std::int64_t not_nccl = kind == CommKind::Nccl ? 0 : 1;
+  comm.allreduce_max(&not_nccl, 1);
+  if (!not_nccl) out.nccl = make_nccl_communicator(comm, index);
+  const auto lines = comm.allgather("rank " + std::to_string(comm.rank()) + ": " +
+                                    out.device.str());
+  if (comm.is_root()) {
+    std::string all;
+    for (const auto& l : lines) all += (all.empty() ? "" : ", ") + l;
+    spdlog::info("devices: {}; models summed by {}{}", all,
+                 out.nccl ? "NCCL " + nccl_version() + " on the GPU"
+                          : (out.device.is_cuda() ? comm.backend() + " (host-staged)"
+                                                  : comm.backend()),
+                 o.precision == "bf16" ? "; bf16 autocast" : "");
+  }
+  return out;
 }
 
 io::CheckpointData make_checkpoint(FederatedTrainer& trainer, std::int64_t round,
@@ -174,6 +220,9 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
     log::add_file(run.log());
   });
   install_stop_handlers();
+  RankDevice rank_device = resolve_device(comm, options);
+  const torch::Device device = rank_device.device;
+  Communicator& round_comm = rank_device.nccl ? *rank_device.nccl : comm;
 
   // Every rank reads the file's header and then only its own parties' rows.
   const DataInfo info = collective_try(comm, [&] {
@@ -198,9 +247,11 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   const int last = static_cast<int>(static_cast<std::int64_t>(comm.rank() + 1) * total / ranks);
   std::vector<LocalParty> parties = collective_try(comm, [&] {
     std::vector<LocalParty> out;
-    for (int k = first; k < last; ++k)
-      out.push_back({k, std::make_shared<ShardPartyData>(
-                            data::ShardLoader(options.data, k, options.federated.seed))});
+    for (int k = first; k < last; ++k) {
+      data::ShardLoader loader(options.data, k, options.federated.seed);
+      loader.to_device(device);  // uploaded once; batches are gathered on the device
+      out.push_back({k, std::make_shared<ShardPartyData>(std::move(loader))});
+    }
     return out;
   });
   // A shard smaller than a batch trains on the whole shard as one smaller batch: say so.
@@ -215,6 +266,10 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   model.image_size = static_cast<int>(info.size);
   model.num_classes = options.conditional ? static_cast<int>(info.classes) : 0;
   FederatedConfig fed = options.federated;
+  fed.device = device;
+  LocalTrainConfig local = options.local;
+  local.reuse_fake = options.g_fake == "reuse";
+  local.autocast_bf16 = options.precision == "bf16";
   // One list of globs for G and D (an empty entry, as a written config.toml holds, is none).
   auto& globs = fed.freeze_g.train_only;
   globs.erase(std::remove(globs.begin(), globs.end(), std::string()), globs.end());
@@ -222,7 +277,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   auto trainer = collective_try(comm, [&] {
     fed.freeze_g.lr_mult = transfer::parse_lr_mult(options.lr_mult_g, "--lr-mult-g");
     fed.freeze_d.lr_mult = transfer::parse_lr_mult(options.lr_mult_d, "--lr-mult-d");
-    return std::make_shared<FederatedTrainer>(comm, model, options.local, fed,
+    return std::make_shared<FederatedTrainer>(round_comm, model, local, fed,
                                               std::move(parties), total);
   });
   comm.agree_ok(options.local.kd_weight == 0 || !options.init.empty(),

@@ -3,6 +3,8 @@
 
 #include "fedgan/core/error.hpp"
 
+#include <torch/types.h>
+
 #include <cstring>
 
 namespace fedgan {
@@ -31,7 +33,21 @@ DType dtype_of(const torch::Tensor& t) {
 }
 void check_tensor(const torch::Tensor& t) {
   require(t.is_contiguous(), "communicator: tensor must be contiguous");
-  require(t.device().is_cpu(), "communicator: the MPI backend needs CPU tensors");
+}
+
+// A host copy of a device tensor for MPI (pinned, so the copies run at full bus speed), and
+// the copy back into the device tensor after the collective.
+template <class Fn>
+void staged(torch::Tensor& tensor, Fn&& collective) {
+  if (tensor.device().is_cpu()) {
+    collective(tensor);
+    return;
+  }
+  auto host = torch::empty(tensor.sizes(),
+                           tensor.options().device(torch::kCPU).pinned_memory(true));
+  host.copy_(tensor);  // waits for the kernels that produced `tensor`
+  collective(host);
+  tensor.copy_(host);
 }
 }  // namespace
 
@@ -39,12 +55,17 @@ void Communicator::allreduce_sum(torch::Tensor& tensor) {
   check_tensor(tensor);
   const DType type = dtype_of(tensor);
   require(type != DType::Byte, "communicator: allreduce_sum of uint8 is not supported");
-  allreduce_sum(tensor.data_ptr(), static_cast<std::size_t>(tensor.numel()), type);
+  if (size() == 1) return;  // a sum over one rank: no copy to the host and back
+  staged(tensor, [&](torch::Tensor& t) {
+    allreduce_sum(t.data_ptr(), static_cast<std::size_t>(t.numel()), type);
+  });
 }
 
 void Communicator::broadcast(torch::Tensor& tensor, int root) {
   check_tensor(tensor);
-  broadcast(tensor.data_ptr(), tensor.numel() * dtype_size(dtype_of(tensor)), root);
+  const std::size_t bytes = tensor.numel() * dtype_size(dtype_of(tensor));
+  if (size() == 1) return;
+  staged(tensor, [&](torch::Tensor& t) { broadcast(t.data_ptr(), bytes, root); });
 }
 
 void Communicator::broadcast(std::string& text, int root) {

@@ -37,7 +37,8 @@ ShardLoader::ShardLoader(const std::string& path, int party, std::uint64_t seed)
   m_indices = read_party_indices(path, party, info.size);
   h5::File f(path, h5::File::Mode::Read);
   // Only this party's rows are read (a union of hyperslabs).
-  m_images = to_unit_range(f.read_rows("/images", m_indices));
+  m_source_uint8 = f.read_rows("/images", m_indices);
+  m_images = to_unit_range(m_source_uint8);
   m_labels = info.has_labels ? f.read_rows("/labels", m_indices)
                              : torch::zeros({static_cast<std::int64_t>(m_indices.size())},
                                             torch::kInt64);
@@ -59,6 +60,7 @@ ShardLoader::ShardLoader(torch::Tensor images, torch::Tensor labels, std::int64_
   require(images.dim() == 4, "ShardLoader: images must be [n,C,H,W]");
   require(labels.dim() == 1 && labels.size(0) == images.size(0),
           "ShardLoader: labels must be [n] with one label per image");
+  if (images.scalar_type() == torch::kUInt8) m_source_uint8 = images.contiguous();
   m_images = images.scalar_type() == torch::kUInt8 ? to_unit_range(images)
                                                    : images.to(torch::kFloat32).contiguous();
   m_labels = labels.to(torch::kInt64).contiguous();
@@ -85,9 +87,19 @@ std::int64_t ShardLoader::num_batches(std::int64_t batch_size, bool drop_last) c
 std::vector<Batch> ShardLoader::epoch_batches(std::int64_t epoch, std::int64_t batch_size,
                                               bool drop_last) const {
   const std::int64_t count = num_batches(batch_size, drop_last);
-  const auto order = epoch_order(epoch);
-  const auto images = m_images.index_select(0, order);
-  const auto labels = m_labels.index_select(0, order);
+  torch::Tensor images, labels;
+  if (m_device_images.defined()) {
+    const auto order = epoch_order(epoch).to(m_device_images.device());
+    images = m_device_images.index_select(0, order);
+    if (images.scalar_type() == torch::kUInt8)
+      images = m_device_table.index_select(0, images.flatten().to(torch::kInt64))
+                   .view(images.sizes());
+    labels = m_device_labels.index_select(0, order);
+  } else {
+    const auto order = epoch_order(epoch);
+    images = m_images.index_select(0, order);
+    labels = m_labels.index_select(0, order);
+  }
   std::vector<Batch> batches;
   batches.reserve(static_cast<std::size_t>(count));
   for (std::int64_t b = 0; b < count; ++b) {
@@ -96,6 +108,19 @@ std::vector<Batch> ShardLoader::epoch_batches(std::int64_t epoch, std::int64_t b
     batches.push_back({images.narrow(0, begin, length), labels.narrow(0, begin, length)});
   }
   return batches;
+}
+
+void ShardLoader::to_device(const torch::Device& device) {
+  if (device.is_cpu()) {
+    m_device_images = m_device_labels = m_device_table = torch::Tensor();
+    return;
+  }
+  m_device_images = (m_source_uint8.defined() ? m_source_uint8 : m_images).to(device);
+  m_device_labels = m_labels.to(device);
+  m_device_table =
+      to_unit_range(torch::arange(256, torch::TensorOptions().dtype(torch::kInt64))
+                        .to(torch::kUInt8))
+          .to(device);
 }
 
 }  // namespace fedgan::data

@@ -1,7 +1,7 @@
 // Sufficient statistics and the Frechet distance (see include/fedgan/eval/feature_stats.hpp).
 #include "fedgan/eval/feature_stats.hpp"
 
-#include <torch/linalg.h>
+#include <torch/torch.h>
 
 #include "fedgan/core/error.hpp"
 
@@ -12,7 +12,7 @@ const auto kDouble = torch::TensorOptions().dtype(torch::kFloat64);
 
 // Symmetric PSD square root via eigh: V diag(sqrt(max(lambda, 0))) V^T.
 torch::Tensor sqrt_psd(const torch::Tensor& a) {
-  const auto [values, vectors] = torch::linalg::eigh(a, "L");
+  const auto [values, vectors] = torch::linalg_eigh(a, "L");
   return (vectors * values.clamp_min(0).sqrt().unsqueeze(0)).mm(vectors.t());
 }
 
@@ -78,7 +78,7 @@ double trace_sqrt_product(const torch::Tensor& a, const torch::Tensor& b) {
   const auto root = sqrt_psd(a64);
   auto m = root.mm(b64).mm(root);
   m = (m + m.t()) / 2;
-  return torch::linalg::eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
+  return torch::linalg_eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
 }
 
 double frechet_distance(const torch::Tensor& mu1, const torch::Tensor& sigma1,

@@ -6,7 +6,7 @@
 namespace fedgan::eval {
 namespace {
 
-constexpr std::int64_t kBlock = 1024;
+constexpr std::int64_t kPrBlock = 1024;
 
 // Euclidean distances of rows a [p, d] to rows b [q, d], float64, without cdist's matmul
 // shortcut's cancellation: ||a||^2 + ||b||^2 - 2 a.b in double, clamped at 0.
@@ -24,8 +24,8 @@ torch::Tensor knn_radii(const torch::Tensor& features, int k) {
   require(k >= 1 && n > k, "precision/recall: k-nearest-neighbour radii need more than k = " +
                                std::to_string(k) + " samples, got " + std::to_string(n));
   std::vector<torch::Tensor> radii;
-  for (std::int64_t begin = 0; begin < n; begin += kBlock) {
-    const auto len = std::min(kBlock, n - begin);
+  for (std::int64_t begin = 0; begin < n; begin += kPrBlock) {
+    const auto len = std::min(kPrBlock, n - begin);
     // The k+1 smallest distances include the point itself (distance 0).
     const auto nearest = std::get<0>(distances(f.narrow(0, begin, len), f).topk(k + 1, 1, false));
     radii.push_back(nearest.select(1, k));
@@ -38,8 +38,8 @@ double manifold_coverage(const torch::Tensor& queries, const torch::Tensor& mani
   const auto q = queries.to(torch::kFloat64), m = manifold.to(torch::kFloat64);
   const auto r = radii.to(torch::kFloat64).unsqueeze(0);
   std::int64_t inside = 0;
-  for (std::int64_t begin = 0; begin < q.size(0); begin += kBlock) {
-    const auto len = std::min(kBlock, q.size(0) - begin);
+  for (std::int64_t begin = 0; begin < q.size(0); begin += kPrBlock) {
+    const auto len = std::min(kPrBlock, q.size(0) - begin);
     inside += distances(q.narrow(0, begin, len), m).le(r).any(1).sum().item<std::int64_t>();
   }
   return static_cast<double>(inside) / static_cast<double>(std::max<std::int64_t>(1, q.size(0)));

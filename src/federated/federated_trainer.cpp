@@ -63,8 +63,9 @@ FederatedTrainer::FederatedTrainer(Communicator& comm, const ModelConfig& model,
   require(m_config.participation > 0 && m_config.participation <= 1,
           "participation must be in (0, 1]");
   torch::manual_seed(m_config.seed);
-  m_global = std::make_unique<Gan>(model);
-  m_local = std::make_unique<Gan>(model);
+  const auto device = m_config.device;
+  m_global = std::make_unique<Gan>(model, device);
+  m_local = std::make_unique<Gan>(model, device);
   m_server_g = make_server_optimizer(m_config.server);
   m_server_d = make_server_optimizer(m_config.server);
   // Only trainable values are aggregated: frozen parameters never enter the allreduce.
@@ -79,10 +80,15 @@ FederatedTrainer::FederatedTrainer(Communicator& comm, const ModelConfig& model,
               "--train-only pattern '" + pattern + "' matches no parameter of G or D");
   require(m_g_plan.trainable_numel + m_d_plan.trainable_numel > 0,
           "fine-tuning: every parameter is frozen; nothing would train");
+  for (auto* plan : {&m_g_plan, &m_d_plan}) {
+    plan->param_index = plan->param_index.to(device);
+    plan->buffer_index = plan->buffer_index.to(device);
+    if (plan->lr_scale.defined()) plan->lr_scale = plan->lr_scale.to(device);
+  }
   m_aggregator = std::make_unique<FusedAggregator>(
       std::vector<std::int64_t>{m_g_plan.param_index.numel(), m_g_plan.buffer_index.numel(),
                                 m_d_plan.param_index.numel(), m_d_plan.buffer_index.numel()},
-      kSlots);
+      kSlots, device);
 }
 
 std::int64_t FederatedTrainer::aggregated_numel() const {
@@ -91,7 +97,7 @@ std::int64_t FederatedTrainer::aggregated_numel() const {
 }
 
 void FederatedTrainer::snapshot_teacher() {
-  m_teacher = std::make_unique<Gan>(m_global->config());
+  m_teacher = std::make_unique<Gan>(m_global->config(), m_config.device);
   m_teacher->copy_from(*m_global);
   m_teacher->train(false);
   for (auto& p : m_teacher->generator().parameters()) p.requires_grad_(false);
@@ -135,9 +141,10 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
       if (!m_d_plan.identity) state.optimizers->d.set_lr_scale(m_d_plan.lr_scale);
     }
     m_trainer.set_round(round);
-    auto gen = compat::make_cpu_generator(
+    auto gen = compat::make_generator(
         mix_seed(m_config.seed, static_cast<std::uint64_t>(party.id) + 1,
-                 static_cast<std::uint64_t>(round)));
+                 static_cast<std::uint64_t>(round)),
+        m_config.device);
     const std::int64_t epochs_per_round =
         m_trainer.config().local_steps > 0 ? 1000000 : m_trainer.config().local_epochs;
     LocalResult result =
@@ -240,8 +247,8 @@ std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
 void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tensor>& state) {
   std::map<std::string, torch::Tensor> g, d;
   for (auto& [k, v] : state) {
-    if (k.rfind("g/", 0) == 0) g[k.substr(2)] = v;
-    if (k.rfind("d/", 0) == 0) d[k.substr(2)] = v;
+    if (k.rfind("g/", 0) == 0) g[k.substr(2)] = v.to(m_config.device);
+    if (k.rfind("d/", 0) == 0) d[k.substr(2)] = v.to(m_config.device);
   }
   m_server_g->load_state(g);
   m_server_d->load_state(d);
@@ -292,8 +299,8 @@ void FederatedTrainer::load_party_state_tensors(const std::map<std::string, torc
       o.d.set_step_count(get(p + "d_step").item<std::int64_t>());
     }
     if (auto gb = get(p + "g_buffers"); gb.defined() && m_config.local_bn) {
-      st.g_buffers = gb.clone();
-      st.d_buffers = get(p + "d_buffers").clone();
+      st.g_buffers = gb.to(m_config.device, /*non_blocking=*/false, /*copy=*/true);
+      st.d_buffers = get(p + "d_buffers").to(m_config.device, false, true);
     }
   }
 }

@@ -5,14 +5,16 @@
 
 namespace fedgan {
 
-FusedAggregator::FusedAggregator(std::vector<std::int64_t> sizes, int stat_slots)
+FusedAggregator::FusedAggregator(std::vector<std::int64_t> sizes, int stat_slots,
+                                 const torch::Device& device)
     : m_sizes(std::move(sizes)), m_stat_slots(stat_slots) {
   for (auto n : m_sizes) {
     m_offsets.push_back(m_model_numel);
     m_model_numel += n;
   }
   // Layout: [segments... | Σ weight | statistics...]
-  m_buffer = torch::zeros({m_model_numel + 1 + stat_slots}, torch::kFloat64);
+  m_buffer = torch::zeros({m_model_numel + 1 + stat_slots},
+                          torch::TensorOptions().dtype(torch::kFloat64).device(device));
 }
 
 void FusedAggregator::reset() { m_buffer.zero_(); }

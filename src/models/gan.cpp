@@ -51,10 +51,14 @@ torch::Tensor attach_flat_grads(torch::nn::Module& module, const FlatParameters&
   return grad;
 }
 
-Gan::Gan(const ModelConfig& config) : m_config(config) {
+Gan::Gan(const ModelConfig& config, const torch::Device& device) : m_config(config) {
   auto pair = ModelRegistry::instance().make(config);
   m_g = pair.generator;
   m_d = pair.discriminator;
+  if (!device.is_cpu()) {
+    m_g->to(device);
+    m_d->to(device);
+  }
   m_g_flat = FlatParameters(*m_g);
   m_d_flat = FlatParameters(*m_d);
   m_g_grad = attach_flat_grads(*m_g, m_g_flat);

@@ -24,7 +24,7 @@ TensorPartyData::TensorPartyData(torch::Tensor images, torch::Tensor labels, std
 
 std::vector<TrainBatch> TensorPartyData::epoch(std::int64_t epoch, int batch_size) {
   auto gen = compat::make_cpu_generator(m_seed * 1000003ULL + static_cast<std::uint64_t>(epoch));
-  auto order = torch::randperm(size(), gen, torch::kInt64);
+  auto order = torch::randperm(size(), gen, torch::kInt64).to(m_images.device());
   std::vector<TrainBatch> out;
   for (std::int64_t i = 0; i + batch_size <= size() || (i == 0 && size() > 0); i += batch_size) {
     auto idx = order.narrow(0, i, std::min<std::int64_t>(batch_size, size() - i));
@@ -62,35 +62,51 @@ LocalTrainer::LocalTrainer(LocalTrainConfig config)
 
 std::pair<double, double> LocalTrainer::step(Gan& gan, PartyOptimizers& opt,
                                              const TrainBatch& batch, torch::Generator& gen) {
+  auto [d, g] = step_async(gan, opt, batch, gen);
+  return {d.item<double>(), g.item<double>()};
+}
+
+std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(Gan& gan, PartyOptimizers& opt,
+                                                                 const TrainBatch& batch,
+                                                                 torch::Generator& gen) {
   auto& g = gan.generator();
   auto& d = gan.discriminator();
   const auto& cfg = gan.config();
   const std::int64_t b = batch.images.size(0);
+  const auto on = torch::TensorOptions().device(batch.images.device());
   // Conditional models: fake images get the real batch's labels.
   const torch::Tensor labels = cfg.num_classes > 0 ? batch.labels : torch::Tensor();
+  compat::AutocastGuard autocast(m_config.autocast_bf16 && batch.images.is_cuda(),
+                                 torch::kBFloat16);
 
-  double d_value = 0;
+  torch::Tensor d_total, z, fake;
   for (int k = 0; k < m_config.d_steps; ++k) {
-    torch::Tensor fake;
-    {
+    z = torch::randn({b, cfg.latent_dim}, gen, on);
+    torch::Tensor fake_in;
+    if (m_config.reuse_fake) {
+      fake = g.forward(z, labels);  // keeps its graph for the G step
+      fake_in = fake.detach();
+    } else {
       torch::NoGradGuard no_grad;
-      fake = g.forward(torch::randn({b, cfg.latent_dim}, gen), labels);
+      fake_in = g.forward(z, labels);
     }
     gan.d_grad().zero_();
-    auto loss = m_loss->d_loss(d.forward(batch.images, labels), d.forward(fake, labels));
+    auto loss = m_loss->d_loss(d.forward(batch.images, labels), d.forward(fake_in, labels));
     if (m_loss->gradient_penalty_weight() > 0)
       loss = loss + m_loss->gradient_penalty_weight() *
-                        gradient_penalty(d, batch.images, fake, labels, gen);
+                        gradient_penalty(d, batch.images, fake_in, labels, gen);
     loss.backward();
     opt.d.step();
-    d_value += loss.item<double>();
+    d_total = k == 0 ? loss.detach() : d_total + loss.detach();
   }
 
   // G step: gradients flow through D to the images, but D's weights need none.
   set_requires_grad(d, false);
   gan.g_grad().zero_();
-  const auto z = torch::randn({b, cfg.latent_dim}, gen);
-  const auto fake = g.forward(z, labels);
+  if (!m_config.reuse_fake) {
+    z = torch::randn({b, cfg.latent_dim}, gen, on);
+    fake = g.forward(z, labels);
+  }
   auto g_loss = m_loss->g_loss(d.forward(fake, labels));
   if (m_teacher && m_kd_now > 0) {
     torch::Tensor target;
@@ -103,7 +119,7 @@ std::pair<double, double> LocalTrainer::step(Gan& gan, PartyOptimizers& opt,
   g_loss.backward();
   set_requires_grad(d, true);
   opt.g.step();
-  return {d_value / m_config.d_steps, g_loss.item<double>()};
+  return {d_total / m_config.d_steps, g_loss.detach()};
 }
 
 LocalResult LocalTrainer::run(Gan& gan, PartyOptimizers& opt, PartyData& data,
@@ -111,6 +127,8 @@ LocalResult LocalTrainer::run(Gan& gan, PartyOptimizers& opt, PartyData& data,
                               const std::function<bool()>& interrupted) {
   LocalResult result;
   gan.train(true);
+  const bool on_cpu = gan.device().is_cpu();
+  torch::Tensor d_sum, g_sum;  // GPU: float64 sums on the device, read once at the end
   const std::int64_t target_steps = m_config.local_steps;
   for (std::int64_t e = 0;; ++e) {
     if (target_steps <= 0 && e >= m_config.local_epochs) break;
@@ -119,18 +137,29 @@ LocalResult LocalTrainer::run(Gan& gan, PartyOptimizers& opt, PartyData& data,
         result.interrupted = true;
         return result;
       }
-      auto [dl, gl] = step(gan, opt, batch, gen);
-      if (!std::isfinite(dl) || !std::isfinite(gl)) {
-        result.finite = false;
-        return result;
+      auto [dl, gl] = step_async(gan, opt, batch, gen);
+      if (on_cpu) {
+        const double dv = dl.item<double>(), gv = gl.item<double>();
+        if (!std::isfinite(dv) || !std::isfinite(gv)) {
+          result.finite = false;
+          return result;
+        }
+        result.d_loss += dv;
+        result.g_loss += gv;
+      } else {
+        d_sum = d_sum.defined() ? d_sum + dl.to(torch::kFloat64) : dl.to(torch::kFloat64);
+        g_sum = g_sum.defined() ? g_sum + gl.to(torch::kFloat64) : gl.to(torch::kFloat64);
       }
-      result.d_loss += dl;
-      result.g_loss += gl;
       result.steps += 1;
       result.images += batch.images.size(0);
       if (target_steps > 0 && result.steps >= target_steps) break;
     }
     if (target_steps > 0 && result.steps >= target_steps) break;
+  }
+  if (d_sum.defined()) {
+    result.d_loss = d_sum.item<double>();
+    result.g_loss = g_sum.item<double>();
+    result.finite = std::isfinite(result.d_loss) && std::isfinite(result.g_loss);
   }
   if (result.steps > 0) {
     result.d_loss /= static_cast<double>(result.steps);

@@ -2,7 +2,6 @@
 # bad input giving a non-zero exit, a message naming the fault, and no output file.
 add_executable(make_bad_inputs ${CMAKE_CURRENT_LIST_DIR}/make_bad_inputs.cpp)
 target_link_libraries(make_bad_inputs PRIVATE fedgan::core fedgan_warnings)
-target_precompile_headers(make_bad_inputs REUSE_FROM fedgan_core)
 
 set(FEDGAN_BAD ${CMAKE_CURRENT_BINARY_DIR}/bad_inputs)
 add_test(NAME cli.prepare.make_inputs COMMAND make_bad_inputs ${FEDGAN_BAD})

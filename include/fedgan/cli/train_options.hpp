@@ -28,6 +28,12 @@ struct TrainOptions {
   std::vector<std::string> allow_change;  // run-defining settings a resume may change
   bool force = false;
   int debug_stop_round = -1;
+  // Devices: where each rank computes, how a GPU buffer is summed, precision, determinism.
+  std::string device = "auto";      // auto | cpu | cuda
+  std::string comm = "auto";        // auto | mpi | nccl
+  std::string precision = "fp32";   // fp32 | bf16 (CUDA autocast)
+  bool deterministic = false;       // GPU: deterministic algorithms only
+  std::string g_fake = "fresh";     // fresh | reuse: the G step's fake batch
   // Transfer learning: warm start from a pretrained checkpoint (.h5) or PyTorch dict (.pt).
   std::string init;
   bool init_strict = false;

@@ -1,13 +1,17 @@
-// Communicator: the only door to other ranks. Serial (size 1) and MPI backends; NCCL later.
+// Communicator: the only door to other ranks. Serial (size 1) and MPI backends, and NCCL for
+// tensors on the GPU. Only comm/ includes <mpi.h> or <nccl.h>; this header needs no LibTorch
+// (the tensor conveniences take at::Tensor, declared here), so light files compile fast.
 #pragma once
-
-#include <torch/torch.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+namespace at {
+class Tensor;
+}
 
 namespace fedgan {
 
@@ -45,9 +49,12 @@ class Communicator {
   void allreduce_sum(float* d, std::size_t n) { allreduce_sum(d, n, DType::Float32); }
   void allreduce_sum(double* d, std::size_t n) { allreduce_sum(d, n, DType::Float64); }
   void allreduce_sum(std::int64_t* d, std::size_t n) { allreduce_sum(d, n, DType::Int64); }
-  // Contiguous CPU tensor of float32/float64/int64, summed in place.
-  void allreduce_sum(torch::Tensor& tensor);
-  void broadcast(torch::Tensor& tensor, int root);
+  // A contiguous tensor of float32/float64/int64 (uint8 too for broadcast), summed in place.
+  // CPU tensors go straight to the raw calls; a tensor on a GPU is staged through one host
+  // copy each way (Debian's Open MPI is not CUDA-aware), unless the backend reduces on the
+  // device itself (NCCL overrides these).
+  virtual void allreduce_sum(at::Tensor& tensor);
+  virtual void broadcast(at::Tensor& tensor, int root);
   void broadcast(std::string& text, int root);
   std::vector<std::string> allgather(const std::string& text);
 
@@ -68,5 +75,15 @@ std::unique_ptr<Communicator> make_mpi_communicator(int* argc, char*** argv);
 
 // Finalizes MPI when this process initialised it; safe to call when MPI was never started.
 void finalize_mpi();
+
+// NCCL: whether this build has the backend (FEDGAN_NCCL), and the library's version
+// ("2.28.3"), or "" when the backend is absent.
+bool nccl_built();
+std::string nccl_version();
+// Wraps `host` (kept by reference; it bootstraps NCCL with one broadcast and serves every
+// host-memory collective and the error agreement): tensors on `cuda_device` are reduced and
+// broadcast by NCCL, on the GPU, in place. Collective; throws an agreed fedgan::Error when the
+// build has no NCCL or NCCL cannot start (e.g. two ranks on one GPU, which NCCL refuses).
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator& host, int cuda_device);
 
 }  // namespace fedgan

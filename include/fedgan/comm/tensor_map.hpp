@@ -3,6 +3,8 @@
 
 #include "fedgan/comm/communicator.hpp"
 
+#include <torch/types.h>
+
 #include <map>
 #include <string>
 

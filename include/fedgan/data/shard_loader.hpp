@@ -44,6 +44,13 @@ class ShardLoader {
   std::vector<Batch> epoch_batches(std::int64_t epoch, std::int64_t batch_size,
                                    bool drop_last) const;
 
+  // Uploads the shard to `device` once, as the file stores it (uint8: a quarter of float's
+  // memory, so many parties fit on one GPU); epoch_batches then gathers and converts there,
+  // with the same order and the same values (one 256-entry table) as on the CPU.
+  void to_device(const torch::Device& device);
+  torch::Device device() const { return m_device_images.defined() ? m_device_images.device()
+                                                                  : torch::Device(torch::kCPU); }
+
  private:
   int m_party = 0;
   std::uint64_t m_seed = 0;
@@ -51,6 +58,8 @@ class ShardLoader {
   std::vector<std::int64_t> m_indices;
   torch::Tensor m_images;  // float32 [n, C, H, W] in [-1, 1], contiguous
   torch::Tensor m_labels;  // int64 [n]
+  torch::Tensor m_source_uint8;  // the rows as read (uint8), kept for to_device
+  torch::Tensor m_device_images, m_device_labels, m_device_table;
 };
 
 // uint8 images [.., C, H, W] to float32 in [-1, 1]: x / 127.5 - 1.

@@ -27,6 +27,9 @@ struct FederatedConfig {
   std::uint64_t seed = 0;
   ServerOptimizerConfig server;
   transfer::FreezeConfig freeze_g, freeze_d;  // fine-tuning: frozen blocks, lr multipliers
+  // Where this rank's models, parties' batches, optimizer states and the aggregation buffer
+  // live (the run resolves --device into it).
+  torch::Device device = torch::kCPU;
   // Testing aid: this party's update is made NaN in this round.
   int debug_nan_party = -1;
   int debug_nan_round = -1;

@@ -13,7 +13,10 @@ namespace fedgan {
 
 class FusedAggregator {
  public:
-  FusedAggregator(std::vector<std::int64_t> segment_sizes, int stat_slots);
+  // The buffer lives on `device`: on a GPU the deltas are added there and the backend reduces
+  // it in place (NCCL) or through one host copy each way (MPI).
+  FusedAggregator(std::vector<std::int64_t> segment_sizes, int stat_slots,
+                  const torch::Device& device = torch::kCPU);
 
   void reset();
   // Adds weight·delta[i] to segment i (float32 deltas; products are exact in float64).

@@ -71,9 +71,10 @@ class ModelRegistry {
 // buffers, with matching flat gradient buffers.
 class Gan {
  public:
-  // Builds the models from `config`, initialising weights from torch's global generator
-  // (seed it first for reproducible weights).
-  explicit Gan(const ModelConfig& config);
+  // Builds the models from `config`, initialising weights from torch's global CPU generator
+  // (seed it first for reproducible weights), then moves them to `device` before flattening,
+  // so a GPU model starts from exactly the CPU model's weights.
+  explicit Gan(const ModelConfig& config, const torch::Device& device = torch::kCPU);
   Gan(const Gan&) = delete;
   Gan& operator=(const Gan&) = delete;
 
@@ -89,6 +90,7 @@ class Gan {
   // Copies every value (parameters and buffers) from another Gan of the same architecture.
   void copy_from(const Gan& other);
   void train(bool on);
+  torch::Device device() const { return m_g_flat.flat().device(); }
 
  private:
   ModelConfig m_config;

@@ -56,6 +56,12 @@ struct LocalTrainConfig {
   // G's loss += kd_weight · kd_decay^(round-1) · mean((G(z) - T(z))²) on the same z.
   double kd_weight = 0.0;
   double kd_decay = 1.0;
+  // The G step's fake batch: false draws a fresh one (one more G forward per step); true
+  // reuses the D step's (the pytorch/examples dcgan form: G(z) once, D on it detached for D's
+  // loss, then D on it again for G's). With d_steps > 1 the last D step's batch is reused.
+  bool reuse_fake = false;
+  // CUDA only: forward passes under bfloat16 autocast (losses and BatchNorm stay float32).
+  bool autocast_bf16 = false;
 };
 
 // The distillation loss between a student's and a teacher's outputs on the same inputs:
@@ -85,11 +91,19 @@ class LocalTrainer {
   // One D update (d_steps times) and one G update on a real batch; returns (d_loss, g_loss).
   std::pair<double, double> step(Gan& gan, PartyOptimizers& opt, const TrainBatch& batch,
                                  torch::Generator& gen);
+  // The same step, its losses left as scalar tensors on the model's device (no host sync):
+  // D's loss averaged over its d_steps, G's loss.
+  std::pair<torch::Tensor, torch::Tensor> step_async(Gan& gan, PartyOptimizers& opt,
+                                                     const TrainBatch& batch,
+                                                     torch::Generator& gen);
 
   // The party's local work for one round: local_epochs over its data (or local_steps).
   // `epoch_base` numbers the epochs so every (party, round, epoch) shuffles differently.
   // `interrupted` (optional) is asked before every step; when it answers true the party
-  // stops at once and the result says so.
+  // stops at once and the result says so. `gen` must be a generator of the model's device.
+  // On the CPU every step's losses are checked at once; on a GPU they are summed on the
+  // device and read once at the end (a host read per step would stall the GPU's queue), so a
+  // non-finite party there is found after its last step, not at its first bad one.
   // The teacher for knowledge distillation (frozen; same latent and label inputs as G).
   void set_teacher(std::shared_ptr<Generator> teacher) { m_teacher = std::move(teacher); }
   // Sets the round, which scales the distillation weight by kd_decay^(round-1).
