@@ -56,12 +56,6 @@ int choose_threads(Communicator& comm, int requested) {
   return threads;
 }
 
-// A LibTorch error's message without its C++ backtrace ("Exception raised from ... frame #0").
-std::string error_text(const std::exception& e) {
-  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
-  return e.what();
-}
-
 bool asks_for_help(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -161,7 +155,7 @@ int main(int argc, char** argv) {
     spdlog::default_logger()->flush();
     comm->abort(kError);
   } catch (const std::exception& e) {
-    spdlog::critical("rank {}: unexpected error: {}", comm->rank(), error_text(e));
+    spdlog::critical("rank {}: unexpected error: {}", comm->rank(), error_message(e));
     spdlog::default_logger()->flush();
     comm->abort(kError);
   }

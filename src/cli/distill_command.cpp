@@ -63,11 +63,11 @@ void add_distill_command(CLI::App& root, Commands& commands) {
       ->check(CLI::Range(2, kMaxModelWidth));
   sub->add_option("--steps", o->config.steps, "")->capture_default_str()->check(positive());
   sub->add_option("--batch-size", o->config.batch_size, "")->capture_default_str()->check(positive());
-  sub->add_option("--lr", o->config.lr, "")->capture_default_str()->check(positive());
+  sub->add_option("--lr", o->config.lr, "")->capture_default_str()->check(positive_float());
   sub->add_option("--feature-weight", o->config.feature_weight,
                   "weight of the teacher-D feature loss")
       ->capture_default_str()
-      ->check(non_negative());
+      ->check(non_negative_float());
   sub->add_option("--seed", o->config.seed, "")->capture_default_str();
   sub->add_flag("--force", o->force, "overwrite --out");
   commands.push_back({sub, [o](Communicator& comm) {

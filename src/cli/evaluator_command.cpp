@@ -24,7 +24,7 @@ void add_evaluator_command(CLI::App& root, Commands& commands) {
       ->check(CLI::Range(2, 1 << 20));
   sub->add_option("--lr", c->lr, "Adam learning rate")
       ->capture_default_str()
-      ->check(positive());
+      ->check(positive_float());
   sub->add_option("--width", c->width, "channels of the first convolution")
       ->capture_default_str()
       ->check(positive());

@@ -22,12 +22,14 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--data", o.data, "dataset file from `fedgan prepare`")->required();
   sub.add_option("--out", o.out, "run directory")->capture_default_str();
   sub.add_option("--resume", o.resume,
-                 "continue the run in --out from checkpoints/latest.h5 (`--resume` alone means "
-                 "yes); `--resume auto` resumes when it exists and starts fresh otherwise (Slurm "
-                 "requeue). The settings that define the run (data, seed, parties, model, loss, "
-                 "server optimizer, warm start, freezing) must match the checkpoint's")
+                 "continue the run in --out from checkpoints/latest.h5 (default no; `--resume` "
+                 "alone means yes); `--resume auto` resumes when it exists and starts fresh "
+                 "otherwise (Slurm requeue). The settings that define the run (data, seed, "
+                 "parties, model, loss, server optimizer, warm start, freezing) must match the "
+                 "checkpoint's")
+      // No default string: CLI11 2.1 gives an option of 0..1 values its default string when it
+      // comes alone, which --help then showed as "=yes" although the default is no.
       ->expected(0, 1)
-      ->capture_default_str()
       ->check(CLI::IsMember({"no", "yes", "auto", "false", "true"}));
   sub.add_option("--allow-change", o.allow_change,
                  "with --resume: settings that may differ from the resumed run's, e.g. data "
@@ -51,16 +53,16 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--d-steps", o.local.d_steps, "D updates per G update")->capture_default_str()
       ->check(positive());
   sub.add_option("--lr-g", o.local.lr_g, "generator Adam learning rate")->capture_default_str()
-      ->check(positive());
+      ->check(positive_float());
   sub.add_option("--lr-d", o.local.lr_d, "discriminator Adam learning rate")->capture_default_str()
-      ->check(positive());
+      ->check(positive_float());
   sub.add_option("--beta1", o.local.beta1, "")->capture_default_str()->check(in_range(0, 1, End::Closed, End::Open));
   sub.add_option("--beta2", o.local.beta2, "")->capture_default_str()->check(in_range(0, 1, End::Closed, End::Open));
   sub.add_option("--loss", o.local.loss, "bce | hinge | wgan-gp")->capture_default_str()
       ->check(CLI::IsMember({"bce", "hinge", "wgan-gp"}));
   sub.add_option("--gp-weight", o.local.gp_weight, "WGAN-GP penalty weight")
       ->capture_default_str()
-      ->check(non_negative());
+      ->check(non_negative_float());
   sub.add_option("--optimizer-state", o.federated.optimizer_state,
                  "reset: fresh Adam each round; keep: per-party Adam state across rounds")->capture_default_str()
       ->check(CLI::IsMember({"reset", "keep"}));
@@ -70,7 +72,9 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
                "drop a party whose update is NaN/inf instead of stopping the run");
   sub.add_option("--server-optimizer", o.federated.server.name, "fedavg | fedavgm | fedadam")->capture_default_str()
       ->check(CLI::IsMember({"fedavg", "fedavgm", "fedadam"}));
-  sub.add_option("--server-lr", o.federated.server.lr, "")->capture_default_str()->check(positive());
+  sub.add_option("--server-lr", o.federated.server.lr, "server step size")
+      ->capture_default_str()
+      ->check(positive_float());
   sub.add_option("--server-momentum", o.federated.server.momentum, "fedavgm momentum")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Closed, End::Open));
@@ -161,7 +165,7 @@ void add_transfer_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--kd-weight", o.local.kd_weight,
                  "distillation from the --init generator: weight of mean (G(z) - T(z))^2")
       ->capture_default_str()
-      ->check(non_negative());
+      ->check(non_negative_float());
   sub.add_option("--kd-decay", o.local.kd_decay, "per-round decay of --kd-weight")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Open));

@@ -86,12 +86,19 @@ std::string num(double v, int precision = 6) {
   return buf;
 }
 
-// Under mpirun, SIGTERM sent to mpirun itself makes mpirun end the job and exit with its own
-// status (1), whatever the ranks return; a signal sent to the ranks (srun, kill PID) or
-// SIGUSR1 (which mpirun forwards) leaves exit code 3 visible.
-constexpr const char* kMpirunTermNote =
-    " (if the SIGTERM went to mpirun itself, mpirun ends the job and the shell sees mpirun's "
-    "own exit code instead; send SIGUSR1 to mpirun, or signal the ranks, to see 3)";
+// Open MPI's mpirun forwards SIGUSR1 to the ranks, but a SIGTERM sent to mpirun itself makes
+// it abort the job: it sends SIGTERM to the ranks, kills them about a second later
+// (odls_base_sigkill_timeout) and exits with its own code 1 whatever the ranks return (measured
+// with Open MPI 4.1). A rank sees that case as a SIGTERM from its launcher, its parent process.
+constexpr const char* kFromMpirunNote =
+    ". This SIGTERM came from mpirun, which was itself sent SIGTERM: Open MPI's mpirun then kills "
+    "the ranks within about a second and exits with code 1, not 3. To stop a run cleanly, send "
+    "SIGUSR1 to mpirun (it forwards it) or SIGTERM to the ranks";
+
+bool term_from_open_mpi_launcher() {
+  return stop_signal() == SIGTERM && stop_signal_sender() == static_cast<int>(::getppid()) &&
+         std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+}
 
 std::string describe_signal(int signal, int first_rank, int ranks) {
   std::string name = signal == SIGUSR1   ? "SIGUSR1"
@@ -198,7 +205,9 @@ std::string progress_bar(std::int64_t round, std::int64_t rounds) {
 int run_training(Communicator& comm, const TrainOptions& options, const std::string& config_text) {
   const io::RunDirectory run(options.out);
   // --resume auto: resume exactly when rank 0 finds a checkpoint (a requeued Slurm job).
-  std::int64_t resume_flag = options.resume == "yes" || options.resume == "true";
+  // `--resume` alone arrives as an empty value.
+  std::int64_t resume_flag =
+      options.resume.empty() || options.resume == "yes" || options.resume == "true";
   if (options.resume == "auto" && comm.is_root())
     resume_flag = std::filesystem::exists(run.latest_checkpoint()) ? 1 : 0;
   comm.broadcast(&resume_flag, sizeof(resume_flag), 0);
@@ -406,9 +415,11 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
         if (comm.is_root() && round - 1 > start_round)
           io::write_checkpoint(run.latest_checkpoint(), make_checkpoint(*trainer, round - 1, config_text));
       });
-      // The signal may have reached one rank only: learn which signal, and the first such rank.
-      std::int64_t seen[2] = {stop_signal(), stop_signal() ? comm.size() - comm.rank() : 0};
-      comm.allreduce_max(seen, 2);
+      // The signal may have reached one rank only: learn which signal, the first rank that got
+      // it, and whether it came from mpirun aborting the job.
+      std::int64_t seen[3] = {stop_signal(), stop_signal() ? comm.size() - comm.rank() : 0,
+                              term_from_open_mpi_launcher() ? 1 : 0};
+      comm.allreduce_max(seen, 3);
       if (comm.is_root())
         spdlog::warn("{}: stopped in round {}; {} holds round {}; continue with --resume. "
                      "fedgan exits with code {}{}",
@@ -418,7 +429,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
                                            comm.size() - static_cast<int>(seen[1]), comm.size()),
                      round, run.latest_checkpoint(),
                      std::max<std::int64_t>(round - 1, start_round), static_cast<int>(kPreempted),
-                     seen[0] == SIGTERM ? kMpirunTermNote : "");
+                     seen[2] ? kFromMpirunNote : "");
       return kPreempted;
     }
     // Every party of the round was dropped (--skip-nonfinite): the model cannot move, and

@@ -1,6 +1,7 @@
 // Readable option validators (see include/fedgan/cli/validators.hpp).
 #include "fedgan/cli/validators.hpp"
 
+#include <cfloat>
 #include <cmath>
 #include <sstream>
 
@@ -48,6 +49,32 @@ CLI::Validator positive() {
         return v > 0 ? std::string() : input + " is not > 0 (expected a positive number)";
       },
       "> 0");
+}
+
+CLI::Validator positive_float() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        double v = 0;
+        if (auto bad = parse_finite(input, v); !bad.empty()) return bad + "; expected one > 0";
+        if (!(v > 0)) return input + " is not > 0 (expected a positive number)";
+        return v <= FLT_MAX ? std::string()
+                            : input + " exceeds the float32 range (at most " +
+                                  number_text(FLT_MAX) + ")";
+      },
+      "> 0");
+}
+
+CLI::Validator non_negative_float() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        double v = 0;
+        if (auto bad = parse_finite(input, v); !bad.empty()) return bad + "; expected one >= 0";
+        if (!(v >= 0)) return input + " is negative (expected a number >= 0)";
+        return v <= FLT_MAX ? std::string()
+                            : input + " exceeds the float32 range (at most " +
+                                  number_text(FLT_MAX) + ")";
+      },
+      ">= 0");
 }
 
 CLI::Validator non_negative() {

@@ -336,6 +336,8 @@ std::optional<std::string> File::attr_string(const std::string& object,
     char* text = nullptr;
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);
+    // HDF5 does not convert between ASCII and UTF-8 (h5py writes UTF-8): read as stored.
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
     if (H5Aread(a.get(), mem.get(), &text) < 0) fail("cannot read " + object + "@" + name);
     std::string out = text ? text : "";
     H5free_memory(text);

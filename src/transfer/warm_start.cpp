@@ -39,9 +39,8 @@ std::map<std::string, torch::Tensor> read_pytorch(const std::string& path) {
   try {
     value = torch::pickle_load(bytes);
   } catch (const std::exception& e) {
-    // LibTorch appends a C++ backtrace to its messages; the first line says what went wrong.
-    const auto* c10 = dynamic_cast<const c10::Error*>(&e);
-    std::string why = c10 ? c10->msg() : e.what();
+    // The first line of LibTorch's message says what went wrong (a backtrace follows).
+    std::string why = error_message(e);
     why = why.substr(0, why.find('\n')).substr(0, 200);
     throw Error(path + ": a zip archive, but not one LibTorch can read as a torch.save file (" +
                 why + "); " + kExpected + " (an OrderedDict or a TorchScript module does not load)");

@@ -53,6 +53,32 @@ TEST_CASE("h5::File round-trips tensors, rows and attributes", "[io][hdf5]") {
   REQUIRE_THROWS_WITH(f.read("/nothing"), Contains(path) && Contains("missing dataset /nothing"));
 }
 
+TEST_CASE("h5::File reads UTF-8 string attributes (as h5py writes them)", "[io][hdf5]") {
+  TempDir dir;
+  const auto path = dir.file("utf8.h5");
+  {
+    h5::File f(path, h5::File::Mode::Create);
+    f.close();
+  }
+  {
+    // What h5py does for f.attrs["architecture"] = "...": a variable-length UTF-8 string.
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t attr = H5Acreate2(file, "architecture", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char* text = "dcgan gw=8 \u00e9";
+    REQUIRE(H5Awrite(attr, type, &text) >= 0);
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(file);
+  }
+  h5::File f(path, h5::File::Mode::Read);
+  CHECK(f.attr_string("/", "architecture") == "dcgan gw=8 \u00e9");
+}
+
 TEST_CASE("h5::File names the file when it cannot open it", "[io][hdf5]") {
   TempDir dir;
   REQUIRE_THROWS_WITH(h5::File(dir.file("none.h5"), h5::File::Mode::Read),

@@ -24,7 +24,7 @@ struct TrainOptions {
   std::int64_t eval_n = 2000;       // generated samples per evaluation
   int sample_every = 1;
   std::string resume = "no";        // no | yes | true | false | auto (resume when
-                                    // checkpoints/latest.h5 exists)
+                                    // checkpoints/latest.h5 exists); "" (alone) means yes
   std::vector<std::string> allow_change;  // run-defining settings a resume may change
   bool force = false;
   int debug_stop_round = -1;

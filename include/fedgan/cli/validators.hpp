@@ -16,6 +16,10 @@ CLI::Validator in_range(double lo, double hi, End lo_end = End::Closed, End hi_e
 CLI::Validator positive();
 // A finite number >= 0.
 CLI::Validator non_negative();
+// The same for factors applied to float32 tensors (learning rates, loss weights): also at most
+// FLT_MAX, since LibTorch refuses to convert a larger scalar to float (an "unexpected error").
+CLI::Validator positive_float();
+CLI::Validator non_negative_float();
 
 // "(0, 1]", "[1, 4096]": how the ranges print in messages and --help.
 std::string interval_text(double lo, double hi, End lo_end, End hi_end);

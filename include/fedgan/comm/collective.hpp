@@ -19,24 +19,18 @@ auto collective_try(Communicator& comm, Fn&& fn) -> decltype(fn()) {
   if constexpr (std::is_void_v<decltype(fn())>) {
     try {
       fn();
-    } catch (const c10::Error& e) {
-      ok = false;
-      message = e.what_without_backtrace();
     } catch (const std::exception& e) {
       ok = false;
-      message = e.what();
+      message = error_message(e);
     }
     comm.agree_ok(ok, message);
   } else {
     decltype(fn()) result{};
     try {
       result = fn();
-    } catch (const c10::Error& e) {
-      ok = false;
-      message = e.what_without_backtrace();
     } catch (const std::exception& e) {
       ok = false;
-      message = e.what();
+      message = error_message(e);
     }
     comm.agree_ok(ok, message);
     return result;

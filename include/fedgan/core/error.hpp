@@ -19,6 +19,15 @@ class Error : public std::runtime_error {
   bool m_collective;
 };
 
+// An exception's message without the C++ backtrace LibTorch appends to its errors
+// ("\nException raised from ... frame #0: ..."), which says nothing to a user.
+inline std::string error_message(const std::exception& e) {
+  std::string text = e.what();
+  const auto trace = text.find("\nException raised from ");
+  if (trace != std::string::npos) text.resize(trace);
+  return text;
+}
+
 // Throws fedgan::Error with the message when the condition is false.
 inline void require(bool condition, const std::string& message) {
   if (!condition) throw Error(message);

@@ -10,6 +10,8 @@ void install_stop_handlers();
 bool stop_requested();
 // The signal number that arrived (0 if none).
 int stop_signal();
+// The pid of the process that sent it (0 if unknown or none).
+int stop_signal_sender();
 // Testing aid: behave as if a stop signal had arrived.
 void request_stop(int signal_number);
 
