@@ -5,7 +5,7 @@
 # Needs: nvcc/CUDA, CMake, ninja, python3 with torch (CUDA) and nvidia-nccl-cu13, and the kit of
 # Debian's Open MPI + HDF5 + header-only libraries (`../shared/gpu/make-kit.sh .dev/kit` on a
 # Debian 12 machine; KIT=path overrides).
-# usage: scripts/gpu_check.sh OUT_DIR [full|build-only]
+# usage: scripts/gpu_check.sh OUT_DIR [full|build-only|runs]   (runs: GPU-labelled tests, no benchmarks)
 set -uo pipefail
 out="$(mkdir -p "${1:?usage: gpu_check.sh OUT_DIR [full|build-only]}" && cd "$1" && pwd)"
 mode="${2:-full}"
@@ -45,7 +45,8 @@ log "fedgan info (1 and 2 ranks)"
 mpirun -n 2 "$f" info 2>&1 | tee -a "$out/summary.txt"
 
 log "ctest"
-(cd "$build" && timeout 150 ctest -j 16 --timeout 120 >"$out/ctest.log" 2>&1)
+if [ "$mode" = runs ]; then ctest_args=(-L gpu); else ctest_args=(); fi
+(cd "$build" && timeout 150 ctest -j 16 --timeout 120 "${ctest_args[@]}" >"$out/ctest.log" 2>&1)
 tail -25 "$out/ctest.log" | tee -a "$out/summary.txt"
 
 data=/tmp/gpu_check_data; mkdir -p $data
@@ -105,6 +106,7 @@ run gpu_64parties_keep "$f" train --data $data/d64.h5 --rounds 2 --local-steps 5
 kill $smi 2>/dev/null
 echo "peak memory.used while 64 parties trained: $(sort -n "$out/mem64.txt" | tail -1)" | tee -a "$out/summary.txt"
 
+[ "$mode" = runs ] && { log "done (runs)"; cat "$out/summary.txt"; exit 0; }
 log "local step: fedgan vs PyTorch on the GPU"
 b="$build/bench_local_step"
 for bs in 64 256; do
