@@ -21,6 +21,6 @@ mkdir -p data
 # shellcheck disable=SC2086
 time "$fedgan" evaluator --data data/fashion_mnist_train.h5 --test data/fashion_mnist_test.h5 \
   --min-accuracy 0.9 --out "$out" ${FEDGAN_EVALUATOR_ARGS:-}
-echo "make_evaluator: wrote $out; e.g."
-echo "  $fedgan eval --checkpoint runs/fashion_mnist/checkpoints/latest.h5 \\"
-echo "      --data data/fashion_mnist_8.h5 --evaluator $out --n 2000"
+echo "make_evaluator: wrote $out; e.g. after scripts/demo.sh:"
+echo "  $fedgan eval --checkpoint runs/target_warm/checkpoints/latest.h5 \\"
+echo "      --data data/fmnist_target.h5 --evaluator $out --n 2000"

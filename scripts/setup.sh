@@ -30,6 +30,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-cmake --preset "$preset" >/dev/null
+# FEDGAN_CMAKE_ARGS: extra configure flags, e.g. -DFEDGAN_NCCL=ON (CI) or -DTorch_DIR=...
+# shellcheck disable=SC2086
+cmake --preset "$preset" ${FEDGAN_CMAKE_ARGS:-} >/dev/null
 cmake --build --preset "$preset" -j "$(nproc)" "${targets[@]}"
 echo "setup: built build/$preset/fedgan"

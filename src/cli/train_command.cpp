@@ -110,8 +110,9 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
                "GPU: only deterministic algorithms (an op without one is an error); the CPU "
                "is always deterministic");
   sub.add_option("--g-fake", o.g_fake,
-                 "the G step's fake batch: fresh (a new G(z)) or reuse (the D step's, as "
-                 "pytorch/examples dcgan does: one G forward fewer per step)")
+                 "the G step's fake batch: reuse (the D step's, as pytorch/examples' dcgan: one "
+                 "G forward fewer per step; the default, chosen by FID per second) or fresh (a "
+                 "new G(z); slightly better FID per round)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fresh", "reuse"}));
   sub.add_option("--checkpoint-every", o.checkpoint_every, "rounds between checkpoints")->capture_default_str()

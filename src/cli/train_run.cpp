@@ -470,7 +470,14 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
       eval::EvalOptions eo;
       eo.n = options.eval_n;
       eo.seed = options.federated.seed;
-      const auto e = eval::evaluate_generator(comm, trainer->global().generator(), model,
+      // The evaluator runs on the CPU: a GPU model is copied there first (one copy per eval).
+      std::unique_ptr<Gan> cpu_copy;
+      if (!device.is_cpu()) {
+        cpu_copy = std::make_unique<Gan>(model);
+        cpu_copy->copy_from(trainer->global());
+      }
+      Gan& eval_gan = cpu_copy ? *cpu_copy : trainer->global();
+      const auto e = eval::evaluate_generator(comm, eval_gan.generator(), model,
                                               *evaluator, real_stats, eo,
                                               "round " + std::to_string(round));
       eval_cells = {num(e.fid_all), num(e.fid_avg), num(e.kid), num(e.precision),

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <numeric>
 #include <sstream>
 
@@ -23,7 +25,7 @@ namespace fedgan::eval {
 namespace {
 
 // Latent vectors come in blocks seeded by (seed, block), so sample i's z is the same whichever
-// rank draws it.
+// rank or chunk draws it.
 constexpr std::int64_t kLatentBlock = 256;
 
 std::string json_string(const std::string& s) {
@@ -60,27 +62,47 @@ EvalResult evaluate_images(Communicator& comm, const ImageSource& source,
                     "--n " +
                     std::to_string(d + 1) + " or more (2000+ for comparable figures)",
                 true);
+  if (o.chunk < 1)
+    throw Error("eval: the chunk size must be positive, got " + std::to_string(o.chunk), true);
   if (real.evaluator_checksum != evaluator.checksum() || real.all.dim() != d)
     throw Error("eval: the real statistics of " + real.dataset + " come from another evaluator (" +
                     real.evaluator_checksum + ", not " + evaluator.checksum() + ")",
                 true);
-  const std::int64_t begin = o.n * comm.rank() / comm.size();
-  const std::int64_t end = o.n * (comm.rank() + 1) / comm.size();
+  // The rank's threads work on whole chunks; all arithmetic runs on one intra-op thread, so
+  // no figure depends on the thread or rank count.
+  const int workers = at::get_num_threads();
+  SingleThreadScope single_thread;
+  EvalModeScope eval_mode(*evaluator.net());
+  const bool keep = o.kid || o.precision_recall;
+  const auto range = [&o](std::int64_t c) {
+    return std::pair<std::int64_t, std::int64_t>{c * o.chunk, std::min(o.n, (c + 1) * o.chunk)};
+  };
   auto stats = FeatureStats::zeros(d);
-  std::vector<torch::Tensor> local;
-  collective_try(comm, [&] {
-    for (std::int64_t b = begin; b < end; b += o.batch) {
-      const auto e = std::min(end, b + o.batch);
-      const auto images = source(b, e);
-      require(images.dim() == 4 && images.size(0) == e - b,
-              source_name + ": expected " + std::to_string(e - b) + " images [n,C,H,W], got " +
-                  c10::str(images.sizes()));
-      const auto f = evaluator.features(images, source_name);
-      stats.add(f);
-      if (o.kid || o.precision_recall) local.push_back(f.contiguous());
-    }
-  });
-  stats.allreduce(comm);
+  // Every rank ends with every feature (n x d floats) in sample order, for KID and P/R.
+  const auto generated = keep ? torch::empty({o.n, d}, torch::kFloat32) : torch::Tensor();
+  for_each_unit_in_order(
+      comm, chunk_count(o.n, o.chunk), workers,
+      [&](std::int64_t c) {
+        const auto [b, e] = range(c);
+        const auto images = source(b, e);
+        require(images.dim() == 4 && images.size(0) == e - b,
+                source_name + ": expected " + std::to_string(e - b) + " images [n,C,H,W], got " +
+                    c10::str(images.sizes()));
+        evaluator.check_image_shape(images.size(1), images.size(2), images.size(3), source_name);
+        const auto f = evaluator.embed(images);
+        UnitBytes out;
+        FeatureStats::of(f).append_to(out);
+        if (keep) append_tensor(out, f);
+        return out;
+      },
+      [&](std::int64_t c, const UnitBytes& bytes) {
+        const auto [b, e] = range(c);
+        std::size_t offset = 0;
+        stats.merge(FeatureStats::read_from(bytes, offset, e - b, d));
+        if (keep)
+          generated.narrow(0, b, e - b)
+              .copy_(read_tensor(bytes, offset, {e - b, d}, torch::kFloat32));
+      });
   if (!torch::isfinite(stats.outer).all().item<bool>())
     throw Error(source_name +
                     ": the generated images give non-finite features (NaN or Inf "
@@ -113,23 +135,12 @@ EvalResult evaluate_images(Communicator& comm, const ImageSource& source,
                   : std::accumulate(r.fid_parties.begin(), r.fid_parties.end(), 0.0) /
                         static_cast<double>(r.fid_parties.size());
   r.kid = r.precision = r.recall = std::numeric_limits<double>::quiet_NaN();
-  if (o.kid || o.precision_recall) {
-    // Every rank gathers every feature (n x d floats) and computes the same figures.
-    const auto mine = local.empty() ? torch::zeros({0, d}) : torch::cat(local).contiguous();
-    const auto parts = comm.allgatherv(mine.data_ptr(), mine.numel() * sizeof(float));
-    std::vector<torch::Tensor> all;
-    for (const auto& p : parts) {
-      const auto rows = static_cast<std::int64_t>(p.size() / sizeof(float)) / d;
-      all.push_back(
-          torch::from_blob(const_cast<std::uint8_t*>(p.data()), {rows, d}, torch::kFloat32)
-              .clone());
-    }
-    const auto generated = torch::cat(all);
+  if (keep) {
     r.n_real_subset = std::min<std::int64_t>(o.n, real.features.size(0));
     const auto real_subset = real.features.narrow(0, 0, r.n_real_subset);
-    if (o.kid) r.kid = kernel_inception_distance(generated, real_subset);
+    if (o.kid) r.kid = kernel_inception_distance(generated, real_subset, workers);
     if (o.precision_recall) {
-      const auto pr = precision_recall(real_subset, generated, o.knn);
+      const auto pr = precision_recall(real_subset, generated, o.knn, workers);
       r.precision = pr.precision;
       r.recall = pr.recall;
     }
@@ -141,9 +152,9 @@ EvalResult evaluate_images(Communicator& comm, const ImageSource& source,
 EvalResult evaluate_generator(Communicator& comm, Generator& generator, const ModelConfig& model,
                               Evaluator& evaluator, const RealStats& real, const EvalOptions& o,
                               const std::string& source_name) {
-  const bool was_training = generator.is_training();
-  generator.eval();
-  torch::NoGradGuard no_grad;
+  EvalModeScope eval_mode(generator);
+  const auto params = generator.parameters();
+  const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
   const ImageSource source = [&](std::int64_t begin, std::int64_t end) {
     std::vector<torch::Tensor> z;
     for (std::int64_t block = begin / kLatentBlock; block * kLatentBlock < end; ++block) {
@@ -156,17 +167,10 @@ EvalResult evaluate_generator(Communicator& comm, Generator& generator, const Mo
     }
     torch::Tensor labels;
     if (model.num_classes > 0)
-      labels = torch::arange(begin, end, torch::kInt64) % model.num_classes;
-    return generator.forward(torch::cat(z), labels);
+      labels = (torch::arange(begin, end, torch::kInt64) % model.num_classes).to(device);
+    return generator.forward(torch::cat(z).to(device), labels);
   };
-  try {
-    auto r = evaluate_images(comm, source, source_name, evaluator, real, o);
-    generator.train(was_training);
-    return r;
-  } catch (...) {
-    generator.train(was_training);
-    throw;
-  }
+  return evaluate_images(comm, source, source_name, evaluator, real, o);
 }
 
 ImageSource uniform_noise_source(const FeatureNetConfig& shape, std::uint64_t seed) {
@@ -197,10 +201,17 @@ ImageSource dataset_source(const std::string& path, std::int64_t n, std::uint64_
   data::Rng rng(data::derive_seed(seed, 0x73616d706c65));
   rng.shuffle(rows);
   rows.resize(static_cast<std::size_t>(n));
-  return [path, rows](std::int64_t begin, std::int64_t end) {
-    h5::File file(path, h5::File::Mode::Read);
-    return data::to_unit_range(file.read_rows(
-        "/images", std::vector<std::int64_t>(rows.begin() + begin, rows.begin() + end)));
+  // HDF5 (without its thread-safe build) must not be entered by two threads at once.
+  auto lock = std::make_shared<std::mutex>();
+  return [path, rows, lock](std::int64_t begin, std::int64_t end) {
+    torch::Tensor images;
+    {
+      const std::lock_guard<std::mutex> guard(*lock);
+      h5::File file(path, h5::File::Mode::Read);
+      images = file.read_rows("/images",
+                              std::vector<std::int64_t>(rows.begin() + begin, rows.begin() + end));
+    }
+    return data::to_unit_range(images);
   };
 }
 

@@ -177,8 +177,13 @@ void Evaluator::check_image_shape(std::int64_t c, std::int64_t h, std::int64_t w
                 " (train an evaluator on data of this shape with `fedgan evaluator`)");
 }
 
+torch::Tensor Evaluator::embed(const torch::Tensor& images) {
+  return m_net->features(images.to(m_net->conv1->weight.device(), torch::kFloat32));
+}
+
 torch::Tensor Evaluator::features(const torch::Tensor& images, const std::string& what, int batch) {
   require(images.dim() == 4, what + ": expected images [N,C,H,W], got " + c10::str(images.sizes()));
+  require(batch >= 1, what + ": the batch size must be positive, got " + std::to_string(batch));
   check_image_shape(images.size(1), images.size(2), images.size(3), what);
   torch::NoGradGuard no_grad;
   const bool was_training = m_net->is_training();
@@ -186,10 +191,11 @@ torch::Tensor Evaluator::features(const torch::Tensor& images, const std::string
   std::vector<torch::Tensor> out;
   for (std::int64_t begin = 0; begin < images.size(0); begin += batch) {
     const auto len = std::min<std::int64_t>(batch, images.size(0) - begin);
-    out.push_back(m_net->features(images.narrow(0, begin, len).to(torch::kFloat32)));
+    out.push_back(embed(images.narrow(0, begin, len)));
   }
   m_net->train(was_training);
-  if (out.empty()) return torch::zeros({0, m_config.feature_dim}, torch::kFloat32);
+  if (out.empty())
+    return torch::zeros({0, m_config.feature_dim}, images.options().dtype(torch::kFloat32));
   return torch::cat(out);
 }
 

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "fedgan/core/error.hpp"
+#include "fedgan/eval/chunked.hpp"
 
 namespace fedgan::eval {
 namespace {
@@ -34,7 +35,7 @@ void FeatureStats::add(const torch::Tensor& features) {
   require(features.dim() == 2 && features.size(1) == dim(),
           "feature statistics: expected features [n, " + std::to_string(dim()) + "], got " +
               c10::str(features.sizes()));
-  const auto f = features.to(torch::kFloat64);
+  const auto f = features.to(sum.device(), torch::kFloat64);
   count += f.size(0);
   sum.add_(f.sum(0));
   outer.addmm_(f.t(), f);
@@ -48,15 +49,18 @@ void FeatureStats::merge(const FeatureStats& other) {
   outer.add_(other.outer);
 }
 
-void FeatureStats::allreduce(Communicator& comm) {
-  const auto d = dim();
-  // Counts stay exact in a double up to 2^53 samples.
-  auto buffer = torch::cat(
-      {torch::full({1}, static_cast<double>(count), kDouble), sum.flatten(), outer.flatten()});
-  comm.allreduce_sum(buffer);
-  count = static_cast<std::int64_t>(buffer[0].item<double>());
-  sum = buffer.narrow(0, 1, d).clone();
-  outer = buffer.narrow(0, 1 + d, d * d).reshape({d, d}).clone();
+void FeatureStats::append_to(std::vector<std::uint8_t>& out) const {
+  append_tensor(out, sum);
+  append_tensor(out, outer);
+}
+
+FeatureStats FeatureStats::read_from(const std::vector<std::uint8_t>& data, std::size_t& offset,
+                                     std::int64_t count, std::int64_t dim) {
+  FeatureStats s;
+  s.count = count;
+  s.sum = read_tensor(data, offset, {dim}, torch::kFloat64);
+  s.outer = read_tensor(data, offset, {dim, dim}, torch::kFloat64);
+  return s;
 }
 
 torch::Tensor FeatureStats::mean() const {

@@ -3,15 +3,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <mutex>
 
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/comm/tensor_map.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/data/random.hpp"
 #include "fedgan/data/shard_loader.hpp"
+#include "fedgan/eval/chunked.hpp"
 #include "fedgan/io/atomic_file.hpp"
 #include "fedgan/io/hdf5.hpp"
 
@@ -19,7 +21,6 @@ namespace fedgan::eval {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr std::int64_t kReadRows = 2048;
 
 // The identity of a dataset file as the cache sees it.
 struct FileKey {
@@ -93,15 +94,16 @@ std::optional<RealStats> read_cache(const std::string& cache, const FileKey& key
                                     const std::string& checksum, const RealStatsOptions& o) {
   if (!fs::exists(cache)) return std::nullopt;
   h5::File f(cache, h5::File::Mode::Read);
-  const bool fresh = f.attr_string("/", "format") == std::string(kRealStatsFormat) &&
-                     f.attr_string("/", "dataset") == key.path &&
-                     f.attr_int("/", "dataset_size") == key.size &&
-                     f.attr_int("/", "dataset_mtime") == key.mtime &&
-                     f.attr_string("/", "evaluator_checksum") == checksum &&
-                     f.attr_int("/", "max_features") == o.max_features &&
-                     f.attr_int("/", "seed") == static_cast<std::int64_t>(o.seed);
+  const bool fresh =
+      f.attr_string("/", "format") == std::string(kRealStatsFormat) &&
+      f.attr_string("/", "dataset") == key.path && f.attr_int("/", "dataset_size") == key.size &&
+      f.attr_int("/", "dataset_mtime") == key.mtime &&
+      f.attr_string("/", "evaluator_checksum") == checksum &&
+      f.attr_int("/", "max_features") == o.max_features && f.attr_int("/", "chunk") == o.chunk &&
+      f.attr_int("/", "seed") == static_cast<std::int64_t>(o.seed);
   if (!fresh) {
-    spdlog::info("eval: {} is stale (dataset or evaluator changed); recomputing", cache);
+    spdlog::info("eval: {} is stale (dataset, evaluator, format or options changed); recomputing",
+                 cache);
     return std::nullopt;
   }
   std::map<std::string, torch::Tensor> m;
@@ -125,6 +127,7 @@ void write_cache(const std::string& cache, const FileKey& key, const RealStats& 
     f.set_attr("/", "dataset_mtime", key.mtime);
     f.set_attr("/", "evaluator_checksum", s.evaluator_checksum);
     f.set_attr("/", "max_features", o.max_features);
+    f.set_attr("/", "chunk", o.chunk);
     f.set_attr("/", "seed", static_cast<std::int64_t>(o.seed));
     for (const auto& [name, t] : to_map(s)) f.write("/" + name, t);
     f.close();
@@ -140,21 +143,31 @@ std::string default_cache_path(const std::string& dataset, const Evaluator& eval
 RealStats compute_real_stats(Communicator& comm, const std::string& dataset, Evaluator& evaluator,
                              const RealStatsOptions& options) {
   const auto d = evaluator.feature_dim();
-  const auto rank = comm.rank(), size = comm.size();
-  std::vector<FeatureStats> parties;
-  std::vector<float> subset_features;
-  std::vector<std::int64_t> subset_keys;
+  const auto chunk = options.chunk;
+  // The units of work: chunk j of party k is the party's rows [j*chunk, (j+1)*chunk), in party
+  // order; `key[p]` is the place of pooled position p in the KID/PR subset (-1: not in it).
+  struct Unit {
+    std::size_t party;
+    std::int64_t begin, end, pooled;  // rows of the party, pooled position of `begin`
+  };
+  std::vector<std::vector<std::int64_t>> rows;
+  std::vector<std::int64_t> key;
+  std::vector<Unit> units;
   std::int64_t subset_size = 0;
+  std::unique_ptr<h5::File> file;
   collective_try(comm, [&] {
-    h5::File f(dataset, h5::File::Mode::Read);
-    require(f.exists("/images"), dataset + ": missing dataset /images (expected uint8 [N,C,H,W])");
-    const auto shape = f.shape("/images");
-    require(f.dtype("/images") == torch::kUInt8 && shape.size() == 4,
+    require(chunk >= 1,
+            "real statistics: the chunk size must be positive, got " + std::to_string(chunk));
+    file = std::make_unique<h5::File>(dataset, h5::File::Mode::Read);
+    require(file->exists("/images"),
+            dataset + ": missing dataset /images (expected uint8 [N,C,H,W])");
+    const auto shape = file->shape("/images");
+    require(file->dtype("/images") == torch::kUInt8 && shape.size() == 4,
             dataset + ": /images must be uint8 [N,C,H,W] (the schema `fedgan prepare` writes)");
     evaluator.check_image_shape(shape[1], shape[2], shape[3], dataset);
-    const auto rows = party_rows(f, shape[0]);
+    rows = party_rows(*file, shape[0]);
     // The subset for KID and P/R: the first m positions of a seeded permutation of the pooled
-    // rows; key[p] is the place of pooled position p in the subset (-1: not in it).
+    // rows.
     std::int64_t total = 0;
     for (const auto& r : rows) total += static_cast<std::int64_t>(r.size());
     std::vector<std::int64_t> perm(static_cast<std::size_t>(total));
@@ -162,67 +175,68 @@ RealStats compute_real_stats(Communicator& comm, const std::string& dataset, Eva
     data::Rng rng(data::derive_seed(options.seed, 0x7265616c));
     rng.shuffle(perm);
     subset_size = std::min(options.max_features, total);
-    std::vector<std::int64_t> key(static_cast<std::size_t>(total), -1);
+    key.assign(static_cast<std::size_t>(total), -1);
     for (std::int64_t i = 0; i < subset_size; ++i) key[static_cast<std::size_t>(perm[i])] = i;
-
-    std::int64_t offset = 0;  // pooled position of the party's first row
-    for (const auto& party : rows) {
-      parties.push_back(FeatureStats::zeros(d));
-      const auto len = static_cast<std::int64_t>(party.size());
-      const std::int64_t begin = len * rank / size, end = len * (rank + 1) / size;
-      for (std::int64_t b = begin; b < end; b += kReadRows) {
-        const auto e = std::min(end, b + kReadRows);
-        const std::vector<std::int64_t> chunk(party.begin() + b, party.begin() + e);
-        const auto images = data::to_unit_range(f.read_rows("/images", chunk));
-        const auto feats = evaluator.features(images, dataset).contiguous();
-        parties.back().add(feats);
-        for (std::int64_t i = b; i < e; ++i) {
-          const auto k = key[static_cast<std::size_t>(offset + i)];
-          if (k < 0) continue;
-          const float* row = feats.data_ptr<float>() + (i - b) * d;
-          subset_features.insert(subset_features.end(), row, row + d);
-          subset_keys.push_back(k);
-        }
-      }
-      offset += len;
+    std::int64_t pooled = 0;
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      const auto len = static_cast<std::int64_t>(rows[k].size());
+      for (std::int64_t b = 0; b < len; b += chunk)
+        units.push_back({k, b, std::min(len, b + chunk), pooled + b});
+      pooled += len;
     }
   });
 
   RealStats out;
   out.dataset = dataset;
   out.evaluator_checksum = evaluator.checksum();
-  // One allreduce for every party's statistics together.
-  const auto p = static_cast<std::int64_t>(parties.size());
-  std::vector<torch::Tensor> parts;
-  for (const auto& s : parties) {
-    parts.push_back(torch::full({1}, static_cast<double>(s.count), torch::kFloat64));
-    parts.push_back(s.sum);
-    parts.push_back(s.outer.flatten());
-  }
-  auto buffer = torch::cat(parts);
-  comm.allreduce_sum(buffer);
-  const auto stride = 1 + d + d * d;
-  out.all = FeatureStats::zeros(d);
-  for (std::int64_t k = 0; k < p; ++k) {
-    const auto chunk = buffer.narrow(0, k * stride, stride);
-    FeatureStats s{static_cast<std::int64_t>(chunk[0].item<double>()),
-                   chunk.narrow(0, 1, d).clone(),
-                   chunk.narrow(0, 1 + d, d * d).reshape({d, d}).clone()};
-    out.all.merge(s);
-    out.parties.push_back(std::move(s));
-  }
-  // Gather the subset rows from every rank and put them in subset order.
-  const auto feats =
-      comm.allgatherv(subset_features.data(), subset_features.size() * sizeof(float));
-  const auto keys = comm.allgatherv(subset_keys.data(), subset_keys.size() * sizeof(std::int64_t));
   out.features = torch::zeros({subset_size, d}, torch::kFloat32);
-  auto* dst = out.features.data_ptr<float>();
-  for (std::size_t r = 0; r < feats.size(); ++r) {
-    const auto* k = reinterpret_cast<const std::int64_t*>(keys[r].data());
-    const auto* src = reinterpret_cast<const float*>(feats[r].data());
-    for (std::size_t i = 0; i < keys[r].size() / sizeof(std::int64_t); ++i)
-      std::memcpy(dst + k[i] * d, src + static_cast<std::int64_t>(i) * d, sizeof(float) * d);
-  }
+  std::vector<FeatureStats> parties;
+  for (std::size_t k = 0; k < rows.size(); ++k) parties.push_back(FeatureStats::zeros(d));
+  // The rank's threads work on whole chunks, each on one intra-op thread: the statistics do not
+  // depend on the thread or rank count.
+  const int workers = at::get_num_threads();
+  SingleThreadScope single_thread;
+  EvalModeScope eval_mode(*evaluator.net());
+  std::mutex h5_mutex;  // HDF5 (without its thread-safe build) takes one thread at a time
+  for_each_unit_in_order(
+      comm, static_cast<std::int64_t>(units.size()), workers,
+      [&](std::int64_t u) {
+        const auto& unit = units[static_cast<std::size_t>(u)];
+        const auto& party = rows[unit.party];
+        const std::vector<std::int64_t> chunk_rows(party.begin() + unit.begin,
+                                                   party.begin() + unit.end);
+        torch::Tensor images;
+        {
+          const std::lock_guard<std::mutex> lock(h5_mutex);
+          images = file->read_rows("/images", chunk_rows);
+        }
+        const auto feats = evaluator.embed(data::to_unit_range(images)).to(torch::kCPU);
+        std::vector<std::int64_t> subset_keys, subset_rows;
+        for (std::int64_t i = unit.begin; i < unit.end; ++i) {
+          const auto k = key[static_cast<std::size_t>(unit.pooled + i - unit.begin)];
+          if (k < 0) continue;
+          subset_keys.push_back(k);
+          subset_rows.push_back(i - unit.begin);
+        }
+        UnitBytes bytes;
+        FeatureStats::of(feats).append_to(bytes);
+        const auto m = static_cast<std::int64_t>(subset_keys.size());
+        append_tensor(bytes, torch::full({1}, m, torch::kInt64));
+        append_tensor(bytes, torch::tensor(subset_keys, torch::kInt64));
+        append_tensor(bytes, feats.index_select(0, torch::tensor(subset_rows, torch::kInt64)));
+        return bytes;
+      },
+      [&](std::int64_t u, const UnitBytes& bytes) {
+        const auto& unit = units[static_cast<std::size_t>(u)];
+        std::size_t offset = 0;
+        parties[unit.party].merge(FeatureStats::read_from(bytes, offset, unit.end - unit.begin, d));
+        const auto m = read_tensor(bytes, offset, {1}, torch::kInt64).item<std::int64_t>();
+        const auto keys = read_tensor(bytes, offset, {m}, torch::kInt64);
+        out.features.index_copy_(0, keys, read_tensor(bytes, offset, {m, d}, torch::kFloat32));
+      });
+  out.all = FeatureStats::zeros(d);
+  for (const auto& p : parties) out.all.merge(p);
+  out.parties = std::move(parties);
   return out;
 }
 

@@ -289,6 +289,9 @@ void FederatedTrainer::load_party_state_tensors(const std::map<std::string, torc
     auto& st = m_states[party.id];
     if (auto gm = get(p + "g_exp_avg"); gm.defined() && m_config.optimizer_state == "keep") {
       st.optimizers = make_party_optimizers(*m_local, m_trainer.config());
+      // The same learning-rate scales (frozen blocks, --lr-mult) as a party made in run_round.
+      if (!m_g_plan.identity) st.optimizers->g.set_lr_scale(m_g_plan.lr_scale);
+      if (!m_d_plan.identity) st.optimizers->d.set_lr_scale(m_d_plan.lr_scale);
       auto& o = *st.optimizers;
       require(gm.numel() == o.g.exp_avg().numel(), "checkpoint: party state of another model");
       o.g.exp_avg().copy_(gm.reshape(o.g.exp_avg().sizes()));

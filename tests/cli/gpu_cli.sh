@@ -11,7 +11,7 @@ expect_fail() {  # expect_fail REGEX command...
   local regex="$1"; shift
   set +e; out="$("$@" 2>&1)"; rc=$?; set -e
   [ $rc -ne 0 ] || fail "expected failure of: $*"
-  grep -Eq "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
+  grep -Eq -- "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
   echo "ok: failed as expected ($regex)"
 }
 gpus=$("$fedgan" info 2>&1 | sed -n 's/.*visible GPUs \([0-9]*\).*/\1/p' | head -1)

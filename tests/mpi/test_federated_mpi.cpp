@@ -84,6 +84,15 @@ TEST_CASE("R ranks x 4/R parties equal 1 rank x 4 parties, bit for bit", "[mpi][
                                parties(comm.rank() * per, (comm.rank() + 1) * per), 4);
   auto serial_comm = make_serial_communicator();
   FederatedTrainer serial(*serial_comm, tiny_model(), local_config(), fc, parties(0, 4), 4);
+  // Why == holds although the ranks' float64 partial sums are added in MPI's order and the
+  // serial run adds party after party: (1) each party's local training is the same arithmetic
+  // in both layouts (same data, seeds and batches, one thread); (2) the float64 sums are exact,
+  // hence order-free: delta_k = local_k - global is a float32 multiple of the smaller ulp of
+  // local_k and global, so an element's terms n_k * delta_k lie on one grid and, for values of
+  // ordinary size (~1e-2, steps ~1e-4, n_k <= 25), within ~2^25 of it: far inside 53 bits.
+  // (2) fails only for an element within ~1e-10 of zero in some party's model that another
+  // party moves by a whole step; then this test fails by a last bit, not by a bug. The loss
+  // statistic is exact too: 2 float32 losses per party, halved, summed over 4 parties.
   for (int round = 1; round <= 2; ++round) {
     auto a = distributed.run_round(round);
     auto b = serial.run_round(round);

@@ -1,11 +1,14 @@
 // Evaluation end to end on the serial communicator: real statistics (pooled = merged parties),
 // their cache (reused, recomputed when the dataset or the evaluator changes), the sanity figures
-// (real vs real small, noise large) and generator evaluation (deterministic, mode restored).
+// (real vs real small, noise large), generator evaluation (deterministic, mode restored) and
+// figures identical at any thread count.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/data/shard_loader.hpp"
+#include "fedgan/eval/chunked.hpp"
 #include "fedgan/eval/evaluate.hpp"
 #include "fedgan/models/gan.hpp"
 #include "temp_dir.hpp"
@@ -30,15 +33,25 @@ TEST_CASE("real statistics: pooled = merged parties; the subset is seeded; cache
   CHECK(s.all.count == 300);
   auto merged = FeatureStats::zeros(8);
   for (const auto& p : s.parties) merged.merge(p);
-  CHECK(torch::allclose(merged.outer, s.all.outer));
+  CHECK(torch::equal(merged.outer, s.all.outer));  // merged in the same order
   CHECK(s.features.sizes() == torch::IntArrayRef({200, 8}));
-  // The subset rows are real features: each equals some row of the full embedding.
+  // Each party (rows k, k+3, ...: 100 rows) is one chunk: its statistics are those of one
+  // single-threaded forward of its rows, to the last digit, and every subset row is one of them.
   h5::File f(path, h5::File::Mode::Read);
-  const auto all = ev.features(data::to_unit_range(f.read("/images")), path);
-  CHECK(torch::allclose(FeatureStats::of(all).outer, s.all.outer, 1e-6, 1e-6));
-  CHECK(std::get<0>(torch::cdist(s.features.to(torch::kFloat64), all.to(torch::kFloat64)).min(1))
-            .max()
-            .item<double>() < 1e-4);
+  const auto images = data::to_unit_range(f.read("/images"));
+  std::vector<torch::Tensor> parts;
+  {
+    SingleThreadScope single_thread;
+    for (std::int64_t k = 0; k < 3; ++k) {
+      parts.push_back(ev.features(images.index_select(0, torch::arange(k, 300, 3)), path, 256));
+      const auto one = FeatureStats::of(parts.back());
+      CHECK(s.parties[static_cast<std::size_t>(k)].count == 100);
+      CHECK(torch::equal(one.sum, s.parties[static_cast<std::size_t>(k)].sum));
+      CHECK(torch::equal(one.outer, s.parties[static_cast<std::size_t>(k)].outer));
+    }
+  }
+  const auto all = torch::cat(parts);
+  CHECK((s.features.unsqueeze(1) == all.unsqueeze(0)).all(2).any(1).all().item<bool>());
 
   const auto cache = default_cache_path(path, ev);
   REQUIRE(std::filesystem::exists(cache));
@@ -110,13 +123,24 @@ TEST_CASE("generator evaluation: deterministic for a seed, training mode restore
   gan.train(true);
   EvalOptions o;
   o.n = 100;
-  o.batch = 30;  // batches that straddle the latent blocks
+  o.chunk = 30;  // 4 chunks, the last of 10
   const auto a = evaluate_generator(*comm, gan.generator(), model, ev, real, o);
   CHECK(gan.generator().is_training());
-  o.batch = 100;
+  const auto again = evaluate_generator(*comm, gan.generator(), model, ev, real, o);
+  CHECK(again.fid_all == a.fid_all);
+  CHECK(again.kid == a.kid);
+  CHECK(again.precision == a.precision);
+  // Other chunks hold the same samples (latent vectors are seeded per sample block), but their
+  // forwards may round otherwise in float32: equal to float32 rounding (a wrong latent vector or
+  // label would move FID by percent, not parts per million).
+  o.chunk = 100;
   const auto b = evaluate_generator(*comm, gan.generator(), model, ev, real, o);
-  CHECK(a.fid_all == Approx(b.fid_all).epsilon(1e-6));
-  CHECK(a.kid == Approx(b.kid).epsilon(1e-6));
+  CHECK(a.fid_all == Approx(b.fid_all).epsilon(1e-4));
+  CHECK(a.kid == Approx(b.kid).epsilon(1e-4));
+  o.chunk = 0;
+  CHECK_THROWS_WITH(evaluate_generator(*comm, gan.generator(), model, ev, real, o),
+                    Contains("chunk size must be positive"));
+  o.chunk = 30;
   o.seed = 1;
   CHECK(evaluate_generator(*comm, gan.generator(), model, ev, real, o).fid_all != a.fid_all);
 
@@ -124,4 +148,42 @@ TEST_CASE("generator evaluation: deterministic for a seed, training mode restore
   Gan big(model);
   CHECK_THROWS_WITH(evaluate_generator(*comm, big.generator(), model, ev, real, o, "big.h5"),
                     Contains("big.h5: images are 1x32x32 but the evaluator expects 1x28x28"));
+}
+
+TEST_CASE("evaluation does not depend on the thread count") {
+  TempDir dir;
+  auto comm = make_serial_communicator();
+  auto ev = testing::tiny_evaluator(0);
+  const auto path = dir.file("train.h5");
+  testing::write_synthetic_dataset(path, 250, 3, 13);  // parties of 84, 83, 83 rows
+  RealStatsOptions ro;
+  ro.max_features = 120;
+  ro.chunk = 32;  // 3 chunks per party, the last short
+  ro.use_cache = false;
+  ModelConfig model = ModelConfig::parse("dcgan c=1 s=28 z=8 gw=4 dw=4 k=3 dn=batch");
+  torch::manual_seed(0);
+  Gan gan(model);
+  EvalOptions o;
+  o.n = 150;
+  o.chunk = 32;  // 5 chunks, the last of 22
+  const int previous = at::get_num_threads();
+  const auto run = [&](int threads) {
+    at::set_num_threads(threads);
+    const auto real = compute_real_stats(*comm, path, ev, ro);
+    const auto r = evaluate_generator(*comm, gan.generator(), model, ev, real, o);
+    CHECK(at::get_num_threads() == threads);  // restored after the single-threaded work
+    return std::make_pair(real, r);
+  };
+  const auto [real1, r1] = run(1);
+  const auto [real3, r3] = run(3);
+  at::set_num_threads(previous);
+  CHECK(torch::equal(real1.all.outer, real3.all.outer));
+  CHECK(torch::equal(real1.all.sum, real3.all.sum));
+  CHECK(torch::equal(real1.features, real3.features));
+  CHECK(r1.fid_all == r3.fid_all);
+  CHECK(r1.fid_parties == r3.fid_parties);
+  CHECK(r1.kid == r3.kid);
+  CHECK(r1.precision == r3.precision);
+  CHECK(r1.recall == r3.recall);
+  CHECK(std::isfinite(r1.kid));
 }

@@ -110,7 +110,7 @@ TEST_CASE("backward fills the flat gradient buffer in place", "[models]") {
   }
 }
 
-TEST_CASE("FlatAdam matches torch::optim::Adam", "[train]") {
+TEST_CASE("FlatAdam follows torch::optim::Adam to rounding", "[train]") {
   torch::manual_seed(2);
   Gan a(small_config());
   torch::manual_seed(2);
@@ -120,6 +120,7 @@ TEST_CASE("FlatAdam matches torch::optim::Adam", "[train]") {
   torch::optim::Adam reference(a.discriminator().parameters(),
                                torch::optim::AdamOptions(1e-2).betas({0.5, 0.999}).eps(1e-8));
   FlatAdam flat(b.d_flat().parameters_view(), b.d_grad(), AdamOptions{1e-2, 0.5, 0.999, 1e-8});
+  const auto before = b.d_flat().parameters_view().clone();
   for (int step = 0; step < 5; ++step) {
     auto x = torch::randn({4, 1, 28, 28});
     reference.zero_grad();
@@ -129,9 +130,17 @@ TEST_CASE("FlatAdam matches torch::optim::Adam", "[train]") {
     b.discriminator().forward(x, {}).pow(2).mean().backward();
     flat.step();
   }
+  // Same formula, not the same arithmetic: torch steps each tensor, FlatAdam one flat buffer,
+  // so other elements fall in the vectorised body or the scalar tail of each loop (fused or
+  // separate multiply-add, by CPU), and the trajectories may part by rounding: parts per
+  // million of lr at most (they agreed exactly where this was written; no CPU promises that). A
+  // formula error (bias correction, eps, betas) moves parameters by a fraction of lr.
+  const double lr = 1e-2;
+  const auto moved = (b.d_flat().parameters_view() - before).abs().max().item<double>();
   const double diff =
       (a.d_flat().parameters_view() - b.d_flat().parameters_view()).abs().max().item<double>();
-  CHECK(diff < 1e-6);
+  CHECK(moved > 0.5 * lr);  // the steps were taken
+  CHECK(diff < 1e-4 * lr);
   CHECK(flat.step_count() == 5);
 }
 

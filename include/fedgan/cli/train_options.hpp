@@ -33,7 +33,7 @@ struct TrainOptions {
   std::string comm = "auto";        // auto | mpi | nccl
   std::string precision = "fp32";   // fp32 | bf16 (CUDA autocast)
   bool deterministic = false;       // GPU: deterministic algorithms only
-  std::string g_fake = "fresh";     // fresh | reuse: the G step's fake batch
+  std::string g_fake = "reuse";     // reuse | fresh: the G step's fake batch (scripts/step_variants.sh)
   // Transfer learning: warm start from a pretrained checkpoint (.h5) or PyTorch dict (.pt).
   std::string init;
   bool init_strict = false;

@@ -1,5 +1,5 @@
-// An image dataset in memory, in the schema of DESIGN.md (uint8 [N,C,H,W] images, int64 labels),
-// and the operations prepare applies to it before partitioning.
+// An image dataset in memory, in the schema of docs/DESIGN.md (uint8 [N,C,H,W] images, int64
+// labels), and the operations prepare applies to it before partitioning.
 #pragma once
 
 #include <torch/torch.h>

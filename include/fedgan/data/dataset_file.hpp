@@ -1,4 +1,4 @@
-// The dataset file (DESIGN.md): HDF5 with /images uint8 [N,C,H,W], /labels int64 [N], root
+// The dataset file (docs/DESIGN.md): HDF5 with /images uint8 [N,C,H,W], /labels int64 [N], root
 // attributes name and num_classes, and /parties/<k>/{indices,class_counts} with the partition
 // recipe as attributes of /parties. Reading a user's file validates and converts it.
 #pragma once

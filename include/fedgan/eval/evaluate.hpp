@@ -1,8 +1,11 @@
-// Parallel evaluation of a generator (or any image source) against real statistics: every rank
-// generates and embeds its share (floor/ceil of n/R) of the samples; FID comes from the
-// sufficient statistics combined with one allreduce, KID and precision/recall from the gathered
-// features. Every rank returns the same EvalResult. A figure is only comparable with figures of
-// the same sample count and evaluator, so both travel with it.
+// Parallel evaluation of a generator (or any image source) against real statistics. The n
+// samples are cut into fixed chunks (chunk c = samples [c*chunk, (c+1)*chunk)); rank c % R
+// generates and embeds chunk c in one forward each, on one intra-op thread, and every rank
+// merges the chunks' statistics and features in chunk order (see chunked.hpp). So FID, KID and
+// precision/recall are identical to the last digit at any rank count and any thread count; they
+// depend on the chunk size only through float32 rounding. Every rank returns the same
+// EvalResult. A figure is only comparable with figures of the same sample count and evaluator,
+// so both travel with it.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
+#include "fedgan/eval/chunked.hpp"
 #include "fedgan/eval/feature_net.hpp"
 #include "fedgan/eval/real_stats.hpp"
 #include "fedgan/models/gan.hpp"
@@ -23,7 +27,7 @@ struct EvalOptions {
   int knn = 3;             // k of the precision/recall manifolds
   bool kid = true;         // KID and precision/recall need the gathered features
   bool precision_recall = true;
-  int batch = 250;  // images per generator / evaluator forward
+  std::int64_t chunk = kDefaultChunk;  // samples per generator / evaluator forward
 };
 
 struct EvalResult {
@@ -44,19 +48,22 @@ struct EvalResult {
   double seconds = 0;  // wall time of the evaluation
 };
 
-// Images (float in [-1, 1], [end - begin, C, H, W]) of the global samples [begin, end). Called
-// on each rank for its own range only; the samples must not depend on the rank count.
+// Images (float in [-1, 1], [end - begin, C, H, W]) of the global samples [begin, end), called
+// once per chunk, from several threads at once (each with one intra-op thread): it must be
+// thread-safe, and its samples must depend on the sample index only.
 using ImageSource = std::function<torch::Tensor(std::int64_t begin, std::int64_t end)>;
 
 // Collective. fedgan::Error on every rank for n not above the feature dimension (FID
-// undefined), images of the wrong shape (naming `source_name`), or a failing source.
+// undefined), a chunk size below 1, images of the wrong shape (naming `source_name`), or a
+// failing source.
 EvalResult evaluate_images(Communicator& comm, const ImageSource& source,
                            const std::string& source_name, Evaluator& evaluator,
                            const RealStats& real, const EvalOptions& options);
 
 // Collective: samples from `generator` (eval mode, no gradients; its training flag is restored).
 // Sample i's latent vector depends only on (seed, i), and conditional models get label
-// i % num_classes, so the samples are the same at any rank count.
+// i % num_classes; each chunk is generated in one forward, so the images are the same at any
+// rank or thread count.
 EvalResult evaluate_generator(Communicator& comm, Generator& generator, const ModelConfig& model,
                               Evaluator& evaluator, const RealStats& real,
                               const EvalOptions& options,
@@ -65,7 +72,8 @@ EvalResult evaluate_generator(Communicator& comm, Generator& generator, const Mo
 // Images drawn uniformly from [-1, 1] (a sanity baseline: FID should be large).
 ImageSource uniform_noise_source(const FeatureNetConfig& shape, std::uint64_t seed);
 // A seeded random subset of n rows of a dataset file's /images (fedgan::Error naming the file
-// when it has fewer than n rows or is not uint8 [N,C,H,W]).
+// when it has fewer than n rows or is not uint8 [N,C,H,W]). Its reads are serialised (HDF5 is
+// not thread-safe).
 ImageSource dataset_source(const std::string& path, std::int64_t n, std::uint64_t seed);
 
 // A table with n and the evaluator beside every figure; and the same as one JSON object.

@@ -66,9 +66,13 @@ class Evaluator {
   double test_accuracy = -1;  // < 0: not measured
 
   // Features of images in [-1, 1] [N, C, H, W] (float32 [N, feature_dim]), in eval mode
-  // without gradients, `batch` images at a time. fedgan::Error for another image shape,
-  // naming `what` (the file the images came from).
+  // without gradients, `batch` images per forward (the float32 results may depend on it).
+  // fedgan::Error for another image shape, naming `what` (the file the images came from).
   torch::Tensor features(const torch::Tensor& images, const std::string& what, int batch = 500);
+  // Features of one chunk of images in a single forward: the unit of evaluation arithmetic.
+  // No mode switch and no checks, so several threads may call it at once; the caller puts the
+  // network in eval mode (EvalModeScope) and checks the image shape.
+  torch::Tensor embed(const torch::Tensor& images);
   // Checks that images of shape {C, H, W} fit; fedgan::Error naming `what` otherwise.
   void check_image_shape(std::int64_t channels, std::int64_t height, std::int64_t width,
                          const std::string& what) const;

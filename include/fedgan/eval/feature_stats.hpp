@@ -1,13 +1,14 @@
 // Sufficient statistics of feature vectors (count, sum f, sum f f^T in float64) and the
-// Frechet distance between the Gaussians they define (FID, Heusel et al. 2017). Ranks combine
-// their statistics with one allreduce, so FID needs O(d^2) memory at any rank count.
+// Frechet distance between the Gaussians they define (FID, Heusel et al. 2017). Evaluation
+// computes them per chunk and merges the chunks' statistics in chunk order (see chunked.hpp),
+// so FID needs O(d^2) memory per chunk and its rounding does not depend on the rank count.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
-
-#include "fedgan/comm/communicator.hpp"
+#include <string>
+#include <vector>
 
 namespace fedgan::eval {
 
@@ -22,9 +23,13 @@ struct FeatureStats {
   std::int64_t dim() const { return sum.size(0); }
 
   void add(const torch::Tensor& features);  // rows [n, d], any float type
+  // Adds another set's statistics; merging the same sets in another order may round otherwise.
   void merge(const FeatureStats& other);
-  // Sums every rank's statistics in place: one allreduce of 1 + d + d^2 doubles.
-  void allreduce(Communicator& comm);
+  // sum and outer as raw float64 bytes, and back (given count and dimension): how one chunk's
+  // statistics travel between ranks.
+  void append_to(std::vector<std::uint8_t>& out) const;
+  static FeatureStats read_from(const std::vector<std::uint8_t>& data, std::size_t& offset,
+                                std::int64_t count, std::int64_t dim);
 
   torch::Tensor mean() const;        // float64 [d]
   torch::Tensor covariance() const;  // float64 [d, d], unbiased (divides by count - 1)

@@ -13,15 +13,18 @@ struct PrecisionRecall {
   double recall = 0;
 };
 
+// All three work in fixed row blocks, each on one intra-op thread (spread over `workers`
+// threads), so their results do not depend on `workers` or the thread count.
+
 // Distance from each row of `features` [n, d] to its k-th nearest other row ([n], float64).
-torch::Tensor knn_radii(const torch::Tensor& features, int k);
+torch::Tensor knn_radii(const torch::Tensor& features, int k, int workers = 1);
 
 // Fraction of rows of `queries` within radius[j] of some row j of `manifold`.
 double manifold_coverage(const torch::Tensor& queries, const torch::Tensor& manifold,
-                         const torch::Tensor& radii);
+                         const torch::Tensor& radii, int workers = 1);
 
 // fedgan::Error when either set has no more than k rows.
 PrecisionRecall precision_recall(const torch::Tensor& real, const torch::Tensor& generated,
-                                 int k = 3);
+                                 int k = 3, int workers = 1);
 
 }  // namespace fedgan::eval

@@ -1,4 +1,4 @@
-// Checkpoint files (HDF5, see DESIGN.md): /generator/<name> and /discriminator/<name> float32
+// Checkpoint files (HDF5, see docs/DESIGN.md): /generator/<name> and /discriminator/<name> float32
 // tensors named as the modules name them, /state/... for optimizer and server state, and
 // attributes format, round, architecture, config. Readable from h5py.
 #pragma once

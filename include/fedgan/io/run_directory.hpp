@@ -1,4 +1,4 @@
-// The run directory: config.toml, metrics.csv, checkpoints/, samples/, log.txt (DESIGN.md).
+// The run directory: config.toml, metrics.csv, checkpoints/, samples/, log.txt (docs/DESIGN.md).
 #pragma once
 
 #include <cstdint>
