@@ -32,8 +32,8 @@ int choose_threads(Communicator& comm, int requested) {
   const int fair = std::max(1, cores / ranks_here);
   comm.agree_ok(requested <= cores,
                 "--threads " + std::to_string(requested) + ": more than the " +
-                    std::to_string(cores) + " cores of this node (rank " +
-                    std::to_string(comm.rank()) + "); use at most " + std::to_string(fair) +
+                    std::to_string(cores) + " cores of this node; use at most " +
+                    std::to_string(fair) +
                     " with " + std::to_string(ranks_here) + " rank(s) on the node (the default)");
   int threads = requested;
   if (threads == 0) {
