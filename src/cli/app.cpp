@@ -1,19 +1,19 @@
 // fedgan::cli::main: MPI start, CLI11 parsing (with --config TOML), dispatch, error agreement.
 #include "fedgan/cli/app.hpp"
 
-#include "fedgan/cli/command.hpp"
-#include "fedgan/cli/config_file.hpp"
-#include "fedgan/cli/validators.hpp"
-#include "fedgan/core/error.hpp"
-#include "fedgan/core/log.hpp"
-#include "fedgan/core/torch_compat.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
+
+#include "fedgan/cli/command.hpp"
+#include "fedgan/cli/config_file.hpp"
+#include "fedgan/cli/validators.hpp"
+#include "fedgan/core/error.hpp"
+#include "fedgan/core/log.hpp"
+#include "fedgan/core/torch_compat.hpp"
 
 namespace fedgan::cli {
 namespace {
@@ -30,29 +30,31 @@ int choose_threads(Communicator& comm, int requested) {
   const int cores = node_cores();
   const int ranks_here = std::max(1, comm.local_size());
   const int fair = std::max(1, cores / ranks_here);
-  comm.agree_ok(requested <= cores,
-                "--threads " + std::to_string(requested) + ": more than the " +
-                    std::to_string(cores) + " cores of this node; use at most " +
-                    std::to_string(fair) +
-                    " with " + std::to_string(ranks_here) + " rank(s) on the node (the default)");
+  comm.agree_ok(requested <= cores, "--threads " + std::to_string(requested) + ": more than the " +
+                                        std::to_string(cores) +
+                                        " cores of this node; use at most " + std::to_string(fair) +
+                                        " with " + std::to_string(ranks_here) +
+                                        " rank(s) on the node (the default)");
   int threads = requested;
   if (threads == 0) {
     threads = fair;
     if (const char* env = std::getenv("OMP_NUM_THREADS")) {
       const int n = std::atoi(env);
       if (n > cores) {
-        spdlog::warn("OMP_NUM_THREADS={} exceeds the {} cores of this node: using {} threads per "
-                     "rank",
-                     n, cores, fair);
+        spdlog::warn(
+            "OMP_NUM_THREADS={} exceeds the {} cores of this node: using {} threads per "
+            "rank",
+            n, cores, fair);
       } else if (n > 0) {
         threads = n;
       }
     }
   }
   if (threads * ranks_here > cores && comm.local_rank() == 0)
-    spdlog::warn("{} rank(s) x {} threads on a node of {} cores: the threads share cores, "
-                 "which slows every rank (use --threads {})",
-                 ranks_here, threads, cores, fair);
+    spdlog::warn(
+        "{} rank(s) x {} threads on a node of {} cores: the threads share cores, "
+        "which slows every rank (use --threads {})",
+        ranks_here, threads, cores, fair);
   return threads;
 }
 
@@ -149,9 +151,10 @@ int main(int argc, char** argv) {
     if (comm->is_root()) spdlog::error("{}", e.what());
     code = kError;
   } catch (const std::bad_alloc&) {
-    spdlog::critical("rank {}: out of memory (a model, --n or --batch-size too large for this "
-                     "node?)",
-                     comm->rank());
+    spdlog::critical(
+        "rank {}: out of memory (a model, --n or --batch-size too large for this "
+        "node?)",
+        comm->rank());
     spdlog::default_logger()->flush();
     comm->abort(kError);
   } catch (const std::exception& e) {

@@ -3,12 +3,12 @@
 // so that what is checked here is what CLI11 then applies.
 #include "fedgan/cli/config_file.hpp"
 
-#include "fedgan/core/error.hpp"
-
 #include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
+
+#include "fedgan/core/error.hpp"
 
 namespace fedgan::cli {
 namespace {
@@ -91,8 +91,9 @@ std::string strip_comment(const std::string& value, const std::string& where) {
     if (quote) {
       if (c == quote) quote = 0;
       if (c == '#')
-        throw Error(where + "a '#' inside a quoted value is read as the start of a comment "
-                            "(the value would end there); rename the file or directory");
+        throw Error(where +
+                    "a '#' inside a quoted value is read as the start of a comment "
+                    "(the value would end there); rename the file or directory");
     } else if (c == '"' || c == '\'') {
       quote = c;
     } else if (c == '#') {
@@ -139,9 +140,9 @@ std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::Ap
   if (!in) throw Error(path + ": cannot read the --config file (no such file or not readable)");
   const auto subcommands = visible_subcommands(root);
   std::vector<ConfigEntry> entries;
-  std::map<std::string, int> section_line;                          // section -> header line
-  std::map<std::pair<std::string, std::string>, int> key_line;      // (section, key) -> line
-  std::string section;  // "" before any [section]
+  std::map<std::string, int> section_line;                      // section -> header line
+  std::map<std::pair<std::string, std::string>, int> key_line;  // (section, key) -> line
+  std::string section;                                          // "" before any [section]
   std::string raw;
   int n = 0;
   while (std::getline(in, raw)) {
@@ -152,17 +153,19 @@ std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::Ap
     if (line[0] == '[') {
       // CLI11 takes only a line that ends in ']' for a header: a comment must go on its own line.
       if (line.back() != ']')
-        throw Error(where + "'" + line + "' is not a [section] header (a comment after it must "
-                                         "go on its own line)");
+        throw Error(where + "'" + line +
+                    "' is not a [section] header (a comment after it must "
+                    "go on its own line)");
       if (line.rfind("[[", 0) == 0)
-        throw Error(where + line + ": arrays of tables are not supported; write one [section] "
-                                   "per subcommand");
+        throw Error(where + line +
+                    ": arrays of tables are not supported; write one [section] "
+                    "per subcommand");
       std::string name = trim(line.substr(1, line.size() - 2));
       if (lower(name) == "default") name.clear();
       if (!name.empty() && !find_subcommand(root, name))
-        throw Error(where + "unknown section [" + name + "]" + suggestion(name, subcommands) +
-                    "; a section names the subcommand its keys belong to: " +
-                    join(subcommands, ", "));
+        throw Error(
+            where + "unknown section [" + name + "]" + suggestion(name, subcommands) +
+            "; a section names the subcommand its keys belong to: " + join(subcommands, ", "));
       if (section_line.count(name))
         throw Error(where + "[" + name + "] appears a second time (first on line " +
                     std::to_string(section_line[name]) + "); write each section once");
@@ -191,13 +194,13 @@ std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::Ap
       for (std::size_t i = 0; i + 1 < parts.size(); ++i)
         key_section += (key_section.empty() ? "" : ".") + parts[i];
       if (!find_subcommand(root, key_section))
-        throw Error(where + "'" + trim(line.substr(0, eq)) + "': unknown section '" +
-                    key_section + "'" + suggestion(key_section, subcommands));
+        throw Error(where + "'" + trim(line.substr(0, eq)) + "': unknown section '" + key_section +
+                    "'" + suggestion(key_section, subcommands));
     }
     CLI::detail::remove_quotes(key);
     const CLI::App& app = key_section.empty() ? root : *find_subcommand(root, key_section);
-    const std::string in_section = key_section.empty() ? "outside any [section]"
-                                                       : "in [" + key_section + "]";
+    const std::string in_section =
+        key_section.empty() ? "outside any [section]" : "in [" + key_section + "]";
     const CLI::Option* opt = find_option(app, key);
     if (!opt) {
       std::string hint = suggestion(key, option_keys(app));
@@ -205,22 +208,23 @@ std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::Ap
         std::vector<std::string> owners;
         for (const auto& name : subcommands)
           if (find_option(*find_subcommand(root, name), key)) owners.push_back("[" + name + "]");
-        if (!owners.empty()) hint = "; it is an option of " + join(owners, ", ") +
-                                    ": put it in that section";
+        if (!owners.empty())
+          hint = "; it is an option of " + join(owners, ", ") + ": put it in that section";
       }
       throw Error(where + "unknown key '" + key + "' " + in_section + hint + " (see `fedgan " +
                   (key_section.empty() ? std::string() : key_section + " ") + "--help`)");
     }
     if (!opt->get_configurable())
-      throw Error(where + "'" + key + "' cannot be set in a config file; give it on the "
-                                      "command line");
+      throw Error(where + "'" + key +
+                  "' cannot be set in a config file; give it on the "
+                  "command line");
     const auto values = split_values(value);
     const bool one_value = opt->get_items_expected_max() <= 1;
     if (one_value && values.size() != 1)
-      throw Error(where + "'" + key + "' takes one value, but the file gives " +
-                  std::to_string(values.size()) + " (" + value + ")" +
-                  (values.size() > 1 ? "; for a text with commas or spaces, quote it: \"a, b\""
-                                     : ""));
+      throw Error(
+          where + "'" + key + "' takes one value, but the file gives " +
+          std::to_string(values.size()) + " (" + value + ")" +
+          (values.size() > 1 ? "; for a text with commas or spaces, quote it: \"a, b\"" : ""));
     const auto id = std::make_pair(key_section, key);
     if (key_line.count(id))
       throw Error(where + "'" + key + "' is set a second time " + in_section + " (first on line " +

@@ -1,15 +1,15 @@
 // `fedgan distill`: compress a fine-tuned generator into a smaller student (rank 0 trains;
 // the job agrees on errors) and write a checkpoint usable by `sample`, `eval` and `--init`.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
 #include "fedgan/cli/command.hpp"
 #include "fedgan/cli/validators.hpp"
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/transfer/distill.hpp"
-
-#include <spdlog/spdlog.h>
-
-#include <filesystem>
 
 namespace fedgan::cli {
 namespace {
@@ -62,7 +62,9 @@ void add_distill_command(CLI::App& root, Commands& commands) {
       ->capture_default_str()
       ->check(CLI::Range(2, kMaxModelWidth));
   sub->add_option("--steps", o->config.steps, "")->capture_default_str()->check(positive());
-  sub->add_option("--batch-size", o->config.batch_size, "")->capture_default_str()->check(positive());
+  sub->add_option("--batch-size", o->config.batch_size, "")
+      ->capture_default_str()
+      ->check(positive());
   sub->add_option("--lr", o->config.lr, "")->capture_default_str()->check(positive_float());
   sub->add_option("--feature-weight", o->config.feature_weight,
                   "weight of the teacher-D feature loss")

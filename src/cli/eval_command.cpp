@@ -34,14 +34,20 @@ struct EvalCommandConfig {
 void check_sizes(const EvalCommandConfig& c) {
   const auto& o = c.options;
   if (o.knn >= o.n)
-    throw Error("--knn " + std::to_string(o.knn) + ": precision/recall need more than k samples, "
-                "but --n " + std::to_string(o.n) + " generates " + std::to_string(o.n) +
-                "; use --knn " + std::to_string(o.n - 1) + " or less, or a larger --n", true);
+    throw Error("--knn " + std::to_string(o.knn) +
+                    ": precision/recall need more than k samples, "
+                    "but --n " +
+                    std::to_string(o.n) + " generates " + std::to_string(o.n) + "; use --knn " +
+                    std::to_string(o.n - 1) + " or less, or a larger --n",
+                true);
   if (o.knn >= c.real.max_features)
-    throw Error("--knn " + std::to_string(o.knn) + ": precision/recall need more than k real "
-                "samples, but --real-subset " + std::to_string(c.real.max_features) + " keeps " +
-                std::to_string(c.real.max_features) + "; use --real-subset " +
-                std::to_string(o.knn + 1) + " or more", true);
+    throw Error("--knn " + std::to_string(o.knn) +
+                    ": precision/recall need more than k real "
+                    "samples, but --real-subset " +
+                    std::to_string(c.real.max_features) + " keeps " +
+                    std::to_string(c.real.max_features) + "; use --real-subset " +
+                    std::to_string(o.knn + 1) + " or more",
+                true);
 }
 
 int run_eval(Communicator& comm, const EvalCommandConfig& c) {
@@ -52,10 +58,15 @@ int run_eval(Communicator& comm, const EvalCommandConfig& c) {
   auto ev = collective_try(
       comm, [&] { return std::optional<eval::Evaluator>(eval::Evaluator::load(c.evaluator)); });
   if (c.options.n <= ev->feature_dim())
-    throw Error("--n " + std::to_string(c.options.n) + ": FID is undefined with no more samples "
-                "than the evaluator's " + std::to_string(ev->feature_dim()) + " features (the "
-                "covariance is singular); use --n " + std::to_string(ev->feature_dim() + 1) +
-                " or more (2000+ for comparable figures)", true);
+    throw Error("--n " + std::to_string(c.options.n) +
+                    ": FID is undefined with no more samples "
+                    "than the evaluator's " +
+                    std::to_string(ev->feature_dim()) +
+                    " features (the "
+                    "covariance is singular); use --n " +
+                    std::to_string(ev->feature_dim() + 1) +
+                    " or more (2000+ for comparable figures)",
+                true);
   // Generator or image source, checked against the evaluator before any real data is embedded.
   std::unique_ptr<Gan> gan;
   eval::ImageSource source;
@@ -93,10 +104,12 @@ int run_eval(Communicator& comm, const EvalCommandConfig& c) {
   const auto real = eval::load_or_compute_real_stats(comm, c.data, *ev, real_options);
   const auto real_subset = std::min<std::int64_t>(c.options.n, real.features.size(0));
   if (c.options.knn >= real_subset)
-    throw Error("--knn " + std::to_string(c.options.knn) + ": precision/recall need more than k "
-                "real samples, but " + c.data + " gives " + std::to_string(real_subset) +
-                "; use --knn " + std::to_string(std::max<std::int64_t>(1, real_subset - 1)) +
-                " or less", true);
+    throw Error("--knn " + std::to_string(c.options.knn) +
+                    ": precision/recall need more than k "
+                    "real samples, but " +
+                    c.data + " gives " + std::to_string(real_subset) + "; use --knn " +
+                    std::to_string(std::max<std::int64_t>(1, real_subset - 1)) + " or less",
+                true);
   const auto result = gan ? eval::evaluate_generator(comm, gan->generator(), gan->config(), *ev,
                                                      real, c.options, name)
                           : eval::evaluate_images(comm, source, name, *ev, real, c.options);

@@ -1,11 +1,11 @@
 // Run settings as text and the resume check (see include/fedgan/cli/run_settings.hpp).
 #include "fedgan/cli/run_settings.hpp"
 
-#include "fedgan/core/error.hpp"
-
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
+
+#include "fedgan/core/error.hpp"
 
 namespace fedgan::cli {
 namespace {
@@ -59,10 +59,11 @@ std::map<std::string, std::string> config_values(const std::string& text) {
 
 const std::vector<std::string>& run_defining_settings() {
   static const std::vector<std::string> keys = {
-      "data",    "seed",       "parties-per-rank", "conditional",      "model",
-      "latent-dim", "g-width", "d-width",          "d-norm",           "loss",
-      "server-optimizer", "optimizer-state", "local-bn", "init", "init-map",
-      "freeze-g", "freeze-d",  "train-only"};
+      "data",     "seed",       "parties-per-rank", "conditional",
+      "model",    "latent-dim", "g-width",          "d-width",
+      "d-norm",   "loss",       "server-optimizer", "optimizer-state",
+      "local-bn", "init",       "init-map",         "freeze-g",
+      "freeze-d", "train-only"};
   return keys;
 }
 

@@ -1,5 +1,9 @@
 // `fedgan sample`: N images from a checkpoint's generator, as a dataset file (.h5, uint8, the
 // dataset schema) or a PNG grid (.png).
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
 #include "fedgan/cli/command.hpp"
 #include "fedgan/cli/validators.hpp"
 #include "fedgan/comm/collective.hpp"
@@ -10,10 +14,6 @@
 #include "fedgan/io/hdf5.hpp"
 #include "fedgan/io/image_grid.hpp"
 #include "fedgan/models/gan.hpp"
-
-#include <spdlog/spdlog.h>
-
-#include <filesystem>
 
 namespace fedgan::cli {
 namespace {

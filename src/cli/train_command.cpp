@@ -37,27 +37,40 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
       ->delimiter(',')
       ->check(CLI::IsMember(allow_change_keys()));
   sub.add_flag("--force", o.force, "start over in an --out that holds another run");
-  sub.add_option("--rounds", o.federated.rounds, "federated rounds")->capture_default_str()->check(positive());
+  sub.add_option("--rounds", o.federated.rounds, "federated rounds")
+      ->capture_default_str()
+      ->check(positive());
   sub.add_option("--participation", o.federated.participation,
-                 "fraction of parties drawn each round (same draw on every rank)")->capture_default_str()
+                 "fraction of parties drawn each round (same draw on every rank)")
+      ->capture_default_str()
       ->check(in_range(0, 1, End::Open));
   sub.add_option("--parties-per-rank", o.parties_per_rank,
-                 "virtual parties per rank (0: all parties of the file over the ranks)")->capture_default_str()
+                 "virtual parties per rank (0: all parties of the file over the ranks)")
+      ->capture_default_str()
       ->check(non_negative());
-  sub.add_option("--local-epochs", o.local.local_epochs, "local epochs per round")->capture_default_str()
+  sub.add_option("--local-epochs", o.local.local_epochs, "local epochs per round")
+      ->capture_default_str()
       ->check(non_negative());
   sub.add_option("--local-steps", o.local.local_steps,
-                 "local steps per round (overrides --local-epochs when > 0)")->capture_default_str()
+                 "local steps per round (overrides --local-epochs when > 0)")
+      ->capture_default_str()
       ->check(non_negative());
   sub.add_option("--batch-size", o.local.batch_size, "")->capture_default_str()->check(positive());
-  sub.add_option("--d-steps", o.local.d_steps, "D updates per G update")->capture_default_str()
+  sub.add_option("--d-steps", o.local.d_steps, "D updates per G update")
+      ->capture_default_str()
       ->check(positive());
-  sub.add_option("--lr-g", o.local.lr_g, "generator Adam learning rate")->capture_default_str()
+  sub.add_option("--lr-g", o.local.lr_g, "generator Adam learning rate")
+      ->capture_default_str()
       ->check(positive_float());
-  sub.add_option("--lr-d", o.local.lr_d, "discriminator Adam learning rate")->capture_default_str()
+  sub.add_option("--lr-d", o.local.lr_d, "discriminator Adam learning rate")
+      ->capture_default_str()
       ->check(positive_float());
-  sub.add_option("--beta1", o.local.beta1, "")->capture_default_str()->check(in_range(0, 1, End::Closed, End::Open));
-  sub.add_option("--beta2", o.local.beta2, "")->capture_default_str()->check(in_range(0, 1, End::Closed, End::Open));
+  sub.add_option("--beta1", o.local.beta1, "")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open));
+  sub.add_option("--beta2", o.local.beta2, "")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open));
   sub.add_option("--loss", o.local.loss, "bce | hinge | wgan-gp")->capture_default_str()
       ->check(CLI::IsMember({"bce", "hinge", "wgan-gp"}));
   sub.add_option("--gp-weight", o.local.gp_weight, "WGAN-GP penalty weight")
@@ -82,9 +95,11 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--latent-dim", o.model.latent_dim, "size of z")
       ->capture_default_str()
       ->check(CLI::Range(1, kMaxModelWidth));
-  sub.add_option("--g-width", o.model.g_width, "generator base width")->capture_default_str()
+  sub.add_option("--g-width", o.model.g_width, "generator base width")
+      ->capture_default_str()
       ->check(CLI::Range(2, kMaxModelWidth));
-  sub.add_option("--d-width", o.model.d_width, "discriminator base width")->capture_default_str()
+  sub.add_option("--d-width", o.model.d_width, "discriminator base width")
+      ->capture_default_str()
       ->check(CLI::Range(1, kMaxModelWidth));
   sub.add_option("--d-norm", o.model.d_norm, "batch | none")->capture_default_str()
       ->check(CLI::IsMember({"batch", "none"}));
@@ -115,9 +130,11 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
                  "new G(z); slightly better FID per round)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fresh", "reuse"}));
-  sub.add_option("--checkpoint-every", o.checkpoint_every, "rounds between checkpoints")->capture_default_str()
+  sub.add_option("--checkpoint-every", o.checkpoint_every, "rounds between checkpoints")
+      ->capture_default_str()
       ->check(positive());
-  sub.add_option("--sample-every", o.sample_every, "rounds between sample grids")->capture_default_str()
+  sub.add_option("--sample-every", o.sample_every, "rounds between sample grids")
+      ->capture_default_str()
       ->check(positive());
   sub.add_option("--eval-every", o.eval_every,
                  "rounds between evaluations (FID-all, FID-avg, KID, precision/recall in "

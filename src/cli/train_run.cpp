@@ -1,37 +1,37 @@
 // The training run: data shards, model, rounds, and rank 0's files (metrics, samples,
 // checkpoints). Every step that can fail on one rank is agreed, so no rank hangs.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+
+#include "fedgan/cli/app.hpp"
 #include "fedgan/cli/run_settings.hpp"
 #include "fedgan/cli/train_options.hpp"
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/comm/tensor_map.hpp"
-#include "fedgan/core/error.hpp"
 #include "fedgan/core/device.hpp"
-#include "fedgan/cli/app.hpp"
+#include "fedgan/core/error.hpp"
 #include "fedgan/core/log.hpp"
 #include "fedgan/core/stop_signal.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/dataset_file.hpp"
 #include "fedgan/data/shard_loader.hpp"
+#include "fedgan/eval/evaluate.hpp"
+#include "fedgan/eval/real_stats.hpp"
 #include "fedgan/io/atomic_file.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/io/hdf5.hpp"
 #include "fedgan/io/image_grid.hpp"
-#include "fedgan/eval/evaluate.hpp"
-#include "fedgan/eval/real_stats.hpp"
 #include "fedgan/io/run_directory.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 #include "fedgan/transfer/warm_start.hpp"
-
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <chrono>
-#include <csignal>
-#include <cstdlib>
-#include <optional>
-#include <cmath>
-#include <filesystem>
-#include <unistd.h>
 
 namespace fedgan::cli {
 namespace {
@@ -222,9 +222,8 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
     // settings are in the checkpoint's config attribute).
     if (resume) {
       const h5::File latest(run.latest_checkpoint(), h5::File::Mode::Read);
-      check_resume_settings(run.latest_checkpoint(),
-                            latest.attr_string("/", "config").value_or(""), config_text,
-                            options.allow_change);
+      check_resume_settings(run.latest_checkpoint(), latest.attr_string("/", "config").value_or(""),
+                            config_text, options.allow_change);
     }
     log::add_file(run.log());
   });
@@ -266,9 +265,10 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   // A shard smaller than a batch trains on the whole shard as one smaller batch: say so.
   for (const auto& p : parties)
     if (p.data->size() < options.local.batch_size)
-      spdlog::warn("party {} holds {} samples, fewer than --batch-size {}: its batches have {} "
-                   "samples",
-                   p.id, p.data->size(), options.local.batch_size, p.data->size());
+      spdlog::warn(
+          "party {} holds {} samples, fewer than --batch-size {}: its batches have {} "
+          "samples",
+          p.id, p.data->size(), options.local.batch_size, p.data->size());
 
   ModelConfig model = options.model;
   model.channels = static_cast<int>(info.channels);
@@ -310,11 +310,12 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
       for (const auto* r : {&g, &d}) {
         if (r->loaded_numel == r->total_numel) continue;
         const char* what = r == &g ? "generator" : "discriminator";
-        spdlog::warn("warm start: only {:.3g}% of the {}'s values ({} of {}) came from {}; the "
-                     "rest keep their random initial values (see {}/init_report.txt)",
-                     100.0 * static_cast<double>(r->loaded_numel) /
-                         static_cast<double>(std::max<std::int64_t>(1, r->total_numel)),
-                     what, r->loaded_numel, r->total_numel, options.init, options.out);
+        spdlog::warn(
+            "warm start: only {:.3g}% of the {}'s values ({} of {}) came from {}; the "
+            "rest keep their random initial values (see {}/init_report.txt)",
+            100.0 * static_cast<double>(r->loaded_numel) /
+                static_cast<double>(std::max<std::int64_t>(1, r->total_numel)),
+            what, r->loaded_numel, r->total_numel, options.init, options.out);
       }
       if (options.init_strict && !(g.clean() && d.clean()))
         throw Error(options.init + ": --init-strict: the checkpoint does not match this model "
@@ -372,14 +373,15 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   if (options.eval_every > 0) {
     collective_try(comm, [&] { evaluator.emplace(eval::Evaluator::load(options.evaluator)); });
     // Checked now rather than at the first evaluation, after rounds of training.
-    comm.agree_ok(options.eval_n > std::max(evaluator->feature_dim(), eval::EvalOptions{}.knn),
-                  "--eval-n " + std::to_string(options.eval_n) +
-                      ": FID needs more samples than the evaluator's " +
-                      std::to_string(evaluator->feature_dim()) +
-                      " features, and precision/recall more than k = " +
-                      std::to_string(eval::EvalOptions{}.knn) + "; use --eval-n " +
-                      std::to_string(std::max(evaluator->feature_dim(), eval::EvalOptions{}.knn) + 1) +
-                      " or more (2000+ for comparable figures)");
+    comm.agree_ok(
+        options.eval_n > std::max(evaluator->feature_dim(), eval::EvalOptions{}.knn),
+        "--eval-n " + std::to_string(options.eval_n) +
+            ": FID needs more samples than the evaluator's " +
+            std::to_string(evaluator->feature_dim()) +
+            " features, and precision/recall more than k = " +
+            std::to_string(eval::EvalOptions{}.knn) + "; use --eval-n " +
+            std::to_string(std::max(evaluator->feature_dim(), eval::EvalOptions{}.knn) + 1) +
+            " or more (2000+ for comparable figures)");
     real_stats = eval::load_or_compute_real_stats(comm, options.data, *evaluator);
   }
 
@@ -421,22 +423,23 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
                               term_from_open_mpi_launcher() ? 1 : 0};
       comm.allreduce_max(seen, 3);
       if (comm.is_root())
-        spdlog::warn("{}: stopped in round {}; {} holds round {}; continue with --resume. "
-                     "fedgan exits with code {}{}",
-                     debug_stop && seen[0] == 0
-                         ? std::string("--debug-stop-round")
-                         : describe_signal(static_cast<int>(seen[0]),
-                                           comm.size() - static_cast<int>(seen[1]), comm.size()),
-                     round, run.latest_checkpoint(),
-                     std::max<std::int64_t>(round - 1, start_round), static_cast<int>(kPreempted),
-                     seen[2] ? kFromMpirunNote : "");
+        spdlog::warn(
+            "{}: stopped in round {}; {} holds round {}; continue with --resume. "
+            "fedgan exits with code {}{}",
+            debug_stop && seen[0] == 0
+                ? std::string("--debug-stop-round")
+                : describe_signal(static_cast<int>(seen[0]),
+                                  comm.size() - static_cast<int>(seen[1]), comm.size()),
+            round, run.latest_checkpoint(), std::max<std::int64_t>(round - 1, start_round),
+            static_cast<int>(kPreempted), seen[2] ? kFromMpirunNote : "");
       return kPreempted;
     }
     // Every party of the round was dropped (--skip-nonfinite): the model cannot move, and
     // going on would log zero losses and save an unchanged model as if trained.
     if (r.parties == 0)
       throw Error("round " + std::to_string(round) + ": every participating party (" +
-                      std::to_string(r.skipped) + ") produced a non-finite update and was "
+                      std::to_string(r.skipped) +
+                      ") produced a non-finite update and was "
                       "skipped (--skip-nonfinite), so the global model cannot change; stopping "
                       "(nothing was written for this round). Lower --lr-g/--lr-d, or resume "
                       "from an earlier checkpoint",
@@ -444,9 +447,12 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
     // Every rank holds the same global model, so every rank reaches the same verdict.
     if (!torch::isfinite(trainer->global().g_flat().flat()).all().item<bool>() ||
         !torch::isfinite(trainer->global().d_flat().flat()).all().item<bool>())
-      throw Error("round " + std::to_string(round) + ": the global model holds NaN/inf after "
-                      "the server step (--server-optimizer " + options.federated.server.name +
-                      ", --server-lr " + num(options.federated.server.lr) + "); stopping "
+      throw Error("round " + std::to_string(round) +
+                      ": the global model holds NaN/inf after "
+                      "the server step (--server-optimizer " +
+                      options.federated.server.name + ", --server-lr " +
+                      num(options.federated.server.lr) +
+                      "); stopping "
                       "before it is saved",
                   /*collective=*/true);
     const bool checkpoint_now = round % options.checkpoint_every == 0 || round == rounds;

@@ -33,7 +33,8 @@ CLI::Validator in_range(double lo, double hi, End lo_end, End hi_end) {
   return CLI::Validator(
       [=](std::string& input) -> std::string {
         double v = 0;
-        if (auto bad = parse_finite(input, v); !bad.empty()) return bad + "; expected one in " + text;
+        if (auto bad = parse_finite(input, v); !bad.empty())
+          return bad + "; expected one in " + text;
         const bool above = lo_end == End::Open ? v > lo : v >= lo;
         const bool below = hi_end == End::Open ? v < hi : v <= hi;
         return above && below ? std::string() : input + " is outside " + text;
@@ -57,9 +58,9 @@ CLI::Validator positive_float() {
         double v = 0;
         if (auto bad = parse_finite(input, v); !bad.empty()) return bad + "; expected one > 0";
         if (!(v > 0)) return input + " is not > 0 (expected a positive number)";
-        return v <= FLT_MAX ? std::string()
-                            : input + " exceeds the float32 range (at most " +
-                                  number_text(FLT_MAX) + ")";
+        return v <= FLT_MAX
+                   ? std::string()
+                   : input + " exceeds the float32 range (at most " + number_text(FLT_MAX) + ")";
       },
       "> 0");
 }
@@ -70,9 +71,9 @@ CLI::Validator non_negative_float() {
         double v = 0;
         if (auto bad = parse_finite(input, v); !bad.empty()) return bad + "; expected one >= 0";
         if (!(v >= 0)) return input + " is negative (expected a number >= 0)";
-        return v <= FLT_MAX ? std::string()
-                            : input + " exceeds the float32 range (at most " +
-                                  number_text(FLT_MAX) + ")";
+        return v <= FLT_MAX
+                   ? std::string()
+                   : input + " exceeds the float32 range (at most " + number_text(FLT_MAX) + ")";
       },
       ">= 0");
 }

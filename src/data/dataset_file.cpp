@@ -207,7 +207,8 @@ void check_partition(const std::string& path) {
       auto& o = owner[static_cast<std::size_t>(row)];
       require(o == 0, path + ": parties " + std::to_string(o - 1) + " and " + std::to_string(k) +
                           " both hold row " + std::to_string(row) + " (/parties/" +
-                          std::to_string(k) + "/indices); parties must hold disjoint rows (re-run "
+                          std::to_string(k) +
+                          "/indices); parties must hold disjoint rows (re-run "
                           "`fedgan prepare`)");
       o = k + 1;
     }

@@ -39,9 +39,9 @@ ShardLoader::ShardLoader(const std::string& path, int party, std::uint64_t seed)
   // Only this party's rows are read (a union of hyperslabs).
   m_source_uint8 = f.read_rows("/images", m_indices);
   m_images = to_unit_range(m_source_uint8);
-  m_labels = info.has_labels ? f.read_rows("/labels", m_indices)
-                             : torch::zeros({static_cast<std::int64_t>(m_indices.size())},
-                                            torch::kInt64);
+  m_labels = info.has_labels
+                 ? f.read_rows("/labels", m_indices)
+                 : torch::zeros({static_cast<std::int64_t>(m_indices.size())}, torch::kInt64);
   require(m_labels.scalar_type() == torch::kInt64, path + ": /labels must be int64");
   m_num_classes = info.num_classes;
   if (m_labels.numel() > 0) {

@@ -1,9 +1,9 @@
 // Server optimizers (see include/fedgan/federated/server_optimizer.hpp).
 #include "fedgan/federated/server_optimizer.hpp"
 
-#include "fedgan/core/error.hpp"
-
 #include <cmath>
+
+#include "fedgan/core/error.hpp"
 
 namespace fedgan {
 namespace {

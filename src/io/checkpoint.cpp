@@ -1,12 +1,12 @@
 // Checkpoint files (see include/fedgan/io/checkpoint.hpp).
 #include "fedgan/io/checkpoint.hpp"
 
+#include <sstream>
+
 #include "fedgan/core/error.hpp"
 #include "fedgan/io/atomic_file.hpp"
 #include "fedgan/io/hdf5.hpp"
 #include "fedgan/models/gan.hpp"
-
-#include <sstream>
 
 namespace fedgan::io {
 namespace {
@@ -41,8 +41,10 @@ void check_stored_shapes(const h5::File& file, const std::string& group,
                   shape_text(shape) + because);
     const auto stored = file.shape("/" + group + "/" + name);
     if (stored != shape)
-      throw Error(where + name + " has shape " + shape_text(stored) + ", but the architecture "
-                  "needs " + shape_text(shape) + because + "; the file is inconsistent");
+      throw Error(where + name + " has shape " + shape_text(stored) +
+                  ", but the architecture "
+                  "needs " +
+                  shape_text(shape) + because + "; the file is inconsistent");
   }
   for (const auto& child : file.children("/" + group))
     if (!expected.count(child) && !file.is_group("/" + group + "/" + child))
@@ -113,7 +115,8 @@ void require_finite(const std::map<std::string, torch::Tensor>& tensors, const s
     const auto bad = t.numel() - torch::isfinite(t).sum().item<std::int64_t>();
     if (bad > 0)
       throw Error(file + ": " + what + name + " holds " + std::to_string(bad) + " NaN/inf of " +
-                  std::to_string(t.numel()) + " values; a model with non-finite values cannot "
+                  std::to_string(t.numel()) +
+                  " values; a model with non-finite values cannot "
                   "be used (was it saved after training diverged?)");
   }
 }

@@ -17,10 +17,7 @@ torch::Tensor to_uint8(const torch::Tensor& images) {
   const auto bad = x.numel() - torch::isfinite(x).sum().item<std::int64_t>();
   require(bad == 0, "images: " + std::to_string(bad) + " of " + std::to_string(x.numel()) +
                         " values are NaN/inf (a non-finite model?); not written as pixels");
-  return ((x + 1.0) * 127.5)
-      .round()
-      .clamp(0, 255)
-      .to(torch::kUInt8);
+  return ((x + 1.0) * 127.5).round().clamp(0, 255).to(torch::kUInt8);
 }
 
 torch::Tensor tile_grid(const torch::Tensor& images, int columns) {

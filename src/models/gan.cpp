@@ -27,7 +27,9 @@ const ModelRegistry::Family& ModelRegistry::family(const ModelConfig& config) co
   return it->second;
 }
 
-ModelPair ModelRegistry::make(const ModelConfig& config) const { return family(config).make(config); }
+ModelPair ModelRegistry::make(const ModelConfig& config) const {
+  return family(config).make(config);
+}
 
 ModelShapes ModelRegistry::shapes(const ModelConfig& config) const {
   return family(config).shapes(config);

@@ -1,12 +1,12 @@
 // ModelConfig text form (see include/fedgan/models/model_config.hpp).
 #include "fedgan/models/model_config.hpp"
 
-#include "fedgan/core/error.hpp"
-
 #include <cerrno>
 #include <cstdlib>
 #include <map>
 #include <sstream>
+
+#include "fedgan/core/error.hpp"
 
 namespace fedgan {
 namespace {
@@ -63,14 +63,22 @@ ModelConfig ModelConfig::parse(const std::string& text) {
     if (eq == std::string::npos) throw Error("architecture string: bad item '" + item + "'");
     const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
     if (seen[key]++) throw Error("architecture string: '" + key + "' is given twice");
-    if (key == "c") c.channels = parse_int(item, value);
-    else if (key == "s") c.image_size = parse_int(item, value);
-    else if (key == "z") c.latent_dim = parse_int(item, value);
-    else if (key == "gw") c.g_width = parse_int(item, value);
-    else if (key == "dw") c.d_width = parse_int(item, value);
-    else if (key == "k") c.num_classes = parse_int(item, value);
-    else if (key == "dn") c.d_norm = value;
-    else throw Error("architecture string: unknown key '" + key + "'");
+    if (key == "c")
+      c.channels = parse_int(item, value);
+    else if (key == "s")
+      c.image_size = parse_int(item, value);
+    else if (key == "z")
+      c.latent_dim = parse_int(item, value);
+    else if (key == "gw")
+      c.g_width = parse_int(item, value);
+    else if (key == "dw")
+      c.d_width = parse_int(item, value);
+    else if (key == "k")
+      c.num_classes = parse_int(item, value);
+    else if (key == "dn")
+      c.d_norm = value;
+    else
+      throw Error("architecture string: unknown key '" + key + "'");
   }
   for (const char* key : {"c", "s", "z", "gw", "dw", "k", "dn"})
     if (!seen.count(key))

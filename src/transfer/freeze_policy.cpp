@@ -1,13 +1,12 @@
 // Fine-tuning plans (see include/fedgan/transfer/freeze_policy.hpp).
 #include "fedgan/transfer/freeze_policy.hpp"
 
-#include "fedgan/core/error.hpp"
-
 #include <fnmatch.h>
 
 #include <cmath>
-
 #include <sstream>
+
+#include "fedgan/core/error.hpp"
 
 namespace fedgan::transfer {
 namespace {
@@ -93,8 +92,8 @@ ParameterPlan make_plan(const FlatParameters& flat, const std::vector<std::strin
       std::string known;
       for (const auto& b : blocks) known += (known.empty() ? "" : ", ") + b;
       throw Error("--lr-mult-" + what.substr(0, 1) + ": prefix '" + prefix +
-                  "' matches no parameter of the " + what +
-                  " (its blocks: " + known + "; a prefix is a block or a parameter name)");
+                  "' matches no parameter of the " + what + " (its blocks: " + known +
+                  "; a prefix is a block or a parameter name)");
     }
   }
   plan.param_index = torch::tensor(params, torch::kInt64);

@@ -28,7 +28,8 @@ FileKind sniff(const std::string& path) {
   if (in.gcount() == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4)
     return FileKind::Zip;
   // torch.save before PyTorch 1.6 (or _use_new_zipfile_serialization=False): a bare pickle.
-  if (in.gcount() >= 2 && static_cast<unsigned char>(head[0]) == 0x80) return FileKind::LegacyPickle;
+  if (in.gcount() >= 2 && static_cast<unsigned char>(head[0]) == 0x80)
+    return FileKind::LegacyPickle;
   return FileKind::Other;
 }
 
@@ -43,7 +44,8 @@ std::map<std::string, torch::Tensor> read_pytorch(const std::string& path) {
     std::string why = error_message(e);
     why = why.substr(0, why.find('\n')).substr(0, 200);
     throw Error(path + ": a zip archive, but not one LibTorch can read as a torch.save file (" +
-                why + "); " + kExpected + " (an OrderedDict or a TorchScript module does not load)");
+                why + "); " + kExpected +
+                " (an OrderedDict or a TorchScript module does not load)");
   }
   if (!value.isGenericDict())
     throw Error(path + ": expected a dict of name -> tensor; save it with "
@@ -90,12 +92,15 @@ NamedModels read_pretrained(const std::string& path,
       return models;
     }
     case FileKind::LegacyPickle:
-      throw Error(path + ": a PyTorch file in the legacy (pre-1.6, non-zip) format, which "
-                         "LibTorch cannot read; save it again with torch.save(dict(sd), path) "
-                         "from PyTorch 1.6 or later");
+      throw Error(path +
+                  ": a PyTorch file in the legacy (pre-1.6, non-zip) format, which "
+                  "LibTorch cannot read; save it again with torch.save(dict(sd), path) "
+                  "from PyTorch 1.6 or later");
     case FileKind::Other:
-      throw Error(path + ": neither an HDF5 file nor a PyTorch zip archive (is it truncated, or "
-                         "another kind of file?); " + kExpected);
+      throw Error(path +
+                  ": neither an HDF5 file nor a PyTorch zip archive (is it truncated, or "
+                  "another kind of file?); " +
+                  kExpected);
     case FileKind::Zip:
       break;
   }

@@ -58,9 +58,11 @@ TEST_CASE("architecture strings: bad numbers, ranges and missing keys are named"
   auto fails = [](const std::string& text, const std::string& expected) {
     CHECK_THROWS_WITH(ModelConfig::parse(text), Catch::Contains(expected));
   };
-  fails("dcgan c=1 s=28 z=8 gw=99999999999999 dw=8 k=0 dn=batch", "'gw=99999999999999' is not an integer");
+  fails("dcgan c=1 s=28 z=8 gw=99999999999999 dw=8 k=0 dn=batch",
+        "'gw=99999999999999' is not an integer");
   fails("dcgan c=1 s=28 z=8 gw=8abc dw=8 k=0 dn=batch", "'gw=8abc' is not an integer");
-  fails("dcgan c=1 s=28 z=8 gw=8192 dw=8 k=0 dn=batch", "gw=8192 (generator width) is outside [2, 4096]");
+  fails("dcgan c=1 s=28 z=8 gw=8192 dw=8 k=0 dn=batch",
+        "gw=8192 (generator width) is outside [2, 4096]");
   fails("dcgan c=1 s=28 z=8 gw=8 dw=0 k=0 dn=batch", "dw=0");
   fails("dcgan c=1 s=28 z=8 gw=8 dw=8 k=-1 dn=batch", "k=-1");
   fails("dcgan c=1 s=28 z=8 gw=8 dw=8 k=0 dn=layer", "dn=layer is unknown");

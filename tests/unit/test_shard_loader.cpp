@@ -145,15 +145,17 @@ TEST_CASE("a partition with shared, repeated or out-of-range rows is refused", "
     f.write("/parties/" + std::to_string(party) + "/indices", torch::tensor(rows, torch::kInt64));
   };
   set_indices(2, {parties[0].back()});  // party 0's row
-  REQUIRE_THROWS_WITH(data::check_partition(path),
-                      Contains(path) && Contains("parties 0 and 2 both hold row " +
-                                                 std::to_string(parties[0].back())) &&
-                          Contains("disjoint"));
+  REQUIRE_THROWS_WITH(
+      data::check_partition(path),
+      Contains(path) &&
+          Contains("parties 0 and 2 both hold row " + std::to_string(parties[0].back())) &&
+          Contains("disjoint"));
   set_indices(2, {40, 50});
-  REQUIRE_THROWS_WITH(data::check_partition(path),
-                      Contains("/parties/2/indices holds row 50, outside the 50 rows") &&
-                          Contains("(party 2)"));
-  REQUIRE_THROWS_WITH(data::ShardLoader(path, 2, 0), Contains("holds row 50") && Contains("party 2"));
+  REQUIRE_THROWS_WITH(
+      data::check_partition(path),
+      Contains("/parties/2/indices holds row 50, outside the 50 rows") && Contains("(party 2)"));
+  REQUIRE_THROWS_WITH(data::ShardLoader(path, 2, 0),
+                      Contains("holds row 50") && Contains("party 2"));
   set_indices(2, {-3, 4});
   REQUIRE_THROWS_WITH(data::ShardLoader(path, 2, 0), Contains("holds row -3"));
   set_indices(2, {7, 7});

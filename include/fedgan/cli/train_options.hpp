@@ -2,14 +2,13 @@
 // the CLI fills; the run (cli/train_run.cpp) hands each module the struct it needs.
 #pragma once
 
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
 #include "fedgan/federated/federated_trainer.hpp"
 #include "fedgan/models/model_config.hpp"
 #include "fedgan/train/local_trainer.hpp"
-
-#include <CLI/CLI.hpp>
-
-#include <string>
-#include <vector>
 
 namespace fedgan::cli {
 
@@ -23,8 +22,8 @@ struct TrainOptions {
   std::string evaluator;            // evaluator checkpoint (fedgan evaluator)
   std::int64_t eval_n = 2000;       // generated samples per evaluation
   int sample_every = 1;
-  std::string resume = "no";        // no | yes | true | false | auto (resume when
-                                    // checkpoints/latest.h5 exists); "" (alone) means yes
+  std::string resume = "no";              // no | yes | true | false | auto (resume when
+                                          // checkpoints/latest.h5 exists); "" (alone) means yes
   std::vector<std::string> allow_change;  // run-defining settings a resume may change
   bool force = false;
   int debug_stop_round = -1;
@@ -38,7 +37,7 @@ struct TrainOptions {
   std::string init;
   bool init_strict = false;
   std::string init_map;             // "gen.=generator.,disc.=discriminator."
-  std::string lr_mult_g, lr_mult_d; // "blocks.0=0.1,out=2"
+  std::string lr_mult_g, lr_mult_d;  // "blocks.0=0.1,out=2"
   ModelConfig model;
   LocalTrainConfig local;
   FederatedConfig federated;

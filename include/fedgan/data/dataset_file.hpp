@@ -46,8 +46,7 @@ void check_partition(const std::string& path);
 
 // Party `party`'s indices from an open dataset file, checked as check_partition checks them
 // (within [0, rows), each row once), with errors naming the party and the value.
-std::vector<std::int64_t> read_party_indices(const std::string& path, int party,
-                                             std::int64_t rows);
+std::vector<std::int64_t> read_party_indices(const std::string& path, int party, std::int64_t rows);
 
 // The images of a float tensor in [0,1] or [-1,1] as uint8, with a description of the mapping.
 // fedgan::Error (naming `what`) for NaN or values outside both ranges.

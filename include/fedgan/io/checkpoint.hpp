@@ -3,13 +3,13 @@
 // attributes format, round, architecture, config. Readable from h5py.
 #pragma once
 
-#include "fedgan/models/flat_parameters.hpp"
-#include "fedgan/models/model_config.hpp"
-
 #include <torch/torch.h>
 
 #include <map>
 #include <string>
+
+#include "fedgan/models/flat_parameters.hpp"
+#include "fedgan/models/model_config.hpp"
 
 namespace fedgan::io {
 
