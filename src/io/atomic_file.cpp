@@ -3,6 +3,9 @@
 
 #include "fedgan/core/error.hpp"
 
+#include <ftw.h>
+#include <sys/stat.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -46,6 +49,20 @@ void write_text_atomically(const std::string& path, const std::string& text) {
     out.close();
     if (!out) throw Error(path + ": write failed (disk full?)");
   });
+}
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
+  return ::remove(path) == 0 ? 0 : -1;
+}
+}  // namespace
+
+bool remove_tree(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return true;  // nothing there
+  // Depth first (children before their directory), without following symbolic links.
+  ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return ::lstat(path.c_str(), &st) != 0;
 }
 
 }  // namespace fedgan::io

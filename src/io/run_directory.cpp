@@ -34,8 +34,8 @@ void RunDirectory::prepare(bool resume, bool force) const {
                          "use --resume to continue it or --force to start over");
   if (force && !resume) {
     for (const char* name : {"config.toml", "metrics.csv", "log.txt"}) fs::remove(m_root + "/" + name, ec);
-    fs::remove_all(m_root + "/checkpoints", ec);
-    fs::remove_all(m_root + "/samples", ec);
+    remove_tree(m_root + "/checkpoints");
+    remove_tree(m_root + "/samples");
   }
   for (const char* sub : {"", "/checkpoints", "/samples"}) {
     fs::create_directories(m_root + sub, ec);

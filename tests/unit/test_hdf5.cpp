@@ -3,7 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include "fedgan/core/error.hpp"
+#include "fedgan/io/atomic_file.hpp"
 #include "fedgan/io/hdf5.hpp"
+
+#include <filesystem>
+#include <fstream>
 #include "temp_dir.hpp"
 
 using namespace fedgan;
@@ -91,4 +95,17 @@ TEST_CASE("h5::File names the file when it cannot open it", "[io][hdf5]") {
   REQUIRE_THROWS_WITH(h5::File(dir.file("text.h5"), h5::File::Mode::Read),
                       Contains("not an HDF5 file"));
   CHECK_FALSE(h5::is_hdf5(dir.file("text.h5")));
+}
+
+TEST_CASE("remove_tree removes a nested tree and nothing else", "[io]") {
+  TempDir dir;
+  const auto root = dir.file("tree");
+  std::filesystem::create_directories(root + "/a/b");
+  std::ofstream(root + "/a/b/x.txt") << "x";
+  std::ofstream(root + "/top.txt") << "y";
+  std::ofstream(dir.file("keep.txt")) << "z";
+  CHECK(io::remove_tree(root));
+  CHECK_FALSE(std::filesystem::exists(root));
+  CHECK(std::filesystem::exists(dir.file("keep.txt")));
+  CHECK(io::remove_tree(root));  // already gone: nothing to do
 }

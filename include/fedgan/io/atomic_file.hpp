@@ -14,4 +14,9 @@ void write_atomically(const std::string& path, const std::function<void(const st
 // Writes text atomically.
 void write_text_atomically(const std::string& path, const std::string& text);
 
+// Removes a file or a directory tree (rm -rf); true when nothing is left. Uses POSIX nftw, not
+// std::filesystem::remove_all: linked with PyTorch 2.x wheels (their libraries carry a
+// libstdc++ of their own), remove_all is suspected of the segfaults seen on the GPU machine.
+bool remove_tree(const std::string& path);
+
 }  // namespace fedgan::io
