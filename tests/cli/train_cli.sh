@@ -46,6 +46,17 @@ expect_fail() {  # expect_fail REGEX command... (leaves the output in $out)
   echo "ok: failed as expected ($regex)"
 }
 
+# A 6-round 2-rank run in the background, waited for until round 2: mpirun itself is the
+# background job (not a function), so $pid is mpirun's pid and it forwards SIGUSR1.
+start_long_run() {
+  long=(--rounds 6 --checkpoint-every 100 --local-steps 30)
+  "$mpiexec" --oversubscribe -n 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/run" \
+    >"$work/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do grep -q "round 2/6" "$work/log" 2>/dev/null && break; sleep 0.1; done
+  grep -q "round 2/6" "$work/log" || fail "the run did not reach round 2"
+}
+
 case "$case" in
 resume)
   # 4 rounds straight == 2 rounds, then resumed to 4 (model, server momentum, RNG).
@@ -68,13 +79,7 @@ resume_keep)
 preempt)
   # SIGUSR1 to a running 2-rank mpirun job: exit 3 within seconds, a readable checkpoint, and
   # `--resume auto` continues from it to the same model as an uninterrupted run.
-  long=(--rounds 6 --checkpoint-every 100 --local-steps 30)
-  # mpirun itself in the background (not a function), so $! is its pid: it forwards SIGUSR1.
-  "$mpiexec" --oversubscribe -n 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/run" \
-    >"$work/log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 300); do grep -q "round 2/6" "$work/log" 2>/dev/null && break; sleep 0.1; done
-  grep -q "round 2/6" "$work/log" || fail "the run did not reach round 2"
+  start_long_run
   start=$(date +%s%N)
   kill -USR1 "$pid"
   set +e; wait "$pid"; rc=$?; set -e
@@ -264,12 +269,7 @@ ranks)
 sigterm)
   # SIGTERM to one rank (as srun or a scheduler delivers it): the job stops cooperatively, exit 3,
   # and the log names the signal and the rank (the signal number used to be lost: "signal 0").
-  long=(--rounds 6 --checkpoint-every 100 --local-steps 30)
-  "$mpiexec" --oversubscribe -n 2 "$fedgan" train "${small[@]}" "${long[@]}" --out "$work/run" \
-    >"$work/log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 300); do grep -q "round 2/6" "$work/log" 2>/dev/null && break; sleep 0.1; done
-  grep -q "round 2/6" "$work/log" || fail "the run did not reach round 2"
+  start_long_run
   victim=$(pgrep -P "$pid" -f "fedgan" | tail -n 1)
   [ -n "$victim" ] || fail "no rank process found"
   kill -TERM "$victim"
