@@ -413,9 +413,16 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
                                              [&] { return debug_stop || stop_requested(); });
     if (r.interrupted) {
       // Preemption: keep the last complete round (round - 1) and leave with a distinct code.
+      // The parties' own state (restored to the end of round - 1) goes with it, so a resume
+      // with kept Adam moments or local BN statistics is exact too.
+      const bool write = round - 1 > start_round;
+      const auto party_state = write ? gather_party_state(comm, *trainer)
+                                     : std::map<std::string, torch::Tensor>{};
       collective_try(comm, [&] {
-        if (comm.is_root() && round - 1 > start_round)
-          io::write_checkpoint(run.latest_checkpoint(), make_checkpoint(*trainer, round - 1, config_text));
+        if (!comm.is_root() || !write) return;
+        auto ck = make_checkpoint(*trainer, round - 1, config_text);
+        for (auto& [k, v] : party_state) ck.state[k] = v;
+        io::write_checkpoint(run.latest_checkpoint(), ck);
       });
       // The signal may have reached one rank only: learn which signal, the first rank that got
       // it, and whether it came from mpirun aborting the job.

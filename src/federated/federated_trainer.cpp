@@ -116,6 +116,7 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   const auto participants =
       sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
   m_aggregator->reset();
+  m_round_backup.clear();
   auto extra = m_aggregator->stats();
 
   // Local training of this rank's participating parties, one after another.
@@ -128,6 +129,7 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
       break;
     }
     if (!std::binary_search(participants.begin(), participants.end(), party.id)) continue;
+    backup_state(party.id);
     auto& state = m_states[party.id];
     m_local->copy_from(*m_global);
     if (m_config.local_bn && state.g_buffers.defined()) {
@@ -191,6 +193,7 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
                            stopped ? 1 : 0};
   m_comm.allreduce_max(agree, 4);
   if (agree[3] > 0) {
+    restore_round_backup();
     report.interrupted = true;
     report.wait_s = seconds_since(t_agg);
     report.wall_s = seconds_since(t_round);
@@ -306,6 +309,49 @@ void FederatedTrainer::load_party_state_tensors(const std::map<std::string, torc
       st.d_buffers = get(p + "d_buffers").to(m_config.device, false, true);
     }
   }
+}
+
+void FederatedTrainer::backup_state(int party) {
+  if (!has_party_state()) return;
+  auto& st = m_states[party];
+  StateBackup b;
+  if (m_config.optimizer_state == "keep" && st.optimizers) {
+    auto& o = *st.optimizers;
+    b.had_optimizers = true;
+    b.g_exp_avg = o.g.exp_avg().clone();
+    b.g_exp_avg_sq = o.g.exp_avg_sq().clone();
+    b.d_exp_avg = o.d.exp_avg().clone();
+    b.d_exp_avg_sq = o.d.exp_avg_sq().clone();
+    b.g_step = o.g.step_count();
+    b.d_step = o.d.step_count();
+  }
+  // BN statistics are replaced (not updated in place) at the party's end: the handles suffice.
+  b.g_buffers = st.g_buffers;
+  b.d_buffers = st.d_buffers;
+  m_round_backup[party] = std::move(b);
+}
+
+void FederatedTrainer::restore_round_backup() {
+  torch::NoGradGuard no_grad;
+  for (auto& [party, b] : m_round_backup) {
+    auto& st = m_states[party];
+    if (m_config.optimizer_state == "keep") {
+      if (!b.had_optimizers) {
+        st.optimizers.reset();  // made this round: the resumed round makes it afresh
+      } else if (st.optimizers) {
+        auto& o = *st.optimizers;
+        o.g.exp_avg().copy_(b.g_exp_avg);
+        o.g.exp_avg_sq().copy_(b.g_exp_avg_sq);
+        o.d.exp_avg().copy_(b.d_exp_avg);
+        o.d.exp_avg_sq().copy_(b.d_exp_avg_sq);
+        o.g.set_step_count(b.g_step);
+        o.d.set_step_count(b.d_step);
+      }
+    }
+    st.g_buffers = b.g_buffers;
+    st.d_buffers = b.d_buffers;
+  }
+  m_round_backup.clear();
 }
 
 }  // namespace fedgan

@@ -76,9 +76,12 @@ resume_keep)
     --resume >/dev/null 2>&1
   same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
   ;;
-preempt)
+preempt|preempt_keep)
   # SIGUSR1 to a running 2-rank mpirun job: exit 3 within seconds, a readable checkpoint, and
-  # `--resume auto` continues from it to the same model as an uninterrupted run.
+  # `--resume auto` continues from it to the same model as an uninterrupted run. preempt_keep:
+  # with per-party Adam moments and BN statistics, which the stopped round had already changed
+  # (they are restored to the last complete round and saved with the checkpoint).
+  [ "$case" = preempt_keep ] && small+=(--optimizer-state keep --local-bn --participation 0.75)
   start_long_run
   start=$(date +%s%N)
   kill -USR1 "$pid"

@@ -113,6 +113,17 @@ class FederatedTrainer {
   std::unique_ptr<Gan> m_global, m_local;
   std::unique_ptr<ServerOptimizer> m_server_g, m_server_d;
   std::map<int, PartyState> m_states;
+  // Party state as it was before this round touched it (kept Adam moments are updated in
+  // place), so an interrupted round leaves every party as the last complete round left it.
+  struct StateBackup {
+    bool had_optimizers = false;
+    torch::Tensor g_exp_avg, g_exp_avg_sq, d_exp_avg, d_exp_avg_sq;
+    std::int64_t g_step = 0, d_step = 0;
+    torch::Tensor g_buffers, d_buffers;
+  };
+  std::map<int, StateBackup> m_round_backup;
+  void backup_state(int party);
+  void restore_round_backup();
   std::unique_ptr<FusedAggregator> m_aggregator;  // reused every round
   transfer::ParameterPlan m_g_plan, m_d_plan;
   std::unique_ptr<Gan> m_teacher;
