@@ -165,8 +165,10 @@ RankDevice resolve_device(Communicator& comm, const TrainOptions& o) {
   return out;
 }
 
+// The model, the server optimizer and the parties' own state (from gather_party_state).
 io::CheckpointData make_checkpoint(FederatedTrainer& trainer, std::int64_t round,
-                                   const std::string& config_text) {
+                                   const std::string& config_text,
+                                   const std::map<std::string, torch::Tensor>& party_state) {
   io::CheckpointData ck;
   ck.round = round;
   ck.architecture = trainer.global().config().to_string();
@@ -174,6 +176,7 @@ io::CheckpointData make_checkpoint(FederatedTrainer& trainer, std::int64_t round
   for (auto& [k, v] : io::named_tensors(trainer.global().g_flat())) ck.generator[k] = v;
   for (auto& [k, v] : io::named_tensors(trainer.global().d_flat())) ck.discriminator[k] = v;
   for (auto& [k, v] : trainer.server_state()) ck.state["server/" + k] = v;
+  for (auto& [k, v] : party_state) ck.state[k] = v;
   return ck;
 }
 
@@ -367,6 +370,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
 
   // Evaluation: every rank loads the evaluator; real statistics are cached per dataset.
   std::optional<eval::Evaluator> evaluator;
+  std::unique_ptr<Gan> eval_cpu_copy;  // a GPU run's model, copied for the CPU evaluator
   eval::RealStats real_stats;
   comm.agree_ok(options.eval_every == 0 || !options.evaluator.empty(),
                 "--eval-every needs --evaluator FILE (make one with `fedgan evaluator`)");
@@ -420,9 +424,8 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
                                      : std::map<std::string, torch::Tensor>{};
       collective_try(comm, [&] {
         if (!comm.is_root() || !write) return;
-        auto ck = make_checkpoint(*trainer, round - 1, config_text);
-        for (auto& [k, v] : party_state) ck.state[k] = v;
-        io::write_checkpoint(run.latest_checkpoint(), ck);
+        io::write_checkpoint(run.latest_checkpoint(),
+                             make_checkpoint(*trainer, round - 1, config_text, party_state));
       });
       // The signal may have reached one rank only: learn which signal, the first rank that got
       // it, and whether it came from mpirun aborting the job.
@@ -472,8 +475,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
       if (round % options.sample_every == 0 || round == rounds)
         io::write_png_grid(run.samples(round), sample_images(trainer->global(), options.federated.seed, 64), 8);
       if (checkpoint_now) {
-        auto ck = make_checkpoint(*trainer, round, config_text);
-        for (auto& [k, v] : party_state) ck.state[k] = v;
+        const auto ck = make_checkpoint(*trainer, round, config_text, party_state);
         io::write_checkpoint(run.checkpoint(round), ck);
         io::write_checkpoint(run.latest_checkpoint(), ck);
       }
@@ -483,13 +485,13 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
       eval::EvalOptions eo;
       eo.n = options.eval_n;
       eo.seed = options.federated.seed;
-      // The evaluator runs on the CPU: a GPU model is copied there first (one copy per eval).
-      std::unique_ptr<Gan> cpu_copy;
+      // The evaluator runs on the CPU: a GPU model's values are copied to a CPU twin, built
+      // once per run (building one draws weights from torch's global generator).
       if (!device.is_cpu()) {
-        cpu_copy = std::make_unique<Gan>(model);
-        cpu_copy->copy_from(trainer->global());
+        if (!eval_cpu_copy) eval_cpu_copy = std::make_unique<Gan>(model);
+        eval_cpu_copy->copy_from(trainer->global());
       }
-      Gan& eval_gan = cpu_copy ? *cpu_copy : trainer->global();
+      Gan& eval_gan = eval_cpu_copy ? *eval_cpu_copy : trainer->global();
       const auto e = eval::evaluate_generator(comm, eval_gan.generator(), model,
                                               *evaluator, real_stats, eo,
                                               "round " + std::to_string(round));

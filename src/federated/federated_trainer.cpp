@@ -138,9 +138,7 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
       m_local->d_flat().buffers_view().copy_(state.d_buffers);
     }
     if (!state.optimizers || m_config.optimizer_state == "reset") {
-      state.optimizers = make_party_optimizers(*m_local, m_trainer.config());
-      if (!m_g_plan.identity) state.optimizers->g.set_lr_scale(m_g_plan.lr_scale);
-      if (!m_d_plan.identity) state.optimizers->d.set_lr_scale(m_d_plan.lr_scale);
+      state.optimizers = new_party_optimizers();
     }
     m_trainer.set_round(round);
     auto gen = compat::make_generator(
@@ -261,95 +259,83 @@ void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tens
 
 namespace fedgan {
 
-std::map<std::string, torch::Tensor> FederatedTrainer::party_state_tensors() const {
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& [id, st] : m_states) {
-    const std::string p = "party/" + std::to_string(id) + "/";
-    if (m_config.optimizer_state == "keep" && st.optimizers) {
-      auto& o = *st.optimizers;
-      out[p + "g_exp_avg"] = o.g.exp_avg();
-      out[p + "g_exp_avg_sq"] = o.g.exp_avg_sq();
-      out[p + "g_step"] = torch::tensor({o.g.step_count()}, torch::kInt64);
-      out[p + "d_exp_avg"] = o.d.exp_avg();
-      out[p + "d_exp_avg_sq"] = o.d.exp_avg_sq();
-      out[p + "d_step"] = torch::tensor({o.d.step_count()}, torch::kInt64);
-    }
-    if (m_config.local_bn && st.g_buffers.defined()) {
-      out[p + "g_buffers"] = st.g_buffers;
-      out[p + "d_buffers"] = st.d_buffers;
-    }
-  }
-  return out;
+PartyOptimizers FederatedTrainer::new_party_optimizers() {
+  auto o = make_party_optimizers(*m_local, m_trainer.config());
+  if (!m_g_plan.identity) o.g.set_lr_scale(m_g_plan.lr_scale);
+  if (!m_d_plan.identity) o.d.set_lr_scale(m_d_plan.lr_scale);
+  return o;
 }
 
-void FederatedTrainer::load_party_state_tensors(const std::map<std::string, torch::Tensor>& t) {
+void FederatedTrainer::save_party_state(int party,
+                                        std::map<std::string, torch::Tensor>& out) const {
+  const auto it = m_states.find(party);
+  if (it == m_states.end()) return;
+  const auto& st = it->second;
+  const std::string p = "party/" + std::to_string(party) + "/";
+  if (m_config.optimizer_state == "keep" && st.optimizers) {
+    auto& o = *st.optimizers;
+    out[p + "g_exp_avg"] = o.g.exp_avg();
+    out[p + "g_exp_avg_sq"] = o.g.exp_avg_sq();
+    out[p + "g_step"] = torch::tensor({o.g.step_count()}, torch::kInt64);
+    out[p + "d_exp_avg"] = o.d.exp_avg();
+    out[p + "d_exp_avg_sq"] = o.d.exp_avg_sq();
+    out[p + "d_step"] = torch::tensor({o.d.step_count()}, torch::kInt64);
+  }
+  if (m_config.local_bn && st.g_buffers.defined()) {
+    out[p + "g_buffers"] = st.g_buffers;
+    out[p + "d_buffers"] = st.d_buffers;
+  }
+}
+
+void FederatedTrainer::load_party_state(int party,
+                                        const std::map<std::string, torch::Tensor>& t) {
   auto get = [&](const std::string& key) {
     auto it = t.find(key);
     return it == t.end() ? torch::Tensor() : it->second;
   };
-  for (const auto& party : m_parties) {
-    const std::string p = "party/" + std::to_string(party.id) + "/";
-    auto& st = m_states[party.id];
-    if (auto gm = get(p + "g_exp_avg"); gm.defined() && m_config.optimizer_state == "keep") {
-      st.optimizers = make_party_optimizers(*m_local, m_trainer.config());
-      // The same learning-rate scales (frozen blocks, --lr-mult) as a party made in run_round.
-      if (!m_g_plan.identity) st.optimizers->g.set_lr_scale(m_g_plan.lr_scale);
-      if (!m_d_plan.identity) st.optimizers->d.set_lr_scale(m_d_plan.lr_scale);
-      auto& o = *st.optimizers;
-      require(gm.numel() == o.g.exp_avg().numel(), "checkpoint: party state of another model");
-      o.g.exp_avg().copy_(gm.reshape(o.g.exp_avg().sizes()));
-      o.g.exp_avg_sq().copy_(get(p + "g_exp_avg_sq").reshape(o.g.exp_avg().sizes()));
-      o.g.set_step_count(get(p + "g_step").item<std::int64_t>());
-      o.d.exp_avg().copy_(get(p + "d_exp_avg").reshape(o.d.exp_avg().sizes()));
-      o.d.exp_avg_sq().copy_(get(p + "d_exp_avg_sq").reshape(o.d.exp_avg().sizes()));
-      o.d.set_step_count(get(p + "d_step").item<std::int64_t>());
-    }
-    if (auto gb = get(p + "g_buffers"); gb.defined() && m_config.local_bn) {
-      st.g_buffers = gb.to(m_config.device, /*non_blocking=*/false, /*copy=*/true);
-      st.d_buffers = get(p + "d_buffers").to(m_config.device, false, true);
-    }
+  const std::string p = "party/" + std::to_string(party) + "/";
+  auto& st = m_states[party];
+  if (auto gm = get(p + "g_exp_avg"); gm.defined() && m_config.optimizer_state == "keep") {
+    st.optimizers = new_party_optimizers();
+    auto& o = *st.optimizers;
+    require(gm.numel() == o.g.exp_avg().numel(), "checkpoint: party state of another model");
+    o.g.exp_avg().copy_(gm.reshape(o.g.exp_avg().sizes()));
+    o.g.exp_avg_sq().copy_(get(p + "g_exp_avg_sq").reshape(o.g.exp_avg().sizes()));
+    o.g.set_step_count(get(p + "g_step").item<std::int64_t>());
+    o.d.exp_avg().copy_(get(p + "d_exp_avg").reshape(o.d.exp_avg().sizes()));
+    o.d.exp_avg_sq().copy_(get(p + "d_exp_avg_sq").reshape(o.d.exp_avg().sizes()));
+    o.d.set_step_count(get(p + "d_step").item<std::int64_t>());
   }
+  if (auto gb = get(p + "g_buffers"); gb.defined() && m_config.local_bn) {
+    st.g_buffers = gb.to(m_config.device, /*non_blocking=*/false, /*copy=*/true);
+    st.d_buffers = get(p + "d_buffers").to(m_config.device, false, true);
+  }
+}
+
+std::map<std::string, torch::Tensor> FederatedTrainer::party_state_tensors() const {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& entry : m_states) save_party_state(entry.first, out);
+  return out;
+}
+
+void FederatedTrainer::load_party_state_tensors(const std::map<std::string, torch::Tensor>& t) {
+  for (const auto& party : m_parties) load_party_state(party.id, t);
 }
 
 void FederatedTrainer::backup_state(int party) {
   if (!has_party_state()) return;
-  auto& st = m_states[party];
-  StateBackup b;
-  if (m_config.optimizer_state == "keep" && st.optimizers) {
-    auto& o = *st.optimizers;
-    b.had_optimizers = true;
-    b.g_exp_avg = o.g.exp_avg().clone();
-    b.g_exp_avg_sq = o.g.exp_avg_sq().clone();
-    b.d_exp_avg = o.d.exp_avg().clone();
-    b.d_exp_avg_sq = o.d.exp_avg_sq().clone();
-    b.g_step = o.g.step_count();
-    b.d_step = o.d.step_count();
-  }
-  // BN statistics are replaced (not updated in place) at the party's end: the handles suffice.
-  b.g_buffers = st.g_buffers;
-  b.d_buffers = st.d_buffers;
-  m_round_backup[party] = std::move(b);
+  std::map<std::string, torch::Tensor> saved;
+  save_party_state(party, saved);
+  for (auto& entry : saved) entry.second = entry.second.clone();  // the live ones change
+  m_round_backup[party] = std::move(saved);
 }
 
 void FederatedTrainer::restore_round_backup() {
   torch::NoGradGuard no_grad;
-  for (auto& [party, b] : m_round_backup) {
-    auto& st = m_states[party];
-    if (m_config.optimizer_state == "keep") {
-      if (!b.had_optimizers) {
-        st.optimizers.reset();  // made this round: the resumed round makes it afresh
-      } else if (st.optimizers) {
-        auto& o = *st.optimizers;
-        o.g.exp_avg().copy_(b.g_exp_avg);
-        o.g.exp_avg_sq().copy_(b.g_exp_avg_sq);
-        o.d.exp_avg().copy_(b.d_exp_avg);
-        o.d.exp_avg_sq().copy_(b.d_exp_avg_sq);
-        o.g.set_step_count(b.g_step);
-        o.d.set_step_count(b.d_step);
-      }
-    }
-    st.g_buffers = b.g_buffers;
-    st.d_buffers = b.d_buffers;
+  // A party without saved state (its first round) goes back to none; the others are loaded.
+  for (const auto& [party, saved] : m_round_backup) {
+    m_states[party] = PartyState{};
+    load_party_state(party, saved);
   }
   m_round_backup.clear();
 }

@@ -114,16 +114,16 @@ class FederatedTrainer {
   std::unique_ptr<ServerOptimizer> m_server_g, m_server_d;
   std::map<int, PartyState> m_states;
   // Party state as it was before this round touched it (kept Adam moments are updated in
-  // place), so an interrupted round leaves every party as the last complete round left it.
-  struct StateBackup {
-    bool had_optimizers = false;
-    torch::Tensor g_exp_avg, g_exp_avg_sq, d_exp_avg, d_exp_avg_sq;
-    std::int64_t g_step = 0, d_step = 0;
-    torch::Tensor g_buffers, d_buffers;
-  };
-  std::map<int, StateBackup> m_round_backup;
+  // place), in the checkpoint's form, so an interrupted round leaves every party as the last
+  // complete round left it.
+  std::map<int, std::map<std::string, torch::Tensor>> m_round_backup;
   void backup_state(int party);
   void restore_round_backup();
+  // One party's state as "party/<id>/<what>" tensors (aliasing the live ones), and its restore.
+  void save_party_state(int party, std::map<std::string, torch::Tensor>& out) const;
+  void load_party_state(int party, const std::map<std::string, torch::Tensor>& tensors);
+  // A party's fresh optimizers on the local model, with the freeze plan's lr scales.
+  PartyOptimizers new_party_optimizers();
   std::unique_ptr<FusedAggregator> m_aggregator;  // reused every round
   transfer::ParameterPlan m_g_plan, m_d_plan;
   std::unique_ptr<Gan> m_teacher;
