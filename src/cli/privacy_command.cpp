@@ -29,7 +29,7 @@ std::string number(double v) {
   return std::isfinite(v) ? fmt::format("{:.17g}", v) : std::string("null");
 }
 
-int run_privacy(Communicator& comm, const PrivacyConfig& c) {
+int run_privacy(comm::Communicator& comm, const PrivacyConfig& c) {
   const auto orders = privacy::default_orders();
   double z = c.noise_multiplier;
   // Every rank computes the same figures (no collective needed); an error here is reached
@@ -103,7 +103,7 @@ void add_privacy_command(CLI::App& root, Commands& commands) {
                                  "give --noise-multiplier z (to get epsilon) or --target-epsilon "
                                  "E (to get z)");
   });
-  commands.push_back({sub, [c](Communicator& comm) { return run_privacy(comm, *c); }});
+  commands.push_back({sub, [c](comm::Communicator& comm) { return run_privacy(comm, *c); }});
 }
 
 }  // namespace fedgan::cli

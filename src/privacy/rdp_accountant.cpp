@@ -4,6 +4,8 @@
 // against an independent multi-precision computation (scripts/rdp_reference.py).
 #include "fedgan/privacy/rdp_accountant.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -72,9 +74,10 @@ double log_a_frac(double q, double sigma, double alpha) {
   constexpr long kMaxTerms = 100'000'000;
   for (long i = 0;; ++i) {
     if (i == kMaxTerms)
-      throw Error("RDP accountant: the fractional-order series did not converge for q=" +
-                  std::to_string(q) + ", sigma=" + std::to_string(sigma) +
-                  ", order=" + std::to_string(alpha));
+      throw Error(fmt::format(
+          "RDP accountant: the fractional-order series did not converge for q={:g}, sigma={:g}, "
+          "order={:g}",
+          q, sigma, alpha));
     const double di = static_cast<double>(i);
     const double j = alpha - di;
     const double log_t0 = log_coef + di * log_q + j * log_1mq;
@@ -110,8 +113,8 @@ std::vector<double> default_orders() {
 }
 
 double sampled_gaussian_log_a(double q, double sigma, double order) {
-  require(q > 0 && q < 1, "RDP accountant: sampling rate " + std::to_string(q) +
-                              " must be in (0, 1) for log A");
+  require(q > 0 && q < 1,
+          fmt::format("RDP accountant: sampling rate {:g} must be in (0, 1) for log A", q));
   require(sigma > 0 && std::isfinite(sigma),
           "RDP accountant: noise multiplier must be positive and finite");
   require(order > 1 && std::isfinite(order), "RDP accountant: order must be finite and > 1");
@@ -212,9 +215,10 @@ double noise_for_epsilon(double q, int steps, double delta, double target_epsilo
     lo = hi;
     hi *= 2;
     if (hi > 1e6)
-      throw Error("target epsilon " + std::to_string(target_epsilon) +
-                  " is not reached by any noise multiplier up to 1e6 (at these orders, q, rounds "
-                  "and delta)");
+      throw Error(fmt::format(
+          "target epsilon {:g} is not reached by any noise multiplier up to 1e6 (q = {:g}, {} "
+          "rounds, delta = {:g})",
+          target_epsilon, q, steps, delta));
   }
   // Invariant: eps(lo) > target >= eps(hi); hi is returned, so the answer always meets it.
   while (hi - lo > tolerance * hi) {
