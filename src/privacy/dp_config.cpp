@@ -8,7 +8,6 @@
 #include <numeric>
 
 #include "fedgan/core/error.hpp"
-#include "fedgan/data/random.hpp"
 
 namespace fedgan::privacy {
 namespace {
@@ -84,18 +83,6 @@ DpPlan make_dp_plan(const DpConfig& c, double participation,
     }
   }
   return plan;
-}
-
-std::vector<int> poisson_participants(int total_parties, double q, std::uint64_t seed, int round) {
-  require(q > 0 && q <= 1, "Poisson sampling rate must be in (0, 1]");
-  std::vector<int> ids;
-  // "pois" as a stream tag keeps these draws apart from every other seeded stream.
-  data::Rng rng(data::derive_seed(seed, 0x706f6973, static_cast<std::uint64_t>(round)));
-  for (int k = 0; k < total_parties; ++k) {
-    // One draw per party even when q = 1, so the stream does not depend on q.
-    if (rng.uniform() < q) ids.push_back(k);
-  }
-  return ids;
 }
 
 double next_adaptive_clip(double clip, double noised_centred_count, const DpPlan& plan) {

@@ -1,6 +1,6 @@
 // Client-level DP-FedAvg settings (McMahan et al. 2018; adaptive clipping: Andrew et al. 2021)
-// and the pieces of it that need no LibTorch: their checks, Poisson party sampling, the fixed
-// denominator, the adaptive clip update and the guarantee line.
+// and the pieces of it that need no LibTorch: their checks, the fixed denominator, the adaptive
+// clip update and the guarantee line. (Poisson party sampling: federated/participation.hpp.)
 #pragma once
 
 #include <cstdint>
@@ -26,7 +26,7 @@ enum class DpWeighting {
 struct DpConfig {
   bool enabled = false;                                   // --dp-clip given
   double clip = std::numeric_limits<double>::infinity();  // C (the initial C when adaptive)
-  double noise_multiplier = 0;                            // z (of the whole round's mechanism)
+  double noise_multiplier = 1.0;                          // z (of the whole round's mechanism)
   NoiseMode noise = NoiseMode::Central;
   DpWeighting weighting = DpWeighting::Uniform;
   double delta = 0;           // 0: 1/(10·parties)
@@ -56,10 +56,6 @@ struct DpPlan {
 // the denominator. `shard_sizes` holds n_k of every party (all ranks know them from the file).
 DpPlan make_dp_plan(const DpConfig& config, double participation,
                     const std::vector<std::int64_t>& shard_sizes);
-
-// Poisson sampling: party k joins round t with probability q, independently; one seeded
-// generator per round, read in party order, so every rank draws the same set. Sorted ids.
-std::vector<int> poisson_participants(int total_parties, double q, std::uint64_t seed, int round);
 
 // Andrew et al. 2021, Alg. 1: C ← C·exp(−η(b̄ − γ)), b̄ = the noised fraction of updates whose
 // norm was at most C: (Σ(b_k − ½) + N(0, σ_b²))/m + ½ (centred, so that the count's

@@ -6,9 +6,11 @@
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/privacy/clipping.hpp"
+#include "fedgan/federated/participation.hpp"
 #include "fedgan/privacy/dp_config.hpp"
 
 using namespace fedgan::privacy;
+using fedgan::federated::poisson_participants;
 
 TEST_CASE("clip_l2 bounds the whole update and leaves small or unclipped ones alone", "[dp]") {
   torch::manual_seed(3);
