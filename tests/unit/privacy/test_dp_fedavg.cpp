@@ -125,8 +125,10 @@ TEST_CASE("clipping bounds a party: a 1000x update moves the model no more than 
   };
   const double normal = moved(1), huge = moved(1000);
   // FedAvg (server lr 1) moves the model by the mean of 4 clipped updates over m = 4: at most C.
-  CHECK(normal <= clip * (1 + 1e-5));
-  CHECK(huge <= clip * (1 + 1e-5));
+  // The movement is measured on float32 weights (w + δ is rounded to float32: about 1e-9 per
+  // value here, 2e-5·C over the model's 18k values), hence the 1e-3 relative slack.
+  CHECK(normal <= clip * (1 + 1e-3));
+  CHECK(huge <= clip * (1 + 1e-3));
   // The amplified party's clipped update has norm C, as its plain one (its norm is above C):
   // the two models differ by rounding only, not by a factor of 1000.
   CHECK(std::abs(huge - normal) < 1e-3 * clip);
