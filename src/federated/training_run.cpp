@@ -31,6 +31,7 @@
 #include "fedgan/io/hdf5.hpp"
 #include "fedgan/io/image_grid.hpp"
 #include "fedgan/io/run_directory.hpp"
+#include "fedgan/privacy/clipping.hpp"
 #include "fedgan/privacy/dp_fedavg.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 
@@ -474,6 +475,11 @@ RunOutcome TrainingRun::run() {
     const RoundReport r = s.trainer->run_round(static_cast<int>(round),
                                                [&] { return debug_stop || stop_requested(); });
     if (r.interrupted) return s.preempted(round);
+    if (s.dp) {
+      // Noised BatchNorm variances below zero would make eval-mode samples NaN.
+      for (auto* flat : {&s.trainer->global().g_flat(), &s.trainer->global().d_flat()})
+        privacy::clamp_running_variances(*flat, privacy::kRunningVarFloor);
+    }
     s.check_round(round, r);
     s.write_outputs(round);
     auto eval_cells = s.evaluate(round);

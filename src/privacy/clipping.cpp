@@ -60,4 +60,19 @@ void add_gaussian_noise(torch::Tensor& target, double stddev, std::uint64_t seed
   }
 }
 
+std::int64_t clamp_running_variances(models::FlatParameters& flat, double floor) {
+  torch::NoGradGuard no_grad;
+  std::int64_t raised = 0;
+  const std::string suffix = "running_var";
+  for (const auto& e : flat.entries()) {
+    if (!e.is_buffer || e.name.size() < suffix.size() ||
+        e.name.compare(e.name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    auto values = flat.flat().narrow(0, e.offset, e.numel);
+    raised += (values < floor).sum().item<std::int64_t>();
+    values.clamp_min_(floor);
+  }
+  return raised;
+}
+
 }  // namespace fedgan::privacy

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "fedgan/models/flat_parameters.hpp"
+
 namespace fedgan::privacy {
 
 // L2 norm of all parts together (float64, summed element by element in a fixed order, so the
@@ -21,5 +23,13 @@ torch::Tensor gaussian_noise(std::int64_t n, std::uint64_t seed);
 // target += stddev · gaussian_noise(numel, seed), reshaped to target (any dtype, any device;
 // the noise is drawn on the CPU in float64 and converted once).
 void add_gaussian_noise(torch::Tensor& target, double stddev, std::uint64_t seed);
+
+// Noise on BatchNorm running variances can push some below zero, and an eval-mode forward then
+// takes the square root of a negative number (NaN images). Raises every `*.running_var` value
+// of `flat` to at least `floor`; post-processing of a released model, so it costs no privacy.
+// Returns how many values it raised.
+std::int64_t clamp_running_variances(models::FlatParameters& flat, double floor);
+// The floor DP runs use: BatchNorm adds eps = 1e-5, so a variance of 1e-2 scales by at most 10.
+inline constexpr double kRunningVarFloor = 1e-2;
 
 }  // namespace fedgan::privacy

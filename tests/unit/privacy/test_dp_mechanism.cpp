@@ -7,6 +7,7 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/privacy/clipping.hpp"
 #include "fedgan/federated/participation.hpp"
+#include "fedgan/models/gan.hpp"
 #include "fedgan/privacy/dp_config.hpp"
 
 using namespace fedgan::privacy;
@@ -103,4 +104,32 @@ TEST_CASE("DP plan: delta, weights, fixed denominator, adaptive noise split, ref
   c.clip = 1;
   c.noise_multiplier = -1;
   CHECK_THROWS_WITH(make_dp_plan(c, 0.5, sizes), Catch::Contains("--dp-noise-multiplier"));
+}
+
+TEST_CASE("noised BatchNorm variances are raised to the floor, nothing else moves", "[dp]") {
+  fedgan::models::ModelConfig c;
+  c.latent_dim = 8;
+  c.g_width = 4;
+  c.d_width = 4;
+  fedgan::models::Gan gan(c);
+  auto& flat = gan.g_flat();
+  {
+    torch::NoGradGuard no_grad;
+    flat.buffers_view().fill_(-0.5);  // running means and variances alike
+  }
+  const auto before = flat.snapshot();
+  std::int64_t vars = 0;
+  for (const auto& e : flat.entries())
+    if (e.is_buffer && e.name.find("running_var") != std::string::npos) vars += e.numel;
+  REQUIRE(vars > 0);
+  CHECK(clamp_running_variances(flat, kRunningVarFloor) == vars);
+  for (const auto& e : flat.entries()) {
+    const auto now = flat.flat().narrow(0, e.offset, e.numel);
+    if (e.is_buffer && e.name.find("running_var") != std::string::npos) {
+      CHECK(torch::all(now == static_cast<float>(kRunningVarFloor)).item<bool>());
+    } else {
+      CHECK(torch::equal(now, before.narrow(0, e.offset, e.numel)));
+    }
+  }
+  CHECK(clamp_running_variances(flat, kRunningVarFloor) == 0);
 }
