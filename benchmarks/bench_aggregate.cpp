@@ -40,7 +40,7 @@ double median(std::vector<double> v) {
 }
 
 template <class Fn>
-double time_op(fedgan::Communicator& comm, int reps, Fn&& fn) {
+double time_op(fedgan::comm::Communicator& comm, int reps, Fn&& fn) {
   for (int i = 0; i < 3; ++i) fn();  // warm-up
   std::vector<double> times;
   for (int i = 0; i < reps; ++i) {
@@ -58,7 +58,7 @@ double time_op(fedgan::Communicator& comm, int reps, Fn&& fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto comm = fedgan::make_mpi_communicator(&argc, &argv);
+  auto comm = fedgan::comm::make_mpi_communicator(&argc, &argv);
   int reps = 50;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--help")) {
       if (comm->is_root()) std::printf("usage: mpirun -n R bench_aggregate [--reps N] [--json]\n");
       comm.reset();
-      fedgan::finalize_mpi();
+      fedgan::comm::finalize_mpi();
       return 0;
     }
   }
@@ -114,6 +114,6 @@ int main(int argc, char** argv) {
     }
   }
   comm.reset();
-  fedgan::finalize_mpi();
+  fedgan::comm::finalize_mpi();
   return 0;
 }

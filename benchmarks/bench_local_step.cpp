@@ -52,19 +52,19 @@ int main(int argc, char** argv) {
   }
   torch::set_num_threads(threads);
   torch::manual_seed(0);
-  fedgan::ModelConfig model;
+  fedgan::models::ModelConfig model;
   model.g_width = g_width;
   model.d_width = d_width;
   model.latent_dim = latent;
-  fedgan::Gan gan(model, device);
-  fedgan::LocalTrainConfig config;
+  fedgan::models::Gan gan(model, device);
+  fedgan::train::LocalTrainConfig config;
   config.batch_size = batch;
   config.reuse_fake = g_fake == "reuse";
   config.autocast_bf16 = precision == "bf16" && device.is_cuda();
-  fedgan::LocalTrainer trainer(config);
-  auto opt = fedgan::make_party_optimizers(gan, config);
+  fedgan::train::LocalTrainer trainer(config);
+  auto opt = fedgan::train::make_party_optimizers(gan, config);
   auto gen = fedgan::compat::make_generator(1, device);
-  fedgan::TrainBatch b{(torch::rand({batch, 1, 28, 28}) * 2 - 1).to(device), {}};
+  fedgan::train::TrainBatch b{(torch::rand({batch, 1, 28, 28}) * 2 - 1).to(device), {}};
   for (int i = 0; i < 10; ++i) trainer.step_async(gan, opt, b, gen);  // warm-up
   fedgan::compat::synchronize(device);
   // CPU: every step timed alone (as before); GPU: 5 repetitions of steps/5 queued steps.

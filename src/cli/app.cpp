@@ -26,7 +26,7 @@ int node_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_co
 // file, a site default) rather than from the user's command line, so it is clamped with a
 // warning instead. More threads on the node than cores in total only warns: oversubscribing
 // ranks is mpirun's --oversubscribe decision, and it is slow, not wrong.
-int choose_threads(Communicator& comm, int requested) {
+int choose_threads(comm::Communicator& comm, int requested) {
   const int cores = node_cores();
   const int ranks_here = std::max(1, comm.local_size());
   const int fair = std::max(1, cores / ranks_here);
@@ -69,9 +69,9 @@ bool asks_for_help(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::unique_ptr<Communicator> comm;
+  std::unique_ptr<comm::Communicator> comm;
   try {
-    comm = make_mpi_communicator(&argc, &argv);
+    comm = comm::make_mpi_communicator(&argc, &argv);
   } catch (const std::exception& e) {
     std::cerr << "fedgan: cannot start MPI: " << e.what() << "\n";
     return kError;
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     if (comm->is_root()) std::cerr << "fedgan: config file " << e.what() << "\n";
     comm.reset();
-    finalize_mpi();
+    comm::finalize_mpi();
     return kUsage;
   } catch (const CLI::ParseError& e) {
     // Every rank parses the same arguments, so every rank reaches the same verdict.
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
       code = app.exit(e);
     }
     comm.reset();
-    finalize_mpi();
+    comm::finalize_mpi();
     return code == 0 ? kOk : kUsage;
   }
 
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
   }
   spdlog::default_logger()->flush();
   comm.reset();
-  finalize_mpi();
+  comm::finalize_mpi();
   return code;
 }
 

@@ -22,10 +22,10 @@ void add_debug_command(CLI::App& root, Commands& commands) {
   sub->add_option("--rank", config->rank, "the rank that fails");
   sub->add_option("--mode", config->mode, "agreed | local")
       ->check(CLI::IsMember({"agreed", "local"}));
-  commands.push_back({sub, [config](Communicator& comm) {
+  commands.push_back({sub, [config](comm::Communicator& comm) {
                         const bool me = comm.rank() == config->rank;
                         if (config->mode == "agreed") {
-                          collective_try(comm, [&] {
+                          comm::collective_try(comm, [&] {
                             if (me) throw Error("debug-fail: injected failure");
                           });
                         } else {

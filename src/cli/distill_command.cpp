@@ -24,14 +24,14 @@ struct DistillOptions {
 void run_distill(const DistillOptions& o) {
   require(o.force || !std::filesystem::exists(o.out), o.out + ": exists; use --force to overwrite it");
   const auto ck = io::read_checkpoint(o.teacher);
-  const ModelConfig& tc = ck.model;
-  Gan teacher(tc);
+  const models::ModelConfig& tc = ck.model;
+  models::Gan teacher(tc);
   io::load_strict(teacher.g_flat(), ck.generator, "generator", o.teacher);
   io::load_strict(teacher.d_flat(), ck.discriminator, "discriminator", o.teacher);
-  ModelConfig sc = tc;
+  models::ModelConfig sc = tc;
   sc.g_width = o.g_width;
   torch::manual_seed(o.config.seed);
-  Gan student(sc);
+  models::Gan student(sc);
   student.d_flat().flat().copy_(teacher.d_flat().flat());  // keep the teacher's D beside it
   const auto r = transfer::distill(teacher, student, o.config);
   io::CheckpointData out;
@@ -60,7 +60,7 @@ void add_distill_command(CLI::App& root, Commands& commands) {
   sub->add_option("--out", o->out, "student checkpoint to write (.h5)")->required();
   sub->add_option("--g-width", o->g_width, "student generator width")
       ->capture_default_str()
-      ->check(CLI::Range(2, kMaxModelWidth));
+      ->check(CLI::Range(2, models::kMaxModelWidth));
   sub->add_option("--steps", o->config.steps, "")->capture_default_str()->check(positive());
   sub->add_option("--batch-size", o->config.batch_size, "")
       ->capture_default_str()
@@ -72,8 +72,8 @@ void add_distill_command(CLI::App& root, Commands& commands) {
       ->check(non_negative_float());
   sub->add_option("--seed", o->config.seed, "")->capture_default_str();
   sub->add_flag("--force", o->force, "overwrite --out");
-  commands.push_back({sub, [o](Communicator& comm) {
-                        collective_try(comm, [&] {
+  commands.push_back({sub, [o](comm::Communicator& comm) {
+                        comm::collective_try(comm, [&] {
                           if (comm.is_root()) run_distill(*o);
                         });
                         return 0;

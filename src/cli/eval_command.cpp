@@ -50,12 +50,12 @@ void check_sizes(const EvalCommandConfig& c) {
                 true);
 }
 
-int run_eval(Communicator& comm, const EvalCommandConfig& c) {
+int run_eval(comm::Communicator& comm, const EvalCommandConfig& c) {
   const int sources = !c.checkpoint.empty() + !c.samples.empty() + c.noise;
   if (sources != 1)
     throw Error("eval: give exactly one of --checkpoint, --samples and --noise", true);
   check_sizes(c);
-  auto ev = collective_try(
+  auto ev = comm::collective_try(
       comm, [&] { return std::optional<eval::Evaluator>(eval::Evaluator::load(c.evaluator)); });
   if (c.options.n <= ev->feature_dim())
     throw Error("--n " + std::to_string(c.options.n) +
@@ -68,17 +68,17 @@ int run_eval(Communicator& comm, const EvalCommandConfig& c) {
                     " or more (2000+ for comparable figures)",
                 true);
   // Generator or image source, checked against the evaluator before any real data is embedded.
-  std::unique_ptr<Gan> gan;
+  std::unique_ptr<models::Gan> gan;
   eval::ImageSource source;
   std::string name;
-  collective_try(comm, [&] {
+  comm::collective_try(comm, [&] {
     if (!c.checkpoint.empty()) {
       auto ck = io::read_checkpoint(c.checkpoint);
       const auto& model = ck.model;
       ev->check_image_shape(model.channels, model.image_size, model.image_size,
                             c.checkpoint + " (generator " + ck.architecture + ")");
       torch::manual_seed(c.options.seed);
-      gan = std::make_unique<Gan>(model);
+      gan = std::make_unique<models::Gan>(model);
       if (c.round0) {
         name = c.checkpoint + " (its architecture, freshly initialised: round 0)";
       } else {
@@ -94,7 +94,7 @@ int run_eval(Communicator& comm, const EvalCommandConfig& c) {
     }
   });
   // FID-avg reads the parties of --data: they must be disjoint and in range, as for training.
-  collective_try(comm, [&] {
+  comm::collective_try(comm, [&] {
     if (comm.is_root() && h5::File(c.data, h5::File::Mode::Read).exists("/parties"))
       data::check_partition(c.data);
   });
@@ -155,7 +155,7 @@ void add_eval_command(CLI::App& root, Commands& commands) {
                   "real-statistics cache file (default: beside --data, keyed by the evaluator)");
   sub->add_flag("--no-cache", c->no_cache, "recompute the real statistics and write no cache");
   sub->add_flag("--json", c->json, "print one JSON object instead of the table");
-  commands.push_back({sub, [c](Communicator& comm) { return run_eval(comm, *c); }});
+  commands.push_back({sub, [c](comm::Communicator& comm) { return run_eval(comm, *c); }});
 }
 
 }  // namespace fedgan::cli

@@ -38,8 +38,8 @@ void add_evaluator_command(CLI::App& root, Commands& commands) {
       ->capture_default_str()
       ->check(in_range(0, 1));
   sub->add_flag("--force", c->force, "overwrite --out");
-  commands.push_back({sub, [c](Communicator& comm) {
-                        collective_try(comm, [&] {
+  commands.push_back({sub, [c](comm::Communicator& comm) {
+                        comm::collective_try(comm, [&] {
                           if (comm.is_root()) eval::run_evaluator_training(*c);
                         });
                         return 0;

@@ -12,7 +12,7 @@ namespace fedgan::cli {
 
 void add_info_command(CLI::App& root, Commands& commands) {
   auto* sub = root.add_subcommand("info", "print the job layout: ranks, nodes, threads, devices");
-  commands.push_back({sub, [](Communicator& comm) {
+  commands.push_back({sub, [](comm::Communicator& comm) {
                         const int gpus = compat::cuda_device_count();
                         const auto device = choose_device(DeviceKind::Auto, comm.local_rank());
                         std::ostringstream line;
@@ -26,7 +26,7 @@ void add_info_command(CLI::App& root, Commands& commands) {
                                        compat::torch_version(),
                                        compat::cuda_available() ? "available" : "not available",
                                        comm.backend(),
-                                       nccl_built() ? nccl_version() : "not built");
+                                       comm::nccl_built() ? comm::nccl_version() : "not built");
                           for (auto& l : lines) spdlog::info("  {}", l);
                         }
                         return 0;

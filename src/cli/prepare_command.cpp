@@ -41,8 +41,8 @@ void add_prepare_command(CLI::App& root, Commands& commands) {
   sub->add_flag("--force", config->force, "overwrite an existing --out");
   sub->add_flag("--compress", config->compress,
                 "deflate the images (smaller file, slower party reads)");
-  commands.push_back({sub, [config](Communicator& comm) {
-                        collective_try(comm, [&] {
+  commands.push_back({sub, [config](comm::Communicator& comm) {
+                        comm::collective_try(comm, [&] {
                           if (comm.is_root()) data::run_prepare(*config);
                         });
                         return 0;

@@ -44,11 +44,11 @@ void sample(const SampleConfig& c) {
           c.out + ": exists; use --force to overwrite it");
   // Validated against its architecture (shapes, finite values) before the model is built.
   const auto ck = io::read_checkpoint(c.checkpoint);
-  const ModelConfig& model = ck.model;
+  const models::ModelConfig& model = ck.model;
   require(!png || model.channels == 1 || model.channels == 3,
           c.checkpoint + ": the generator makes " + std::to_string(model.channels) +
               "-channel images; a .png grid needs 1 or 3 channels (write a .h5 file)");
-  Gan gan(model);
+  models::Gan gan(model);
   io::load_strict(gan.g_flat(), ck.generator, "generator", c.checkpoint);
   gan.generator().eval();
   auto gen = compat::make_cpu_generator(c.seed);
@@ -98,8 +98,8 @@ void add_sample_command(CLI::App& root, Commands& commands) {
   sub->add_option("--n", c->n, "number of images")->capture_default_str()->check(positive());
   sub->add_option("--seed", c->seed, "seed of the latent vectors")->capture_default_str();
   sub->add_flag("--force", c->force, "overwrite --out");
-  commands.push_back({sub, [c](Communicator& comm) {
-                        collective_try(comm, [&] {
+  commands.push_back({sub, [c](comm::Communicator& comm) {
+                        comm::collective_try(comm, [&] {
                           if (comm.is_root()) sample(*c);
                         });
                         return 0;

@@ -94,18 +94,18 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--seed", o.federated.seed, "seed of every random draw")->capture_default_str();
   sub.add_option("--latent-dim", o.model.latent_dim, "size of z")
       ->capture_default_str()
-      ->check(CLI::Range(1, kMaxModelWidth));
+      ->check(CLI::Range(1, models::kMaxModelWidth));
   sub.add_option("--g-width", o.model.g_width, "generator base width")
       ->capture_default_str()
-      ->check(CLI::Range(2, kMaxModelWidth));
+      ->check(CLI::Range(2, models::kMaxModelWidth));
   sub.add_option("--d-width", o.model.d_width, "discriminator base width")
       ->capture_default_str()
-      ->check(CLI::Range(1, kMaxModelWidth));
+      ->check(CLI::Range(1, models::kMaxModelWidth));
   sub.add_option("--d-norm", o.model.d_norm, "batch | none")->capture_default_str()
       ->check(CLI::IsMember({"batch", "none"}));
   sub.add_option("--model", o.model.family, "model family")
       ->capture_default_str()
-      ->check(CLI::IsMember(ModelRegistry::instance().families()));
+      ->check(CLI::IsMember(models::ModelRegistry::instance().families()));
   sub.add_flag("--conditional", o.conditional, "label-conditional G (embedding) and D (projection)");
   sub.add_option("--device", o.device,
                  "where each rank computes: auto (its GPU when the node has one), cpu, cuda; a "
@@ -194,7 +194,7 @@ void add_train_command(CLI::App& root, Commands& commands) {
   auto* sub = root.add_subcommand("train", "federated GAN training across the MPI ranks");
   add_train_options(*sub, *options);
   add_transfer_options(*sub, *options);
-  commands.push_back({sub, [options, sub](Communicator& comm) {
+  commands.push_back({sub, [options, sub](comm::Communicator& comm) {
                         // The effective config, reusable as `fedgan --config FILE train`.
                         return run_training(comm, *options, run_config_text("train", *sub));
                       }});
@@ -215,7 +215,7 @@ void add_pretrain_command(CLI::App& root, Commands& commands) {
       "pretrain", "train a GAN on a source dataset with all ranks (data-parallel over IID "
                   "shards) and write a checkpoint to warm-start `train --init`");
   add_train_options(*sub, *options);
-  commands.push_back({sub, [options, sub](Communicator& comm) {
+  commands.push_back({sub, [options, sub](comm::Communicator& comm) {
                         return run_training(comm, *options, run_config_text("pretrain", *sub));
                       }});
 }

@@ -37,12 +37,12 @@ namespace fedgan::cli {
 namespace {
 
 // A ShardLoader as the trainer's PartyData.
-class ShardPartyData final : public PartyData {
+class ShardPartyData final : public train::PartyData {
  public:
   explicit ShardPartyData(data::ShardLoader loader) : m_loader(std::move(loader)) {}
   std::int64_t size() const override { return m_loader.size(); }
-  std::vector<TrainBatch> epoch(std::int64_t epoch, int batch_size) override {
-    std::vector<TrainBatch> out;
+  std::vector<train::TrainBatch> epoch(std::int64_t epoch, int batch_size) override {
+    std::vector<train::TrainBatch> out;
     const bool drop_last = m_loader.size() >= batch_size;
     for (auto& b : m_loader.epoch_batches(epoch, batch_size, drop_last))
       out.push_back({b.images, b.labels});
@@ -109,8 +109,8 @@ std::string describe_signal(int signal, int first_rank, int ranks) {
 }
 
 // The fixed latent vectors (drawn on the CPU, so every device shows the same z), on the CPU.
-torch::Tensor sample_images(Gan& gan, std::uint64_t seed, int n) {
-  auto gen = compat::make_cpu_generator(mix_seed(seed, 0x5a3b1e5));
+torch::Tensor sample_images(models::Gan& gan, std::uint64_t seed, int n) {
+  auto gen = compat::make_cpu_generator(federated::mix_seed(seed, 0x5a3b1e5));
   auto z = torch::randn({n, gan.config().latent_dim}, gen).to(gan.device());
   torch::Tensor labels;
   if (gan.config().num_classes > 0)
@@ -126,12 +126,12 @@ torch::Tensor sample_images(Gan& gan, std::uint64_t seed, int n) {
 // serial; GPU buffers staged through host memory) or NCCL on top of it. Agreed on every rank.
 struct RankDevice {
   torch::Device device = torch::kCPU;
-  std::unique_ptr<Communicator> nccl;  // set when the models are summed by NCCL
+  std::unique_ptr<comm::Communicator> nccl;  // set when the models are summed by NCCL
 };
 
-RankDevice resolve_device(Communicator& comm, const TrainOptions& o) {
+RankDevice resolve_device(comm::Communicator& comm, const TrainOptions& o) {
   RankDevice out;
-  const int index = collective_try(comm, [&] {
+  const int index = comm::collective_try(comm, [&] {
     if (o.deterministic) {
       // cuBLAS is deterministic only with a fixed workspace; set before its first handle.
       ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
@@ -143,30 +143,30 @@ RankDevice resolve_device(Communicator& comm, const TrainOptions& o) {
     return d.is_cuda() ? static_cast<int>(d.index()) : -1;
   });
   if (index >= 0) out.device = torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(index));
-  const CommKind kind = collective_try(comm, [&] {
-    return resolve_comm_kind(parse_comm_kind(o.comm), out.device, nccl_built(),
+  const CommKind kind = comm::collective_try(comm, [&] {
+    return resolve_comm_kind(parse_comm_kind(o.comm), out.device, comm::nccl_built(),
                              comm.local_size(), compat::cuda_device_count());
   });
   // NCCL only when every rank chose it (auto may differ between nodes): else all use MPI.
   std::int64_t not_nccl = kind == CommKind::Nccl ? 0 : 1;
   comm.allreduce_max(&not_nccl, 1);
-  if (!not_nccl) out.nccl = make_nccl_communicator(comm, index);
+  if (!not_nccl) out.nccl = comm::make_nccl_communicator(comm, index);
   const auto lines = comm.allgather("rank " + std::to_string(comm.rank()) + ": " +
                                     out.device.str());
   if (comm.is_root()) {
     std::string all;
     for (const auto& l : lines) all += (all.empty() ? "" : ", ") + l;
     spdlog::info("devices: {}; models summed by {}{}", all,
-                 out.nccl ? "NCCL " + nccl_version() + " on the GPU"
-                          : (out.device.is_cuda() ? comm.backend() + " (host-staged)"
-                                                  : comm.backend()),
+                 out.nccl
+                     ? "NCCL " + comm::nccl_version() + " on the GPU"
+                     : (out.device.is_cuda() ? comm.backend() + " (host-staged)" : comm.backend()),
                  o.precision == "bf16" ? "; bf16 autocast" : "");
   }
   return out;
 }
 
 // The model, the server optimizer and the parties' own state (from gather_party_state).
-io::CheckpointData make_checkpoint(FederatedTrainer& trainer, std::int64_t round,
+io::CheckpointData make_checkpoint(federated::FederatedTrainer& trainer, std::int64_t round,
                                    const std::string& config_text,
                                    const std::map<std::string, torch::Tensor>& party_state) {
   io::CheckpointData ck;
@@ -181,12 +181,13 @@ io::CheckpointData make_checkpoint(FederatedTrainer& trainer, std::int64_t round
 }
 
 // Every rank's party state, on rank 0 (one broadcast per rank; empty when nothing is kept).
-std::map<std::string, torch::Tensor> gather_party_state(Communicator& comm, FederatedTrainer& t) {
+std::map<std::string, torch::Tensor> gather_party_state(comm::Communicator& comm,
+                                                        federated::FederatedTrainer& t) {
   std::map<std::string, torch::Tensor> all;
   if (!t.has_party_state()) return all;
   for (int r = 0; r < comm.size(); ++r) {
     auto part = comm.rank() == r ? t.party_state_tensors() : std::map<std::string, torch::Tensor>{};
-    broadcast_tensors(comm, part, r);
+    comm::broadcast_tensors(comm, part, r);
     if (comm.is_root()) all.insert(part.begin(), part.end());
   }
   return all;
@@ -205,7 +206,8 @@ std::string progress_bar(std::int64_t round, std::int64_t rounds) {
 
 }  // namespace
 
-int run_training(Communicator& comm, const TrainOptions& options, const std::string& config_text) {
+int run_training(comm::Communicator& comm, const TrainOptions& options,
+                 const std::string& config_text) {
   const io::RunDirectory run(options.out);
   // --resume auto: resume exactly when rank 0 finds a checkpoint (a requeued Slurm job).
   // `--resume` alone arrives as an empty value.
@@ -216,7 +218,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   comm.broadcast(&resume_flag, sizeof(resume_flag), 0);
   const bool resume = resume_flag != 0;
   // Rank 0 owns the run directory; everyone learns whether that worked.
-  collective_try(comm, [&] {
+  comm::collective_try(comm, [&] {
     if (!comm.is_root()) return;
     run.prepare(resume, options.force || options.resume == "auto");
     if (resume && !std::filesystem::exists(run.latest_checkpoint()))
@@ -233,10 +235,10 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   install_stop_handlers();
   RankDevice rank_device = resolve_device(comm, options);
   const torch::Device device = rank_device.device;
-  Communicator& round_comm = rank_device.nccl ? *rank_device.nccl : comm;
+  comm::Communicator& round_comm = rank_device.nccl ? *rank_device.nccl : comm;
 
   // Every rank reads the file's header and then only its own parties' rows.
-  const DataInfo info = collective_try(comm, [&] {
+  const DataInfo info = comm::collective_try(comm, [&] {
     // Rank 0 also checks that the parties are disjoint and in range (index vectors only).
     if (comm.is_root()) data::check_partition(options.data);
     return read_data_info(options.data);
@@ -256,8 +258,8 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   // Contiguous blocks: rank r hosts parties [r*P/R, (r+1)*P/R).
   const int first = static_cast<int>(static_cast<std::int64_t>(comm.rank()) * total / ranks);
   const int last = static_cast<int>(static_cast<std::int64_t>(comm.rank() + 1) * total / ranks);
-  std::vector<LocalParty> parties = collective_try(comm, [&] {
-    std::vector<LocalParty> out;
+  std::vector<federated::LocalParty> parties = comm::collective_try(comm, [&] {
+    std::vector<federated::LocalParty> out;
     for (int k = first; k < last; ++k) {
       data::ShardLoader loader(options.data, k, options.federated.seed);
       loader.to_device(device);  // uploaded once; batches are gathered on the device
@@ -273,31 +275,31 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
           "samples",
           p.id, p.data->size(), options.local.batch_size, p.data->size());
 
-  ModelConfig model = options.model;
+  models::ModelConfig model = options.model;
   model.channels = static_cast<int>(info.channels);
   model.image_size = static_cast<int>(info.size);
   model.num_classes = options.conditional ? static_cast<int>(info.classes) : 0;
-  FederatedConfig fed = options.federated;
+  federated::FederatedConfig fed = options.federated;
   fed.device = device;
-  LocalTrainConfig local = options.local;
+  train::LocalTrainConfig local = options.local;
   local.reuse_fake = options.g_fake == "reuse";
   local.autocast_bf16 = options.precision == "bf16";
   // One list of globs for G and D (an empty entry, as a written config.toml holds, is none).
   auto& globs = fed.freeze_g.train_only;
   globs.erase(std::remove(globs.begin(), globs.end(), std::string()), globs.end());
   fed.freeze_d.train_only = globs;
-  auto trainer = collective_try(comm, [&] {
+  auto trainer = comm::collective_try(comm, [&] {
     fed.freeze_g.lr_mult = transfer::parse_lr_mult(options.lr_mult_g, "--lr-mult-g");
     fed.freeze_d.lr_mult = transfer::parse_lr_mult(options.lr_mult_d, "--lr-mult-d");
-    return std::make_shared<FederatedTrainer>(round_comm, model, local, fed,
-                                              std::move(parties), total);
+    return std::make_shared<federated::FederatedTrainer>(round_comm, model, local, fed,
+                                                         std::move(parties), total);
   });
   comm.agree_ok(options.local.kd_weight == 0 || !options.init.empty(),
                 "--kd-weight needs --init: the pretrained generator is the teacher");
 
   // Warm start: rank 0 reads the pretrained model and loads what matches by name and shape.
   if (!options.init.empty()) {
-    collective_try(comm, [&] {
+    comm::collective_try(comm, [&] {
       if (!comm.is_root()) return;
       auto pre = transfer::read_pretrained(options.init, transfer::parse_prefix_map(options.init_map));
       auto g = transfer::load_partial(trainer->global().g_flat(), pre.generator);
@@ -342,7 +344,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   if (resume) {
     // Rank 0 reads the checkpoint; every rank receives model, round and server state.
     std::map<std::string, torch::Tensor> state, party_state;
-    collective_try(comm, [&] {
+    comm::collective_try(comm, [&] {
       if (!comm.is_root()) return;
       auto ck = io::read_checkpoint(run.latest_checkpoint());
       if (ck.architecture != model.to_string())
@@ -358,11 +360,11 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
       }
     });
     comm.broadcast(&start_round, sizeof(start_round), 0);
-    broadcast_tensors(comm, state, 0);
+    comm::broadcast_tensors(comm, state, 0);
     trainer->load_server_state(state);
     if (trainer->has_party_state()) {
-      broadcast_tensors(comm, party_state, 0);
-      collective_try(comm, [&] { trainer->load_party_state_tensors(party_state); });
+      comm::broadcast_tensors(comm, party_state, 0);
+      comm::collective_try(comm, [&] { trainer->load_party_state_tensors(party_state); });
     }
   }
   // One source of truth for the starting model: rank 0's.
@@ -370,12 +372,13 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
 
   // Evaluation: every rank loads the evaluator; real statistics are cached per dataset.
   std::optional<eval::Evaluator> evaluator;
-  std::unique_ptr<Gan> eval_cpu_copy;  // a GPU run's model, copied for the CPU evaluator
+  std::unique_ptr<models::Gan> eval_cpu_copy;  // a GPU run's model, copied for the CPU evaluator
   eval::RealStats real_stats;
   comm.agree_ok(options.eval_every == 0 || !options.evaluator.empty(),
                 "--eval-every needs --evaluator FILE (make one with `fedgan evaluator`)");
   if (options.eval_every > 0) {
-    collective_try(comm, [&] { evaluator.emplace(eval::Evaluator::load(options.evaluator)); });
+    comm::collective_try(comm,
+                         [&] { evaluator.emplace(eval::Evaluator::load(options.evaluator)); });
     // Checked now rather than at the first evaluation, after rounds of training.
     comm.agree_ok(
         options.eval_n > std::max(evaluator->feature_dim(), eval::EvalOptions{}.knn),
@@ -413,8 +416,8 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
   for (std::int64_t round = start_round + 1; round <= rounds; ++round) {
     const auto t0 = std::chrono::steady_clock::now();
     const bool debug_stop = round == options.debug_stop_round;
-    const RoundReport r = trainer->run_round(static_cast<int>(round),
-                                             [&] { return debug_stop || stop_requested(); });
+    const federated::RoundReport r =
+        trainer->run_round(static_cast<int>(round), [&] { return debug_stop || stop_requested(); });
     if (r.interrupted) {
       // Preemption: keep the last complete round (round - 1) and leave with a distinct code.
       // The parties' own state (restored to the end of round - 1) goes with it, so a resume
@@ -422,7 +425,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
       const bool write = round - 1 > start_round;
       const auto party_state = write ? gather_party_state(comm, *trainer)
                                      : std::map<std::string, torch::Tensor>{};
-      collective_try(comm, [&] {
+      comm::collective_try(comm, [&] {
         if (!comm.is_root() || !write) return;
         io::write_checkpoint(run.latest_checkpoint(),
                              make_checkpoint(*trainer, round - 1, config_text, party_state));
@@ -470,7 +473,7 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
     const auto party_state = checkpoint_now ? gather_party_state(comm, *trainer)
                                             : std::map<std::string, torch::Tensor>{};
     // Rank 0 writes; a failure there (disk full) stops every rank.
-    collective_try(comm, [&] {
+    comm::collective_try(comm, [&] {
       if (!comm.is_root()) return;
       if (round % options.sample_every == 0 || round == rounds)
         io::write_png_grid(run.samples(round), sample_images(trainer->global(), options.federated.seed, 64), 8);
@@ -488,10 +491,10 @@ int run_training(Communicator& comm, const TrainOptions& options, const std::str
       // The evaluator runs on the CPU: a GPU model's values are copied to a CPU twin, built
       // once per run (building one draws weights from torch's global generator).
       if (!device.is_cpu()) {
-        if (!eval_cpu_copy) eval_cpu_copy = std::make_unique<Gan>(model);
+        if (!eval_cpu_copy) eval_cpu_copy = std::make_unique<models::Gan>(model);
         eval_cpu_copy->copy_from(trainer->global());
       }
-      Gan& eval_gan = eval_cpu_copy ? *eval_cpu_copy : trainer->global();
+      models::Gan& eval_gan = eval_cpu_copy ? *eval_cpu_copy : trainer->global();
       const auto e = eval::evaluate_generator(comm, eval_gan.generator(), model,
                                               *evaluator, real_stats, eo,
                                               "round " + std::to_string(round));

@@ -3,7 +3,7 @@
 #include "fedgan/comm/communicator.hpp"
 #include "fedgan/core/error.hpp"
 
-namespace fedgan {
+namespace fedgan::comm {
 
 #ifdef FEDGAN_WITH_NCCL
 std::unique_ptr<Communicator> make_nccl_communicator_impl(Communicator& host, int cuda_device);
@@ -23,4 +23,4 @@ std::unique_ptr<Communicator> make_nccl_communicator(Communicator& host, int) {
 }
 #endif
 
-}  // namespace fedgan
+}  // namespace fedgan::comm

@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-namespace fedgan {
+namespace fedgan::comm {
 
 std::size_t dtype_size(DType type) {
   switch (type) {
@@ -96,4 +96,4 @@ void Communicator::agree_ok(bool local_ok, const std::string& message) {
   throw Error(text, /*collective=*/true);
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::comm

@@ -6,7 +6,7 @@
 
 #include <climits>
 
-namespace fedgan {
+namespace fedgan::comm {
 namespace {
 
 bool g_we_initialised = false;
@@ -144,4 +144,4 @@ void finalize_mpi() {
   if (initialised && !finalized && g_we_initialised) MPI_Finalize();
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::comm

@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <string>
 
-namespace fedgan {
+namespace fedgan::comm {
 namespace {
 
 void check_nccl(ncclResult_t r, const char* what) {
@@ -132,4 +132,4 @@ std::unique_ptr<Communicator> make_nccl_communicator_impl(Communicator& host, in
   return std::make_unique<NcclCommunicator>(host, cuda_device);
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::comm

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace fedgan {
+namespace fedgan::comm {
 namespace {
 
 class SerialCommunicator final : public Communicator {
@@ -34,4 +34,4 @@ std::unique_ptr<Communicator> make_serial_communicator() {
   return std::make_unique<SerialCommunicator>();
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::comm

@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-namespace fedgan {
+namespace fedgan::comm {
 
 void broadcast_tensors(Communicator& comm, std::map<std::string, torch::Tensor>& tensors,
                        int root) {
@@ -37,4 +37,4 @@ void broadcast_tensors(Communicator& comm, std::map<std::string, torch::Tensor>&
   }
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::comm

@@ -89,7 +89,7 @@ torch::Tensor read_tensor(const UnitBytes& data, std::size_t& offset, at::IntArr
   return t;
 }
 
-void for_each_unit_in_order(Communicator& comm, std::int64_t units, int workers,
+void for_each_unit_in_order(comm::Communicator& comm, std::int64_t units, int workers,
                             const std::function<UnitBytes(std::int64_t)>& compute,
                             const std::function<void(std::int64_t, const UnitBytes&)>& consume) {
   const std::int64_t ranks = comm.size(), rank = comm.rank();
@@ -100,7 +100,7 @@ void for_each_unit_in_order(Communicator& comm, std::int64_t units, int workers,
     std::vector<std::int64_t> mine;
     for (auto u = first + rank; u < last; u += ranks) mine.push_back(u);
     std::vector<UnitBytes> results(mine.size());
-    collective_try(comm, [&] {
+    comm::collective_try(comm, [&] {
       for_each_single_threaded(
           static_cast<std::int64_t>(mine.size()), workers, [&](std::int64_t i) {
             results[static_cast<std::size_t>(i)] = compute(mine[static_cast<std::size_t>(i)]);

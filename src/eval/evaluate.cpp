@@ -47,7 +47,7 @@ std::string json_number(double v) {
 
 }  // namespace
 
-EvalResult evaluate_images(Communicator& comm, const ImageSource& source,
+EvalResult evaluate_images(comm::Communicator& comm, const ImageSource& source,
                            const std::string& source_name, Evaluator& evaluator,
                            const RealStats& real, const EvalOptions& o) {
   const auto start = std::chrono::steady_clock::now();
@@ -149,8 +149,9 @@ EvalResult evaluate_images(Communicator& comm, const ImageSource& source,
   return r;
 }
 
-EvalResult evaluate_generator(Communicator& comm, Generator& generator, const ModelConfig& model,
-                              Evaluator& evaluator, const RealStats& real, const EvalOptions& o,
+EvalResult evaluate_generator(comm::Communicator& comm, models::Generator& generator,
+                              const models::ModelConfig& model, Evaluator& evaluator,
+                              const RealStats& real, const EvalOptions& o,
                               const std::string& source_name) {
   EvalModeScope eval_mode(generator);
   const auto params = generator.parameters();

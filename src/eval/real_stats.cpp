@@ -140,8 +140,8 @@ std::string default_cache_path(const std::string& dataset, const Evaluator& eval
   return dataset + ".stats-" + evaluator.checksum().substr(0, 8) + ".h5";
 }
 
-RealStats compute_real_stats(Communicator& comm, const std::string& dataset, Evaluator& evaluator,
-                             const RealStatsOptions& options) {
+RealStats compute_real_stats(comm::Communicator& comm, const std::string& dataset,
+                             Evaluator& evaluator, const RealStatsOptions& options) {
   const auto d = evaluator.feature_dim();
   const auto chunk = options.chunk;
   // The units of work: chunk j of party k is the party's rows [j*chunk, (j+1)*chunk), in party
@@ -155,7 +155,7 @@ RealStats compute_real_stats(Communicator& comm, const std::string& dataset, Eva
   std::vector<Unit> units;
   std::int64_t subset_size = 0;
   std::unique_ptr<h5::File> file;
-  collective_try(comm, [&] {
+  comm::collective_try(comm, [&] {
     require(chunk >= 1,
             "real statistics: the chunk size must be positive, got " + std::to_string(chunk));
     file = std::make_unique<h5::File>(dataset, h5::File::Mode::Read);
@@ -240,7 +240,7 @@ RealStats compute_real_stats(Communicator& comm, const std::string& dataset, Eva
   return out;
 }
 
-RealStats load_or_compute_real_stats(Communicator& comm, const std::string& dataset,
+RealStats load_or_compute_real_stats(comm::Communicator& comm, const std::string& dataset,
                                      Evaluator& evaluator, const RealStatsOptions& options) {
   const std::string cache =
       options.cache_path.empty() ? default_cache_path(dataset, evaluator) : options.cache_path;
@@ -259,7 +259,7 @@ RealStats load_or_compute_real_stats(Communicator& comm, const std::string& data
   }
   comm.broadcast(&hit, sizeof hit, 0);
   if (hit) {
-    broadcast_tensors(comm, tensors, 0);
+    comm::broadcast_tensors(comm, tensors, 0);
     auto s = from_map(tensors, cache);
     s.dataset = dataset;
     s.evaluator_checksum = checksum;

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <random>
 
-namespace fedgan {
+namespace fedgan::federated {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -50,8 +50,8 @@ std::vector<int> sample_participants(int total, double fraction, std::uint64_t s
   return ids;
 }
 
-FederatedTrainer::FederatedTrainer(Communicator& comm, const ModelConfig& model,
-                                   LocalTrainConfig local, FederatedConfig config,
+FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::ModelConfig& model,
+                                   train::LocalTrainConfig local, FederatedConfig config,
                                    std::vector<LocalParty> parties, int total_parties)
     : m_comm(comm),
       m_trainer(std::move(local)),
@@ -64,8 +64,8 @@ FederatedTrainer::FederatedTrainer(Communicator& comm, const ModelConfig& model,
           "participation must be in (0, 1]");
   torch::manual_seed(m_config.seed);
   const auto device = m_config.device;
-  m_global = std::make_unique<Gan>(model, device);
-  m_local = std::make_unique<Gan>(model, device);
+  m_global = std::make_unique<models::Gan>(model, device);
+  m_local = std::make_unique<models::Gan>(model, device);
   m_server_g = make_server_optimizer(m_config.server);
   m_server_d = make_server_optimizer(m_config.server);
   // Only trainable values are aggregated: frozen parameters never enter the allreduce.
@@ -97,7 +97,7 @@ std::int64_t FederatedTrainer::aggregated_numel() const {
 }
 
 void FederatedTrainer::snapshot_teacher() {
-  m_teacher = std::make_unique<Gan>(m_global->config(), m_config.device);
+  m_teacher = std::make_unique<models::Gan>(m_global->config(), m_config.device);
   m_teacher->copy_from(*m_global);
   m_teacher->train(false);
   for (auto& p : m_teacher->generator().parameters()) p.requires_grad_(false);
@@ -147,7 +147,7 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
         m_config.device);
     const std::int64_t epochs_per_round =
         m_trainer.config().local_steps > 0 ? 1000000 : m_trainer.config().local_epochs;
-    LocalResult result =
+    train::LocalResult result =
         m_trainer.run(*m_local, *state.optimizers, *party.data,
                       static_cast<std::int64_t>(round) * epochs_per_round, gen, interrupted);
     if (result.interrupted) {
@@ -223,8 +223,9 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
     // Parameters follow the server optimizer; float buffers (BN statistics) are averaged.
     // Frozen values are not in the plan's indices and are never written.
     torch::NoGradGuard g;
-    auto step = [](FlatParameters& flat, const transfer::ParameterPlan& plan, ServerOptimizer& opt,
-                   const torch::Tensor& mean_params, const torch::Tensor& mean_buffers) {
+    auto step = [](models::FlatParameters& flat, const transfer::ParameterPlan& plan,
+                   ServerOptimizer& opt, const torch::Tensor& mean_params,
+                   const torch::Tensor& mean_buffers) {
       auto values = flat.flat().index_select(0, plan.param_index);
       opt.apply(values, mean_params);
       flat.flat().index_copy_(0, plan.param_index, values);
@@ -255,12 +256,12 @@ void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tens
   m_server_d->load_state(d);
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::federated
 
-namespace fedgan {
+namespace fedgan::federated {
 
-PartyOptimizers FederatedTrainer::new_party_optimizers() {
-  auto o = make_party_optimizers(*m_local, m_trainer.config());
+train::PartyOptimizers FederatedTrainer::new_party_optimizers() {
+  auto o = train::make_party_optimizers(*m_local, m_trainer.config());
   if (!m_g_plan.identity) o.g.set_lr_scale(m_g_plan.lr_scale);
   if (!m_d_plan.identity) o.d.set_lr_scale(m_d_plan.lr_scale);
   return o;
@@ -340,4 +341,4 @@ void FederatedTrainer::restore_round_backup() {
   m_round_backup.clear();
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::federated

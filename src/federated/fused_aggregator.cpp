@@ -3,7 +3,7 @@
 
 #include "fedgan/core/error.hpp"
 
-namespace fedgan {
+namespace fedgan::federated {
 
 FusedAggregator::FusedAggregator(std::vector<std::int64_t> sizes, int stat_slots,
                                  const torch::Device& device)
@@ -36,4 +36,4 @@ torch::Tensor FusedAggregator::mean(std::size_t segment) const {
       .to(torch::kFloat32);
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::federated

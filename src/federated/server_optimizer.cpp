@@ -5,7 +5,7 @@
 
 #include "fedgan/core/error.hpp"
 
-namespace fedgan {
+namespace fedgan::federated {
 namespace {
 
 class FedAvg final : public ServerOptimizer {
@@ -97,4 +97,4 @@ std::unique_ptr<ServerOptimizer> make_server_optimizer(const ServerOptimizerConf
               "' (expected fedavg, fedavgm or fedadam)");
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::federated

@@ -32,7 +32,7 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
 // The stored datasets of /generator or /discriminator against the shapes the architecture
 // needs, from the file's metadata only (no tensor is read, no model is built).
 void check_stored_shapes(const h5::File& file, const std::string& group,
-                         const TensorShapes& expected, const std::string& architecture) {
+                         const models::TensorShapes& expected, const std::string& architecture) {
   const std::string where = file.path() + ": /" + group + "/";
   const std::string because = " (attribute architecture = '" + architecture + "')";
   for (const auto& [name, shape] : expected) {
@@ -83,17 +83,17 @@ CheckpointData read_checkpoint(const std::string& path) {
   const auto architecture = file.attr_string("/", "architecture");
   if (!architecture)
     throw Error(path + ": attribute 'architecture' is missing (expected e.g. '" +
-                ModelConfig().to_string() + "')");
+                models::ModelConfig().to_string() + "')");
   data.architecture = *architecture;
   data.config_text = file.attr_string("/", "config").value_or("");
   for (const char* key : {"generator", "discriminator"}) {
     if (!file.is_group(std::string("/") + key))
       throw Error(path + ": checkpoint has no /" + key + " group");
   }
-  ModelShapes shapes;
+  models::ModelShapes shapes;
   try {
-    data.model = ModelConfig::parse(data.architecture);
-    shapes = ModelRegistry::instance().shapes(data.model);
+    data.model = models::ModelConfig::parse(data.architecture);
+    shapes = models::ModelRegistry::instance().shapes(data.model);
   } catch (const Error& e) {
     throw Error(path + ": attribute architecture = '" + data.architecture + "': " + e.what());
   }
@@ -121,14 +121,14 @@ void require_finite(const std::map<std::string, torch::Tensor>& tensors, const s
   }
 }
 
-std::map<std::string, torch::Tensor> named_tensors(const FlatParameters& flat) {
+std::map<std::string, torch::Tensor> named_tensors(const models::FlatParameters& flat) {
   std::map<std::string, torch::Tensor> out;
   for (const auto& e : flat.entries())
     out[e.name] = flat.flat().narrow(0, e.offset, e.numel).view(e.shape);
   return out;
 }
 
-void load_strict(FlatParameters& flat, const std::map<std::string, torch::Tensor>& tensors,
+void load_strict(models::FlatParameters& flat, const std::map<std::string, torch::Tensor>& tensors,
                  const std::string& what, const std::string& file) {
   torch::NoGradGuard no_grad;
   for (const auto& e : flat.entries()) {

@@ -4,7 +4,7 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/models/gan.hpp"
 
-namespace fedgan {
+namespace fedgan::models {
 namespace {
 
 namespace nn = torch::nn;
@@ -234,4 +234,4 @@ const bool kRegistered = [] {
 // Referenced from gan.cpp so the linker keeps this file's registration in the static library.
 bool dcgan_registered() { return kRegistered; }
 
-}  // namespace fedgan
+}  // namespace fedgan::models

@@ -3,7 +3,7 @@
 
 #include "fedgan/core/error.hpp"
 
-namespace fedgan {
+namespace fedgan::models {
 namespace {
 
 std::vector<std::pair<std::string, torch::Tensor>> flat_targets(torch::nn::Module& module,
@@ -77,4 +77,4 @@ bool FlatParameters::aliases(torch::nn::Module& module) const {
   return k == m_entries.size();
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::models

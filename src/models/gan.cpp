@@ -3,7 +3,7 @@
 
 #include "fedgan/core/error.hpp"
 
-namespace fedgan {
+namespace fedgan::models {
 
 bool dcgan_registered();
 
@@ -79,4 +79,4 @@ void Gan::train(bool on) {
   m_d->train(on);
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::models

@@ -3,7 +3,7 @@
 
 #include "fedgan/core/error.hpp"
 
-namespace fedgan {
+namespace fedgan::models {
 namespace {
 
 namespace F = torch::nn::functional;
@@ -65,4 +65,4 @@ torch::Tensor gradient_penalty(Discriminator& d, const torch::Tensor& real,
   return (grads.flatten(1).norm(2, 1) - 1).pow(2).mean();
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::models

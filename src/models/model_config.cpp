@@ -8,7 +8,7 @@
 
 #include "fedgan/core/error.hpp"
 
-namespace fedgan {
+namespace fedgan::models {
 namespace {
 
 // The whole of `value` as an int, or fedgan::Error naming the item.
@@ -88,4 +88,4 @@ ModelConfig ModelConfig::parse(const std::string& text) {
   return c;
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::models

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-namespace fedgan {
+namespace fedgan::train {
 
 FlatAdam::FlatAdam(torch::Tensor params, torch::Tensor grads, AdamOptions options)
     : m_params(std::move(params)), m_grads(std::move(grads)), m_options(options) {
@@ -43,4 +43,4 @@ void FlatAdam::step() {
   }
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::train

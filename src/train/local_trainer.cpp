@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-namespace fedgan {
+namespace fedgan::train {
 namespace {
 
 void set_requires_grad(torch::nn::Module& m, bool on) {
@@ -34,7 +34,7 @@ std::vector<TrainBatch> TensorPartyData::epoch(std::int64_t epoch, int batch_siz
   return out;
 }
 
-PartyOptimizers make_party_optimizers(Gan& local, const LocalTrainConfig& c) {
+PartyOptimizers make_party_optimizers(models::Gan& local, const LocalTrainConfig& c) {
   return {FlatAdam(local.g_flat().parameters_view(), local.g_grad(),
                    AdamOptions{c.lr_g, c.beta1, c.beta2, 1e-8}),
           FlatAdam(local.d_flat().parameters_view(), local.d_grad(),
@@ -50,7 +50,7 @@ void LocalTrainer::set_round(int round) {
 }
 
 LocalTrainer::LocalTrainer(LocalTrainConfig config)
-    : m_config(std::move(config)), m_loss(make_loss(m_config.loss, m_config.gp_weight)) {
+    : m_config(std::move(config)), m_loss(models::make_loss(m_config.loss, m_config.gp_weight)) {
   require(m_config.batch_size >= 1, "train: batch_size must be >= 1");
   require(m_config.d_steps >= 1, "train: d_steps must be >= 1");
   require(m_config.local_epochs >= 1 || m_config.local_steps >= 1,
@@ -60,13 +60,14 @@ LocalTrainer::LocalTrainer(LocalTrainConfig config)
   m_kd_now = m_config.kd_weight;
 }
 
-std::pair<double, double> LocalTrainer::step(Gan& gan, PartyOptimizers& opt,
+std::pair<double, double> LocalTrainer::step(models::Gan& gan, PartyOptimizers& opt,
                                              const TrainBatch& batch, torch::Generator& gen) {
   auto [d, g] = step_async(gan, opt, batch, gen);
   return {d.item<double>(), g.item<double>()};
 }
 
-std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(Gan& gan, PartyOptimizers& opt,
+std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& gan,
+                                                                 PartyOptimizers& opt,
                                                                  const TrainBatch& batch,
                                                                  torch::Generator& gen) {
   auto& g = gan.generator();
@@ -94,7 +95,7 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(Gan& gan, Party
     auto loss = m_loss->d_loss(d.forward(batch.images, labels), d.forward(fake_in, labels));
     if (m_loss->gradient_penalty_weight() > 0)
       loss = loss + m_loss->gradient_penalty_weight() *
-                        gradient_penalty(d, batch.images, fake_in, labels, gen);
+                        models::gradient_penalty(d, batch.images, fake_in, labels, gen);
     loss.backward();
     opt.d.step();
     d_total = k == 0 ? loss.detach() : d_total + loss.detach();
@@ -122,7 +123,7 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(Gan& gan, Party
   return {d_total / m_config.d_steps, g_loss.detach()};
 }
 
-LocalResult LocalTrainer::run(Gan& gan, PartyOptimizers& opt, PartyData& data,
+LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, PartyData& data,
                               std::int64_t epoch_base, torch::Generator& gen,
                               const std::function<bool()>& interrupted) {
   LocalResult result;
@@ -168,4 +169,4 @@ LocalResult LocalTrainer::run(Gan& gan, PartyOptimizers& opt, PartyData& data,
   return result;
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::train

@@ -8,7 +8,7 @@
 
 namespace fedgan::transfer {
 
-DistillResult distill(Gan& teacher, Gan& student, const DistillConfig& c) {
+DistillResult distill(models::Gan& teacher, models::Gan& student, const DistillConfig& c) {
   const auto& tc = teacher.config();
   const auto& sc = student.config();
   require(tc.latent_dim == sc.latent_dim && tc.num_classes == sc.num_classes &&
@@ -17,7 +17,8 @@ DistillResult distill(Gan& teacher, Gan& student, const DistillConfig& c) {
   require(c.steps >= 1 && c.batch_size >= 1, "distill: steps and batch size must be >= 1");
   teacher.train(false);
   student.generator().train();
-  FlatAdam opt(student.g_flat().parameters_view(), student.g_grad(), AdamOptions{c.lr, 0.5, 0.999, 1e-8});
+  train::FlatAdam opt(student.g_flat().parameters_view(), student.g_grad(),
+                      train::AdamOptions{c.lr, 0.5, 0.999, 1e-8});
   auto gen = compat::make_cpu_generator(c.seed);
   auto labels_for = [&](std::int64_t b) {
     return tc.num_classes > 0 ? torch::randint(0, tc.num_classes, {b}, gen, torch::kInt64)
@@ -34,13 +35,14 @@ DistillResult distill(Gan& teacher, Gan& student, const DistillConfig& c) {
     student.generator().eval();
     auto s = student.generator().forward(z_held, y_held);
     auto t = teacher.generator().forward(z_held, y_held);
-    const double pixel = kd_loss(s, t).item<double>();
+    const double pixel = train::kd_loss(s, t).item<double>();
     if (initial) {
       r.initial_pixel_loss = pixel;
     } else {
       r.pixel_loss = pixel;
-      r.feature_loss = kd_loss(teacher.discriminator().features(s),
-                               teacher.discriminator().features(t)).item<double>();
+      r.feature_loss =
+          train::kd_loss(teacher.discriminator().features(s), teacher.discriminator().features(t))
+              .item<double>();
     }
     student.generator().train();
   };
@@ -60,8 +62,9 @@ DistillResult distill(Gan& teacher, Gan& student, const DistillConfig& c) {
     }
     student.g_grad().zero_();
     auto out = student.generator().forward(z, y);
-    auto loss = kd_loss(out, target) +
-                c.feature_weight * kd_loss(teacher.discriminator().features(out), target_features);
+    auto loss =
+        train::kd_loss(out, target) +
+        c.feature_weight * train::kd_loss(teacher.discriminator().features(out), target_features);
     loss.backward();
     opt.step();
     if (!std::isfinite(loss.item<double>()))

@@ -42,7 +42,7 @@ std::vector<std::pair<std::string, double>> parse_lr_mult(const std::string& tex
   return out;
 }
 
-ParameterPlan make_plan(const FlatParameters& flat, const std::vector<std::string>& blocks,
+ParameterPlan make_plan(const models::FlatParameters& flat, const std::vector<std::string>& blocks,
                         const FreezeConfig& config, const std::string& what,
                         std::vector<std::string>* matched) {
   if (config.freeze_blocks < 0 || config.freeze_blocks > static_cast<int>(blocks.size()))

@@ -126,7 +126,8 @@ NamedModels read_pretrained(const std::string& path,
   return models;
 }
 
-LoadReport load_partial(FlatParameters& flat, const std::map<std::string, torch::Tensor>& tensors) {
+LoadReport load_partial(models::FlatParameters& flat,
+                        const std::map<std::string, torch::Tensor>& tensors) {
   LoadReport r;
   torch::NoGradGuard no_grad;
   std::map<std::string, bool> used;

@@ -5,12 +5,12 @@
 #include "mpi_fixture.hpp"
 
 namespace fedgan::testing {
-Communicator* g_comm = nullptr;
-Communicator& world() { return *g_comm; }
+comm::Communicator* g_comm = nullptr;
+comm::Communicator& world() { return *g_comm; }
 }  // namespace fedgan::testing
 
 int main(int argc, char** argv) {
-  auto comm = fedgan::make_mpi_communicator(&argc, &argv);
+  auto comm = fedgan::comm::make_mpi_communicator(&argc, &argv);
   fedgan::testing::g_comm = comm.get();
   torch::set_num_threads(1);
   Catch::Session session;
@@ -20,6 +20,6 @@ int main(int argc, char** argv) {
   std::int64_t failed = rc != 0 ? 1 : 0;
   comm->allreduce_max(&failed, 1);
   comm.reset();
-  fedgan::finalize_mpi();
+  fedgan::comm::finalize_mpi();
   return failed ? 1 : 0;
 }

@@ -4,5 +4,5 @@
 #include "fedgan/comm/communicator.hpp"
 
 namespace fedgan::testing {
-Communicator& world();
+comm::Communicator& world();
 }  // namespace fedgan::testing

@@ -79,7 +79,7 @@ TEST_CASE("agree_ok: one rank's failure reaches every rank with its message", "[
   const int failing = comm.size() - 1;
   bool threw = false;
   try {
-    collective_try(comm, [&] {
+    comm::collective_try(comm, [&] {
       if (comm.rank() == failing) throw Error("shard file missing");
     });
   } catch (const Error& e) {

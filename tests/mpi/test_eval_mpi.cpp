@@ -59,7 +59,7 @@ auto with_two_threads(Fn&& fn) {
 TEST_CASE("evaluation at any rank count equals the serial evaluation to the last digit",
           "[mpi][eval]") {
   auto& comm = world();
-  auto serial = make_serial_communicator();
+  auto serial = comm::make_serial_communicator();
   std::string path;
   if (comm.is_root()) {
     path = (std::filesystem::temp_directory_path() /
@@ -95,9 +95,9 @@ TEST_CASE("evaluation at any rank count equals the serial evaluation to the last
                                            ev, ser, o);
                   }));
 
-  const auto model = ModelConfig::parse("dcgan c=1 s=28 z=8 gw=4 dw=4 k=3 dn=batch");
+  const auto model = models::ModelConfig::parse("dcgan c=1 s=28 z=8 gw=4 dw=4 k=3 dn=batch");
   torch::manual_seed(0);
-  Gan gan(model);
+  models::Gan gan(model);
   o.n = 300;  // crosses a latent block boundary (256)
   for (const std::int64_t chunk : {kDefaultChunk, std::int64_t{64}}) {
     o.chunk = chunk;

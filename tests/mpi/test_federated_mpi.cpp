@@ -12,8 +12,8 @@ using fedgan::testing::world;
 
 namespace {
 
-ModelConfig tiny_model() {
-  ModelConfig c;
+models::ModelConfig tiny_model() {
+  models::ModelConfig c;
   c.latent_dim = 8;
   c.g_width = 4;
   c.d_width = 4;
@@ -22,22 +22,23 @@ ModelConfig tiny_model() {
 }
 
 // Party k: 10 + 5k images, deterministic from k, labels k mod 3 onwards.
-std::shared_ptr<PartyData> party_data(int k) {
+std::shared_ptr<train::PartyData> party_data(int k) {
   const std::int64_t n = 10 + 5 * k;
   auto gen = compat::make_cpu_generator(100 + static_cast<std::uint64_t>(k));
   auto images = torch::rand({n, 1, 28, 28}, gen) * 2 - 1;
   auto labels = (torch::arange(n, torch::kInt64) + k) % 3;
-  return std::make_shared<TensorPartyData>(images, labels, 1000 + static_cast<std::uint64_t>(k));
+  return std::make_shared<train::TensorPartyData>(images, labels,
+                                                  1000 + static_cast<std::uint64_t>(k));
 }
 
-std::vector<LocalParty> parties(int first, int last) {
-  std::vector<LocalParty> out;
+std::vector<federated::LocalParty> parties(int first, int last) {
+  std::vector<federated::LocalParty> out;
   for (int k = first; k < last; ++k) out.push_back({k, party_data(k)});
   return out;
 }
 
-LocalTrainConfig local_config() {
-  LocalTrainConfig c;
+train::LocalTrainConfig local_config() {
+  train::LocalTrainConfig c;
   c.local_steps = 2;
   c.batch_size = 8;
   return c;
@@ -54,7 +55,7 @@ TEST_CASE("fused FedAvg of known updates equals the weighted mean", "[mpi][feder
                                       torch::full({2}, static_cast<float>(-k))};
   };
   auto weight = [](int k) { return 1.0 + 7.0 * k; };  // uneven shard sizes
-  FusedAggregator agg({5, 2}, 0);
+  federated::FusedAggregator agg({5, 2}, 0);
   for (int j = 0; j < per_rank; ++j) {
     const int k = comm.rank() * per_rank + j;
     agg.add(update(k), weight(k));
@@ -76,14 +77,15 @@ TEST_CASE("R ranks x 4/R parties equal 1 rank x 4 parties, bit for bit", "[mpi][
   auto& comm = world();
   const int R = comm.size();
   if (4 % R != 0) return;  // the comparison needs an even split
-  FederatedConfig fc;
+  federated::FederatedConfig fc;
   fc.seed = 3;
   fc.server.name = "fedavgm";
   const int per = 4 / R;
-  FederatedTrainer distributed(comm, tiny_model(), local_config(), fc,
-                               parties(comm.rank() * per, (comm.rank() + 1) * per), 4);
-  auto serial_comm = make_serial_communicator();
-  FederatedTrainer serial(*serial_comm, tiny_model(), local_config(), fc, parties(0, 4), 4);
+  federated::FederatedTrainer distributed(comm, tiny_model(), local_config(), fc,
+                                          parties(comm.rank() * per, (comm.rank() + 1) * per), 4);
+  auto serial_comm = comm::make_serial_communicator();
+  federated::FederatedTrainer serial(*serial_comm, tiny_model(), local_config(), fc, parties(0, 4),
+                                     4);
   // Why == holds although the ranks' float64 partial sums are added in MPI's order and the
   // serial run adds party after party: (1) each party's local training is the same arithmetic
   // in both layouts (same data, seeds and batches, one thread); (2) the float64 sums are exact,
@@ -108,11 +110,11 @@ TEST_CASE("a non-finite update stops every rank, or is skipped", "[mpi][federate
   auto& comm = world();
   const int R = comm.size();
   const int total = 2 * R;
-  FederatedConfig fc;
+  federated::FederatedConfig fc;
   fc.debug_nan_party = total - 1;  // on the last rank
   fc.debug_nan_round = 1;
-  FederatedTrainer stop(comm, tiny_model(), local_config(), fc,
-                        parties(comm.rank() * 2, comm.rank() * 2 + 2), total);
+  federated::FederatedTrainer stop(comm, tiny_model(), local_config(), fc,
+                                   parties(comm.rank() * 2, comm.rank() * 2 + 2), total);
   const auto before = stop.global().g_flat().snapshot();
   try {
     stop.run_round(1);
@@ -125,8 +127,8 @@ TEST_CASE("a non-finite update stops every rank, or is skipped", "[mpi][federate
   CHECK(torch::equal(before, stop.global().g_flat().flat()));
 
   fc.skip_nonfinite = true;
-  FederatedTrainer skip(comm, tiny_model(), local_config(), fc,
-                        parties(comm.rank() * 2, comm.rank() * 2 + 2), total);
+  federated::FederatedTrainer skip(comm, tiny_model(), local_config(), fc,
+                                   parties(comm.rank() * 2, comm.rank() * 2 + 2), total);
   auto report = skip.run_round(1);
   CHECK(report.skipped == 1);
   CHECK(report.parties == total - 1);

@@ -12,16 +12,16 @@ using fedgan::testing::world;
 
 TEST_CASE("warm start gives identical models on all ranks", "[mpi][transfer]") {
   auto& comm = world();
-  ModelConfig c;
+  models::ModelConfig c;
   c.latent_dim = 8;
   c.g_width = 8;
   c.d_width = 4;
   torch::manual_seed(42);
-  Gan pretrained(c);
-  FederatedConfig fc;
+  models::Gan pretrained(c);
+  federated::FederatedConfig fc;
   fc.seed = static_cast<std::uint64_t>(comm.rank());  // every rank starts from another model
-  LocalTrainConfig lc;
-  FederatedTrainer t(comm, c, lc, fc, {}, comm.size());
+  train::LocalTrainConfig lc;
+  federated::FederatedTrainer t(comm, c, lc, fc, {}, comm.size());
   if (comm.is_root()) {
     transfer::load_partial(t.global().g_flat(), io::named_tensors(pretrained.g_flat()));
     transfer::load_partial(t.global().d_flat(), io::named_tensors(pretrained.d_flat()));

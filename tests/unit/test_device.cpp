@@ -50,20 +50,20 @@ TEST_CASE("make_generator on the CPU is the CPU generator", "[device]") {
 
 TEST_CASE("the reused fake batch is the pytorch/examples step: same D update, fewer draws",
           "[device][train]") {
-  ModelConfig model;
+  models::ModelConfig model;
   model.g_width = 8;
   model.d_width = 8;
   model.latent_dim = 16;
   auto run = [&](bool reuse) {
     torch::manual_seed(1);
-    Gan gan(model);
-    LocalTrainConfig c;
+    models::Gan gan(model);
+    train::LocalTrainConfig c;
     c.batch_size = 8;
     c.reuse_fake = reuse;
-    LocalTrainer trainer(c);
-    auto opt = make_party_optimizers(gan, c);
+    train::LocalTrainer trainer(c);
+    auto opt = train::make_party_optimizers(gan, c);
     auto gen = compat::make_cpu_generator(3);
-    TrainBatch batch{torch::rand({8, 1, 28, 28}, compat::make_cpu_generator(9)) * 2 - 1, {}};
+    train::TrainBatch batch{torch::rand({8, 1, 28, 28}, compat::make_cpu_generator(9)) * 2 - 1, {}};
     auto [d, g] = trainer.step(gan, opt, batch, gen);
     return std::make_tuple(d, g, gan.d_flat().parameters_view().clone(),
                            gan.g_flat().parameters_view().clone(),
@@ -104,11 +104,11 @@ TEST_CASE("a shard on a device serves the CPU's batches (skipped without a GPU)"
 }
 
 TEST_CASE("the NCCL backend is reported as built or not", "[device]") {
-  if (nccl_built()) {
-    CHECK_FALSE(nccl_version().empty());
+  if (comm::nccl_built()) {
+    CHECK_FALSE(comm::nccl_version().empty());
   } else {
-    CHECK(nccl_version().empty());
-    auto serial = make_serial_communicator();
-    CHECK_THROWS_WITH(make_nccl_communicator(*serial, 0), Catch::Contains("without NCCL"));
+    CHECK(comm::nccl_version().empty());
+    auto serial = comm::make_serial_communicator();
+    CHECK_THROWS_WITH(comm::make_nccl_communicator(*serial, 0), Catch::Contains("without NCCL"));
   }
 }

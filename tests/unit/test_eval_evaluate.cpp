@@ -21,7 +21,7 @@ using fedgan::testing::TempDir;
 
 TEST_CASE("real statistics: pooled = merged parties; the subset is seeded; cache reuse") {
   TempDir dir;
-  auto comm = make_serial_communicator();
+  auto comm = comm::make_serial_communicator();
   auto ev = testing::tiny_evaluator(0);
   const auto path = dir.file("real.h5");
   testing::write_synthetic_dataset(path, 300, 3, 7);
@@ -77,7 +77,7 @@ TEST_CASE("real statistics: pooled = merged parties; the subset is seeded; cache
 
 TEST_CASE("sanity: real vs real is small, noise vs real is large; n <= d is refused") {
   TempDir dir;
-  auto comm = make_serial_communicator();
+  auto comm = comm::make_serial_communicator();
   auto ev = testing::tiny_evaluator(0);
   testing::write_synthetic_dataset(dir.file("train.h5"), 600, 2, 11);
   testing::write_synthetic_dataset(dir.file("test.h5"), 300, 1, 12);
@@ -113,13 +113,14 @@ TEST_CASE("sanity: real vs real is small, noise vs real is large; n <= d is refu
 
 TEST_CASE("generator evaluation: deterministic for a seed, training mode restored") {
   TempDir dir;
-  auto comm = make_serial_communicator();
+  auto comm = comm::make_serial_communicator();
   auto ev = testing::tiny_evaluator(0);
   testing::write_synthetic_dataset(dir.file("train.h5"), 300, 1, 11);
   const auto real = load_or_compute_real_stats(*comm, dir.file("train.h5"), ev, {});
-  ModelConfig model = ModelConfig::parse("dcgan c=1 s=28 z=8 gw=4 dw=4 k=3 dn=batch");
+  models::ModelConfig model =
+      models::ModelConfig::parse("dcgan c=1 s=28 z=8 gw=4 dw=4 k=3 dn=batch");
   torch::manual_seed(0);
-  Gan gan(model);
+  models::Gan gan(model);
   gan.train(true);
   EvalOptions o;
   o.n = 100;
@@ -145,14 +146,14 @@ TEST_CASE("generator evaluation: deterministic for a seed, training mode restore
   CHECK(evaluate_generator(*comm, gan.generator(), model, ev, real, o).fid_all != a.fid_all);
 
   model.image_size = 32;
-  Gan big(model);
+  models::Gan big(model);
   CHECK_THROWS_WITH(evaluate_generator(*comm, big.generator(), model, ev, real, o, "big.h5"),
                     Contains("big.h5: images are 1x32x32 but the evaluator expects 1x28x28"));
 }
 
 TEST_CASE("evaluation does not depend on the thread count") {
   TempDir dir;
-  auto comm = make_serial_communicator();
+  auto comm = comm::make_serial_communicator();
   auto ev = testing::tiny_evaluator(0);
   const auto path = dir.file("train.h5");
   testing::write_synthetic_dataset(path, 250, 3, 13);  // parties of 84, 83, 83 rows
@@ -160,9 +161,10 @@ TEST_CASE("evaluation does not depend on the thread count") {
   ro.max_features = 120;
   ro.chunk = 32;  // 3 chunks per party, the last short
   ro.use_cache = false;
-  ModelConfig model = ModelConfig::parse("dcgan c=1 s=28 z=8 gw=4 dw=4 k=3 dn=batch");
+  models::ModelConfig model =
+      models::ModelConfig::parse("dcgan c=1 s=28 z=8 gw=4 dw=4 k=3 dn=batch");
   torch::manual_seed(0);
-  Gan gan(model);
+  models::Gan gan(model);
   EvalOptions o;
   o.n = 150;
   o.chunk = 32;  // 5 chunks, the last of 22

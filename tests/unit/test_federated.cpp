@@ -11,23 +11,23 @@
 using namespace fedgan;
 
 TEST_CASE("participation draws are seeded, sized and distinct", "[federated]") {
-  auto a = sample_participants(10, 0.3, 7, 4);
+  auto a = federated::sample_participants(10, 0.3, 7, 4);
   CHECK(a.size() == 3);
-  CHECK(a == sample_participants(10, 0.3, 7, 4));
+  CHECK(a == federated::sample_participants(10, 0.3, 7, 4));
   CHECK(std::set<int>(a.begin(), a.end()).size() == 3);
   for (int id : a) CHECK((id >= 0 && id < 10));
   // Different rounds give different draws (over many rounds, more than one set appears).
   std::set<std::vector<int>> seen;
-  for (int r = 1; r <= 20; ++r) seen.insert(sample_participants(10, 0.3, 7, r));
+  for (int r = 1; r <= 20; ++r) seen.insert(federated::sample_participants(10, 0.3, 7, r));
   CHECK(seen.size() > 5);
-  CHECK(sample_participants(5, 1.0, 0, 1) == std::vector<int>{0, 1, 2, 3, 4});
-  CHECK(sample_participants(5, 0.01, 0, 1).size() == 1);
-  CHECK_THROWS_AS(sample_participants(5, 0.0, 0, 1), Error);
+  CHECK(federated::sample_participants(5, 1.0, 0, 1) == std::vector<int>{0, 1, 2, 3, 4});
+  CHECK(federated::sample_participants(5, 0.01, 0, 1).size() == 1);
+  CHECK_THROWS_AS(federated::sample_participants(5, 0.0, 0, 1), Error);
 }
 
 TEST_CASE("fused aggregator forms the weighted mean", "[federated]") {
-  auto comm = make_serial_communicator();
-  FusedAggregator agg({3, 2}, 1);
+  auto comm = comm::make_serial_communicator();
+  federated::FusedAggregator agg({3, 2}, 1);
   agg.add({torch::tensor({1.0f, 2.0f, 3.0f}), torch::tensor({1.0f, 1.0f})}, 1.0);
   agg.add({torch::tensor({4.0f, 5.0f, 6.0f}), torch::tensor({0.0f, 2.0f})}, 3.0);
   agg.stats()[0] += 5;
@@ -42,22 +42,22 @@ TEST_CASE("fused aggregator forms the weighted mean", "[federated]") {
 
 TEST_CASE("server optimizers: fedavg adds, fedavgm accumulates, fedadam normalises", "[federated]") {
   auto delta = torch::tensor({0.5f, -1.0f});
-  ServerOptimizerConfig c;
-  auto avg = make_server_optimizer(c);
+  federated::ServerOptimizerConfig c;
+  auto avg = federated::make_server_optimizer(c);
   auto g = torch::zeros({2});
   avg->apply(g, delta);
   CHECK(torch::equal(g, delta));
 
   c.name = "fedavgm";
   c.momentum = 0.5;
-  auto m = make_server_optimizer(c);
+  auto m = federated::make_server_optimizer(c);
   g.zero_();
   m->apply(g, delta);
   m->apply(g, delta);  // v = 0.5·Δ + Δ, g = Δ + 1.5Δ
   CHECK(torch::allclose(g, delta * 2.5));
   auto state = m->state();
   REQUIRE(state.count("velocity"));
-  auto m2 = make_server_optimizer(c);
+  auto m2 = federated::make_server_optimizer(c);
   m2->load_state(state);
   auto g2 = g.clone();
   m->apply(g, delta);
@@ -66,11 +66,11 @@ TEST_CASE("server optimizers: fedavg adds, fedavgm accumulates, fedadam normalis
 
   c.name = "fedadam";
   c.lr = 0.1;
-  auto adam = make_server_optimizer(c);
+  auto adam = federated::make_server_optimizer(c);
   g.zero_();
   adam->apply(g, delta);
   // First step: m = 0.1Δ, v = 0.01Δ², step = lr·m/(|0.1Δ| + τ) ≈ lr·sign(Δ).
   CHECK(g[0].item<float>() == Approx(0.1 * 0.05 / (0.05 + 1e-3)));
   c.name = "sgd";
-  CHECK_THROWS_WITH(make_server_optimizer(c), Catch::Contains("unknown name"));
+  CHECK_THROWS_WITH(federated::make_server_optimizer(c), Catch::Contains("unknown name"));
 }

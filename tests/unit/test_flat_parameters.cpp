@@ -46,7 +46,7 @@ void train_steps(Net& net, int steps) {
 TEST_CASE("flat parameters alias one contiguous buffer", "[flat]") {
   Net net = make_net(1);
   const auto before = net->fc->weight.detach().clone();
-  FlatParameters flat(*net);
+  models::FlatParameters flat(*net);
   REQUIRE(flat.aliases(*net));
   CHECK(torch::equal(net->fc->weight, before));  // values kept
 
@@ -73,7 +73,7 @@ TEST_CASE("flat parameters alias one contiguous buffer", "[flat]") {
 TEST_CASE("training through flat views equals training an ordinary module", "[flat]") {
   Net plain = make_net(3);
   Net flat_net = make_net(3);
-  FlatParameters flat(*flat_net);
+  models::FlatParameters flat(*flat_net);
   train_steps(plain, 5);
   train_steps(flat_net, 5);
   REQUIRE(flat.aliases(*flat_net));
@@ -86,7 +86,7 @@ TEST_CASE("training through flat views equals training an ordinary module", "[fl
 TEST_CASE("optimizer made before flattening still trains the flat buffer", "[flat]") {
   Net net = make_net(4);
   torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.1));
-  FlatParameters flat(*net);
+  models::FlatParameters flat(*net);
   const auto before = flat.snapshot();
   auto loss = net->forward(torch::randn({2, 1, 8, 8})).sum();
   loss.backward();
@@ -97,7 +97,7 @@ TEST_CASE("optimizer made before flattening still trains the flat buffer", "[fla
 
 TEST_CASE("snapshot and restore round-trip", "[flat]") {
   Net net = make_net(5);
-  FlatParameters flat(*net);
+  models::FlatParameters flat(*net);
   const auto saved = flat.snapshot();
   train_steps(net, 2);
   CHECK_FALSE(torch::equal(saved, flat.flat()));

@@ -13,8 +13,8 @@
 using namespace fedgan;
 
 namespace {
-ModelConfig small_config(int size = 28, int classes = 0) {
-  ModelConfig c;
+models::ModelConfig small_config(int size = 28, int classes = 0) {
+  models::ModelConfig c;
   c.image_size = size;
   c.latent_dim = 8;
   c.g_width = 8;
@@ -30,7 +30,7 @@ TEST_CASE("DCGAN shapes for 28, 32 and 64 pixels, conditional or not", "[models]
       torch::manual_seed(0);
       auto cfg = small_config(size, classes);
       cfg.channels = size == 32 ? 3 : 1;
-      Gan gan(cfg);
+      models::Gan gan(cfg);
       auto labels = classes ? torch::randint(0, classes, {5}, torch::kInt64) : torch::Tensor();
       auto x = gan.generator().forward(torch::randn({5, cfg.latent_dim}), labels);
       CHECK(x.sizes().vec() == std::vector<std::int64_t>{5, cfg.channels, size, size});
@@ -39,24 +39,24 @@ TEST_CASE("DCGAN shapes for 28, 32 and 64 pixels, conditional or not", "[models]
       CHECK(logits.sizes().vec() == std::vector<std::int64_t>{5});
     }
   }
-  CHECK_THROWS_AS(Gan(small_config(30)), Error);
+  CHECK_THROWS_AS(models::Gan(small_config(30)), Error);
   auto bad = small_config();
   bad.family = "stylegan9";
-  CHECK_THROWS_WITH(Gan(bad), Catch::Contains("unknown family"));
+  CHECK_THROWS_WITH(models::Gan(bad), Catch::Contains("unknown family"));
 }
 
 TEST_CASE("architecture strings round-trip", "[models]") {
   auto c = small_config(32, 7);
   c.d_norm = "none";
-  CHECK(ModelConfig::parse(c.to_string()) == c);
-  CHECK_THROWS_AS(ModelConfig::parse("dcgan q=1"), Error);
+  CHECK(models::ModelConfig::parse(c.to_string()) == c);
+  CHECK_THROWS_AS(models::ModelConfig::parse("dcgan q=1"), Error);
 }
 
 TEST_CASE("architecture strings: bad numbers, ranges and missing keys are named", "[models]") {
   const std::string good = "dcgan c=1 s=28 z=8 gw=8 dw=8 k=0 dn=batch";
-  CHECK(ModelConfig::parse(good).g_width == 8);
+  CHECK(models::ModelConfig::parse(good).g_width == 8);
   auto fails = [](const std::string& text, const std::string& expected) {
-    CHECK_THROWS_WITH(ModelConfig::parse(text), Catch::Contains(expected));
+    CHECK_THROWS_WITH(models::ModelConfig::parse(text), Catch::Contains(expected));
   };
   fails("dcgan c=1 s=28 z=8 gw=99999999999999 dw=8 k=0 dn=batch",
         "'gw=99999999999999' is not an integer");
@@ -81,11 +81,11 @@ TEST_CASE("the registry knows a model's shapes without building it", "[models]")
         cfg.g_width = 6;
         cfg.d_width = 5;
         cfg.d_norm = norm;
-        Gan gan(cfg);
-        const auto shapes = ModelRegistry::instance().shapes(cfg);
+        models::Gan gan(cfg);
+        const auto shapes = models::ModelRegistry::instance().shapes(cfg);
         for (auto [flat, expected] : {std::pair{&gan.g_flat(), &shapes.generator},
                                       std::pair{&gan.d_flat(), &shapes.discriminator}}) {
-          TensorShapes built;
+          models::TensorShapes built;
           for (const auto& e : flat->entries()) built[e.name] = e.shape;
           CHECK(built == *expected);
         }
@@ -93,12 +93,13 @@ TEST_CASE("the registry knows a model's shapes without building it", "[models]")
     }
   }
   auto bad = small_config(30);
-  CHECK_THROWS_WITH(ModelRegistry::instance().shapes(bad), Catch::Contains("image size 30"));
+  CHECK_THROWS_WITH(models::ModelRegistry::instance().shapes(bad),
+                    Catch::Contains("image size 30"));
 }
 
 TEST_CASE("backward fills the flat gradient buffer in place", "[models]") {
   torch::manual_seed(1);
-  Gan gan(small_config());
+  models::Gan gan(small_config());
   auto before = gan.d_grad().data_ptr();
   auto x = torch::randn({4, 1, 28, 28});
   gan.discriminator().forward(x, {}).sum().backward();
@@ -114,14 +115,15 @@ TEST_CASE("backward fills the flat gradient buffer in place", "[models]") {
 
 TEST_CASE("FlatAdam follows torch::optim::Adam to rounding", "[train]") {
   torch::manual_seed(2);
-  Gan a(small_config());
+  models::Gan a(small_config());
   torch::manual_seed(2);
-  Gan b(small_config());
+  models::Gan b(small_config());
   // The reference trains ordinary (non-view) gradients, which torch's zero_grad() expects.
   for (auto& p : a.discriminator().parameters()) p.mutable_grad() = torch::Tensor();
   torch::optim::Adam reference(a.discriminator().parameters(),
                                torch::optim::AdamOptions(1e-2).betas({0.5, 0.999}).eps(1e-8));
-  FlatAdam flat(b.d_flat().parameters_view(), b.d_grad(), AdamOptions{1e-2, 0.5, 0.999, 1e-8});
+  train::FlatAdam flat(b.d_flat().parameters_view(), b.d_grad(),
+                       train::AdamOptions{1e-2, 0.5, 0.999, 1e-8});
   const auto before = b.d_flat().parameters_view().clone();
   for (int step = 0; step < 5; ++step) {
     auto x = torch::randn({4, 1, 28, 28});
@@ -148,26 +150,26 @@ TEST_CASE("FlatAdam follows torch::optim::Adam to rounding", "[train]") {
 
 TEST_CASE("loss values on known logits", "[models]") {
   auto zero = torch::zeros({4});
-  auto bce = make_loss("bce");
+  auto bce = models::make_loss("bce");
   CHECK(bce->d_loss(zero, zero).item<double>() == Approx(2 * std::log(2.0)));
   CHECK(bce->g_loss(zero).item<double>() == Approx(std::log(2.0)));
-  auto hinge = make_loss("hinge");
+  auto hinge = models::make_loss("hinge");
   CHECK(hinge->d_loss(torch::full({2}, 2.0), torch::full({2}, -2.0)).item<double>() == 0.0);
   CHECK(hinge->g_loss(torch::full({2}, 3.0)).item<double>() == -3.0);
-  auto wgan = make_loss("wgan-gp", 5.0);
+  auto wgan = models::make_loss("wgan-gp", 5.0);
   CHECK(wgan->d_loss(torch::full({2}, 1.0), torch::full({2}, 0.25)).item<double>() == -0.75);
   CHECK(wgan->gradient_penalty_weight() == 5.0);
-  CHECK_THROWS_WITH(make_loss("mse"), Catch::Contains("unknown loss"));
+  CHECK_THROWS_WITH(models::make_loss("mse"), Catch::Contains("unknown loss"));
 }
 
 TEST_CASE("gradient penalty is non-negative and differentiable", "[models]") {
   torch::manual_seed(3);
   auto cfg = small_config();
   cfg.d_norm = "none";
-  Gan gan(cfg);
+  models::Gan gan(cfg);
   auto gen = compat::make_cpu_generator(3);
-  auto gp = gradient_penalty(gan.discriminator(), torch::randn({4, 1, 28, 28}),
-                             torch::randn({4, 1, 28, 28}), {}, gen);
+  auto gp = models::gradient_penalty(gan.discriminator(), torch::randn({4, 1, 28, 28}),
+                                     torch::randn({4, 1, 28, 28}), {}, gen);
   CHECK(gp.item<double>() >= 0);
   gp.backward();
   CHECK(gan.d_grad().abs().sum().item<double>() > 0);
@@ -175,18 +177,18 @@ TEST_CASE("gradient penalty is non-negative and differentiable", "[models]") {
 
 TEST_CASE("one local step lowers D's loss on a fixed batch", "[train]") {
   torch::manual_seed(4);
-  Gan gan(small_config());
-  LocalTrainConfig cfg;
+  models::Gan gan(small_config());
+  train::LocalTrainConfig cfg;
   cfg.lr_d = 1e-3;
-  LocalTrainer trainer(cfg);
-  auto opt = make_party_optimizers(gan, cfg);
+  train::LocalTrainer trainer(cfg);
+  auto opt = train::make_party_optimizers(gan, cfg);
   auto real = torch::rand({32, 1, 28, 28}) * 2 - 1;
   torch::Tensor fake;
   {
     torch::NoGradGuard g;
     fake = gan.generator().forward(torch::randn({32, 8}), {});
   }
-  auto loss = make_loss("bce");
+  auto loss = models::make_loss("bce");
   auto d_loss = [&] {
     torch::NoGradGuard g;
     return loss->d_loss(gan.discriminator().forward(real, {}), gan.discriminator().forward(fake, {}))
@@ -201,14 +203,14 @@ TEST_CASE("one local step lowers D's loss on a fixed batch", "[train]") {
 TEST_CASE("local training is deterministic for a seed", "[train]") {
   auto run = [] {
     torch::manual_seed(5);
-    Gan gan(small_config(28, 3));
-    LocalTrainConfig cfg;
+    models::Gan gan(small_config(28, 3));
+    train::LocalTrainConfig cfg;
     cfg.local_steps = 3;
     cfg.batch_size = 8;
-    LocalTrainer trainer(cfg);
-    auto opt = make_party_optimizers(gan, cfg);
-    TensorPartyData data(torch::rand({20, 1, 28, 28}, compat::make_cpu_generator(1)) * 2 - 1,
-                         torch::arange(20, torch::kInt64) % 3, 9);
+    train::LocalTrainer trainer(cfg);
+    auto opt = train::make_party_optimizers(gan, cfg);
+    train::TensorPartyData data(torch::rand({20, 1, 28, 28}, compat::make_cpu_generator(1)) * 2 - 1,
+                                torch::arange(20, torch::kInt64) % 3, 9);
     auto gen = compat::make_cpu_generator(11);
     auto r = trainer.run(gan, opt, data, 0, gen);
     CHECK(r.steps == 3);

@@ -11,8 +11,8 @@
 using namespace fedgan;
 
 namespace {
-ModelConfig model(int g_width = 8, int classes = 0) {
-  ModelConfig c;
+models::ModelConfig model(int g_width = 8, int classes = 0) {
+  models::ModelConfig c;
   c.latent_dim = 8;
   c.g_width = g_width;
   c.d_width = 4;
@@ -23,9 +23,9 @@ ModelConfig model(int g_width = 8, int classes = 0) {
 
 TEST_CASE("partial load reports a width mismatch and loads what matches", "[transfer]") {
   torch::manual_seed(1);
-  Gan source(model(8, 3));
+  models::Gan source(model(8, 3));
   torch::manual_seed(2);
-  Gan target(model(12, 5));  // other width, other class count
+  models::Gan target(model(12, 5));  // other width, other class count
   auto report = transfer::load_partial(target.g_flat(), io::named_tensors(source.g_flat()));
   CHECK_FALSE(report.clean());
   CHECK(report.missing.empty());
@@ -36,7 +36,7 @@ TEST_CASE("partial load reports a width mismatch and loads what matches", "[tran
   CHECK_THAT(report.text("generator"), Catch::Contains("shape mismatch") &&
                                            Catch::Contains("embed.weight"));
   // Same architecture: everything transfers, values equal.
-  Gan same(model(8, 3));
+  models::Gan same(model(8, 3));
   auto full = transfer::load_partial(same.g_flat(), io::named_tensors(source.g_flat()));
   CHECK(full.clean());
   CHECK(full.loaded_numel == source.g_flat().numel());
@@ -49,7 +49,7 @@ TEST_CASE("partial load reports a width mismatch and loads what matches", "[tran
 }
 
 TEST_CASE("freeze plans: blocks, train-only globs, multipliers, errors", "[transfer]") {
-  Gan gan(model());
+  models::Gan gan(model());
   const auto blocks = gan.generator().block_prefixes();
   REQUIRE(blocks == std::vector<std::string>{"blocks.0", "blocks.1", "out"});
   transfer::FreezeConfig c;
@@ -84,31 +84,34 @@ TEST_CASE("freeze plans: blocks, train-only globs, multipliers, errors", "[trans
 }
 
 TEST_CASE("frozen parameters do not change over rounds and leave the allreduce", "[transfer]") {
-  auto comm = make_serial_communicator();
-  FederatedConfig fc;
+  auto comm = comm::make_serial_communicator();
+  federated::FederatedConfig fc;
   fc.freeze_g.freeze_blocks = 1;
   fc.freeze_d.freeze_blocks = 1;
   fc.server.name = "fedadam";
-  LocalTrainConfig lc;
+  train::LocalTrainConfig lc;
   lc.local_steps = 3;
   lc.batch_size = 8;
-  std::vector<LocalParty> parties;
+  std::vector<federated::LocalParty> parties;
   for (int k = 0; k < 2; ++k)
-    parties.push_back({k, std::make_shared<TensorPartyData>(
+    parties.push_back({k, std::make_shared<train::TensorPartyData>(
                               torch::rand({16, 1, 28, 28}, compat::make_cpu_generator(k)) * 2 - 1,
                               torch::Tensor(), k)});
-  FederatedTrainer t(*comm, model(), lc, fc, parties, 2);
+  federated::FederatedTrainer t(*comm, model(), lc, fc, parties, 2);
   const auto g0 = t.global().g_flat().snapshot();
   const auto d0 = t.global().d_flat().snapshot();
   for (int r = 1; r <= 2; ++r) t.run_round(r);
   CHECK(t.aggregated_numel() < t.global().g_flat().numel() + t.global().d_flat().numel());
-  auto check = [](FlatParameters& flat, const torch::Tensor& before, const std::string& block) {
+  auto check = [](models::FlatParameters& flat, const torch::Tensor& before,
+                  const std::string& block) {
     bool frozen_same = true, others_moved = false;
     for (const auto& e : flat.entries()) {
       const bool same = torch::equal(flat.flat().narrow(0, e.offset, e.numel),
                                      before.narrow(0, e.offset, e.numel));
-      if (e.name.rfind(block + ".", 0) == 0) frozen_same = frozen_same && same;
-      else if (!e.is_buffer) others_moved = others_moved || !same;
+      if (e.name.rfind(block + ".", 0) == 0)
+        frozen_same = frozen_same && same;
+      else if (!e.is_buffer)
+        others_moved = others_moved || !same;
     }
     CHECK(frozen_same);
     CHECK(others_moved);
@@ -119,13 +122,13 @@ TEST_CASE("frozen parameters do not change over rounds and leave the allreduce",
 
 TEST_CASE("distillation loss is zero for the teacher itself, positive otherwise", "[transfer]") {
   torch::manual_seed(3);
-  Gan teacher(model()), student(model());
+  models::Gan teacher(model()), student(model());
   auto z = torch::randn({6, 8});
   torch::NoGradGuard g;
   auto t = teacher.generator().forward(z, {});
-  CHECK(kd_loss(t, t).item<double>() == 0.0);
+  CHECK(train::kd_loss(t, t).item<double>() == 0.0);
   student.copy_from(teacher);
-  CHECK(kd_loss(student.generator().forward(z, {}), t).item<double>() == 0.0);
-  Gan other(model());
-  CHECK(kd_loss(other.generator().forward(z, {}), t).item<double>() > 0.0);
+  CHECK(train::kd_loss(student.generator().forward(z, {}), t).item<double>() == 0.0);
+  models::Gan other(model());
+  CHECK(train::kd_loss(other.generator().forward(z, {}), t).item<double>() > 0.0);
 }

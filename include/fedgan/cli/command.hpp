@@ -12,7 +12,7 @@ namespace fedgan::cli {
 
 struct Command {
   CLI::App* app = nullptr;
-  std::function<int(Communicator&)> run;
+  std::function<int(comm::Communicator&)> run;
 };
 
 using Commands = std::vector<Command>;

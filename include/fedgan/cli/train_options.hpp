@@ -38,9 +38,9 @@ struct TrainOptions {
   bool init_strict = false;
   std::string init_map;             // "gen.=generator.,disc.=discriminator."
   std::string lr_mult_g, lr_mult_d;  // "blocks.0=0.1,out=2"
-  ModelConfig model;
-  LocalTrainConfig local;
-  FederatedConfig federated;
+  models::ModelConfig model;
+  train::LocalTrainConfig local;
+  federated::FederatedConfig federated;
 };
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.
@@ -48,6 +48,7 @@ void add_train_options(CLI::App& sub, TrainOptions& options);
 void add_transfer_options(CLI::App& sub, TrainOptions& options);
 
 // The training run on every rank; returns the process exit code.
-int run_training(Communicator& comm, const TrainOptions& options, const std::string& config_text);
+int run_training(comm::Communicator& comm, const TrainOptions& options,
+                 const std::string& config_text);
 
 }  // namespace fedgan::cli

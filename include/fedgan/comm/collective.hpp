@@ -10,7 +10,7 @@
 #include <string>
 #include <utility>
 
-namespace fedgan {
+namespace fedgan::comm {
 
 template <class Fn>
 auto collective_try(Communicator& comm, Fn&& fn) -> decltype(fn()) {
@@ -37,4 +37,4 @@ auto collective_try(Communicator& comm, Fn&& fn) -> decltype(fn()) {
   }
 }
 
-}  // namespace fedgan
+}  // namespace fedgan::comm

@@ -13,7 +13,7 @@ namespace at {
 class Tensor;
 }
 
-namespace fedgan {
+namespace fedgan::comm {
 
 // UInt64 sums wrap modulo 2^64 (exactly, in any order): secure aggregation's masked integers.
 enum class DType { Float32, Float64, Int64, Byte, UInt64 };
@@ -88,4 +88,4 @@ std::string nccl_version();
 // build has no NCCL or NCCL cannot start (e.g. two ranks on one GPU, which NCCL refuses).
 std::unique_ptr<Communicator> make_nccl_communicator(Communicator& host, int cuda_device);
 
-}  // namespace fedgan
+}  // namespace fedgan::comm

@@ -8,10 +8,10 @@
 #include <map>
 #include <string>
 
-namespace fedgan {
+namespace fedgan::comm {
 
 // On `root` the map is sent; on the other ranks it is replaced by the received copy.
 void broadcast_tensors(Communicator& comm, std::map<std::string, torch::Tensor>& tensors,
                        int root = 0);
 
-}  // namespace fedgan
+}  // namespace fedgan::comm

@@ -70,7 +70,7 @@ torch::Tensor read_tensor(const UnitBytes& data, std::size_t& offset, at::IntArr
 // bounded number of units so memory stays bounded; every round's results are gathered and every
 // rank calls `consume(u, bytes)` for all units of the round in increasing u. An exception in
 // `compute` on any rank becomes the same collective fedgan::Error on every rank.
-void for_each_unit_in_order(Communicator& comm, std::int64_t units, int workers,
+void for_each_unit_in_order(comm::Communicator& comm, std::int64_t units, int workers,
                             const std::function<UnitBytes(std::int64_t)>& compute,
                             const std::function<void(std::int64_t, const UnitBytes&)>& consume);
 

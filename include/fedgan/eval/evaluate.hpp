@@ -56,7 +56,7 @@ using ImageSource = std::function<torch::Tensor(std::int64_t begin, std::int64_t
 // Collective. fedgan::Error on every rank for n not above the feature dimension (FID
 // undefined), a chunk size below 1, images of the wrong shape (naming `source_name`), or a
 // failing source.
-EvalResult evaluate_images(Communicator& comm, const ImageSource& source,
+EvalResult evaluate_images(comm::Communicator& comm, const ImageSource& source,
                            const std::string& source_name, Evaluator& evaluator,
                            const RealStats& real, const EvalOptions& options);
 
@@ -64,9 +64,9 @@ EvalResult evaluate_images(Communicator& comm, const ImageSource& source,
 // Sample i's latent vector depends only on (seed, i), and conditional models get label
 // i % num_classes; each chunk is generated in one forward, so the images are the same at any
 // rank or thread count.
-EvalResult evaluate_generator(Communicator& comm, Generator& generator, const ModelConfig& model,
-                              Evaluator& evaluator, const RealStats& real,
-                              const EvalOptions& options,
+EvalResult evaluate_generator(comm::Communicator& comm, models::Generator& generator,
+                              const models::ModelConfig& model, Evaluator& evaluator,
+                              const RealStats& real, const EvalOptions& options,
                               const std::string& source_name = "generator");
 
 // Images drawn uniformly from [-1, 1] (a sanity baseline: FID should be large).

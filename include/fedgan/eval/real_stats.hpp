@@ -46,14 +46,14 @@ std::string default_cache_path(const std::string& dataset, const Evaluator& eval
 // and places the gathered subset features, so every rank returns the same RealStats, whatever
 // the rank or thread count. fedgan::Error (on every rank) naming the file for a missing file,
 // images that are not uint8 [N,C,H,W], or a shape the evaluator does not take.
-RealStats compute_real_stats(Communicator& comm, const std::string& dataset, Evaluator& evaluator,
-                             const RealStatsOptions& options = {});
+RealStats compute_real_stats(comm::Communicator& comm, const std::string& dataset,
+                             Evaluator& evaluator, const RealStatsOptions& options = {});
 
 // Collective: rank 0 reads the cache when it matches (format, dataset path, size, mtime,
 // evaluator checksum, subset size, seed and chunk) and broadcasts it; otherwise compute_real_stats
 // and rank 0 writes the cache (atomically; a cache that cannot be written is a warning, not an
 // error).
-RealStats load_or_compute_real_stats(Communicator& comm, const std::string& dataset,
+RealStats load_or_compute_real_stats(comm::Communicator& comm, const std::string& dataset,
                                      Evaluator& evaluator, const RealStatsOptions& options = {});
 
 }  // namespace fedgan::eval

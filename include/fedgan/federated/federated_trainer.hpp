@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace fedgan {
+namespace fedgan::federated {
 
 struct FederatedConfig {
   int rounds = 10;
@@ -37,7 +37,7 @@ struct FederatedConfig {
 
 struct LocalParty {
   int id = 0;  // global party id
-  std::shared_ptr<PartyData> data;
+  std::shared_ptr<train::PartyData> data;
 };
 
 struct RoundReport {
@@ -65,10 +65,11 @@ std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c = 0);
 
 class FederatedTrainer {
  public:
-  FederatedTrainer(Communicator& comm, const ModelConfig& model, LocalTrainConfig local,
-                   FederatedConfig config, std::vector<LocalParty> parties, int total_parties);
+  FederatedTrainer(comm::Communicator& comm, const models::ModelConfig& model,
+                   train::LocalTrainConfig local, FederatedConfig config,
+                   std::vector<LocalParty> parties, int total_parties);
 
-  Gan& global() { return *m_global; }
+  models::Gan& global() { return *m_global; }
   const FederatedConfig& config() const { return m_config; }
   int total_parties() const { return m_total_parties; }
 
@@ -99,18 +100,18 @@ class FederatedTrainer {
 
   // Per-party Adam state (optimizer_state = keep): this rank's parties.
   struct PartyState {
-    std::optional<PartyOptimizers> optimizers;
+    std::optional<train::PartyOptimizers> optimizers;
     torch::Tensor g_buffers, d_buffers;  // local_bn
   };
   std::map<int, PartyState>& party_states() { return m_states; }
 
  private:
-  Communicator& m_comm;
-  LocalTrainer m_trainer;
+  comm::Communicator& m_comm;
+  train::LocalTrainer m_trainer;
   FederatedConfig m_config;
   std::vector<LocalParty> m_parties;
   int m_total_parties;
-  std::unique_ptr<Gan> m_global, m_local;
+  std::unique_ptr<models::Gan> m_global, m_local;
   std::unique_ptr<ServerOptimizer> m_server_g, m_server_d;
   std::map<int, PartyState> m_states;
   // Party state as it was before this round touched it (kept Adam moments are updated in
@@ -123,10 +124,10 @@ class FederatedTrainer {
   void save_party_state(int party, std::map<std::string, torch::Tensor>& out) const;
   void load_party_state(int party, const std::map<std::string, torch::Tensor>& tensors);
   // A party's fresh optimizers on the local model, with the freeze plan's lr scales.
-  PartyOptimizers new_party_optimizers();
+  train::PartyOptimizers new_party_optimizers();
   std::unique_ptr<FusedAggregator> m_aggregator;  // reused every round
   transfer::ParameterPlan m_g_plan, m_d_plan;
-  std::unique_ptr<Gan> m_teacher;
+  std::unique_ptr<models::Gan> m_teacher;
 };
 
-}  // namespace fedgan
+}  // namespace fedgan::federated

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace fedgan {
+namespace fedgan::federated {
 
 class FusedAggregator {
  public:
@@ -24,7 +24,7 @@ class FusedAggregator {
   // Free float64 slots for statistics summed with the same collective.
   torch::Tensor stats() { return m_buffer.narrow(0, m_model_numel + 1, m_stat_slots); }
   // The one collective: sums the whole buffer over ranks in place.
-  void allreduce(Communicator& comm) { comm.allreduce_sum(m_buffer); }
+  void allreduce(comm::Communicator& comm) { comm.allreduce_sum(m_buffer); }
   double total_weight() const { return m_buffer[m_model_numel].item<double>(); }
   // Weighted mean of segment i as float32 (requires total_weight() > 0).
   torch::Tensor mean(std::size_t segment) const;
@@ -37,4 +37,4 @@ class FusedAggregator {
   torch::Tensor m_buffer;
 };
 
-}  // namespace fedgan
+}  // namespace fedgan::federated

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-namespace fedgan {
+namespace fedgan::federated {
 
 struct ServerOptimizerConfig {
   std::string name = "fedavg";  // fedavg | fedavgm | fedadam
@@ -32,4 +32,4 @@ class ServerOptimizer {
 
 std::unique_ptr<ServerOptimizer> make_server_optimizer(const ServerOptimizerConfig& config);
 
-}  // namespace fedgan
+}  // namespace fedgan::federated

@@ -18,7 +18,7 @@ inline constexpr const char* kCheckpointFormat = "fedgan-checkpoint-1";
 struct CheckpointData {
   std::int64_t round = 0;
   std::string architecture;  // ModelConfig::to_string()
-  ModelConfig model;         // architecture, parsed (read_checkpoint fills it)
+  models::ModelConfig model;  // architecture, parsed (read_checkpoint fills it)
   std::string config_text;   // the run's effective config (TOML)
   std::map<std::string, torch::Tensor> generator, discriminator;  // name -> tensor
   std::map<std::string, torch::Tensor> state;  // "server/g/velocity", "party/3/g_m", ...
@@ -37,9 +37,9 @@ void require_finite(const std::map<std::string, torch::Tensor>& tensors, const s
                     const std::string& file);
 
 // Name -> tensor views of a flat model (values shared with the model).
-std::map<std::string, torch::Tensor> named_tensors(const FlatParameters& flat);
+std::map<std::string, torch::Tensor> named_tensors(const models::FlatParameters& flat);
 // Copies every entry of `flat` from `tensors` by name; every name must exist with the same shape.
-void load_strict(FlatParameters& flat, const std::map<std::string, torch::Tensor>& tensors,
+void load_strict(models::FlatParameters& flat, const std::map<std::string, torch::Tensor>& tensors,
                  const std::string& what, const std::string& file);
 
 }  // namespace fedgan::io

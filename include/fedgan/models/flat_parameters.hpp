@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace fedgan {
+namespace fedgan::models {
 
 struct FlatEntry {
   std::string name;  // as named by the module: "conv1.weight", "bn1.running_mean"
@@ -59,4 +59,4 @@ class FlatParameters {
   std::int64_t m_parameter_numel = 0;
 };
 
-}  // namespace fedgan
+}  // namespace fedgan::models

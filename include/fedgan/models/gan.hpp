@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace fedgan {
+namespace fedgan::models {
 
 class Generator : public torch::nn::Module {
  public:
@@ -104,4 +104,4 @@ class Gan {
 // Autograd accumulates into existing gradients in place, so backward() fills the buffer.
 torch::Tensor attach_flat_grads(torch::nn::Module& module, const FlatParameters& flat);
 
-}  // namespace fedgan
+}  // namespace fedgan::models

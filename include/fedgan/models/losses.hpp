@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-namespace fedgan {
+namespace fedgan::models {
 
 class GanLoss {
  public:
@@ -30,4 +30,4 @@ torch::Tensor gradient_penalty(Discriminator& d, const torch::Tensor& real,
                                const torch::Tensor& fake, const torch::Tensor& labels,
                                torch::Generator& gen);
 
-}  // namespace fedgan
+}  // namespace fedgan::models

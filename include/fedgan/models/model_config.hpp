@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-namespace fedgan {
+namespace fedgan::models {
 
 // Upper bounds of the sizes a ModelConfig may hold (the CLI and checkpoints are held to them):
 // a width of 4096 is already a model of hundreds of millions of values.
@@ -31,4 +31,4 @@ struct ModelConfig {
   bool operator!=(const ModelConfig& o) const { return !(*this == o); }
 };
 
-}  // namespace fedgan
+}  // namespace fedgan::models

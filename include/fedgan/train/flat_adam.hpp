@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-namespace fedgan {
+namespace fedgan::train {
 
 struct AdamOptions {
   double lr = 2e-4;
@@ -42,4 +42,4 @@ class FlatAdam {
   std::int64_t m_step = 0;
 };
 
-}  // namespace fedgan
+}  // namespace fedgan::train

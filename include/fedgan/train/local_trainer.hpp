@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace fedgan {
+namespace fedgan::train {
 
 struct TrainBatch {
   torch::Tensor images;  // float [B, C, H, W] in [-1, 1]
@@ -72,7 +72,7 @@ torch::Tensor kd_loss(const torch::Tensor& student, const torch::Tensor& teacher
 struct PartyOptimizers {
   FlatAdam g, d;
 };
-PartyOptimizers make_party_optimizers(Gan& local, const LocalTrainConfig& config);
+PartyOptimizers make_party_optimizers(models::Gan& local, const LocalTrainConfig& config);
 
 struct LocalResult {
   double d_loss = 0;  // mean over steps
@@ -89,11 +89,11 @@ class LocalTrainer {
   const LocalTrainConfig& config() const { return m_config; }
 
   // One D update (d_steps times) and one G update on a real batch; returns (d_loss, g_loss).
-  std::pair<double, double> step(Gan& gan, PartyOptimizers& opt, const TrainBatch& batch,
+  std::pair<double, double> step(models::Gan& gan, PartyOptimizers& opt, const TrainBatch& batch,
                                  torch::Generator& gen);
   // The same step, its losses left as scalar tensors on the model's device (no host sync):
   // D's loss averaged over its d_steps, G's loss.
-  std::pair<torch::Tensor, torch::Tensor> step_async(Gan& gan, PartyOptimizers& opt,
+  std::pair<torch::Tensor, torch::Tensor> step_async(models::Gan& gan, PartyOptimizers& opt,
                                                      const TrainBatch& batch,
                                                      torch::Generator& gen);
 
@@ -105,19 +105,19 @@ class LocalTrainer {
   // device and read once at the end (a host read per step would stall the GPU's queue), so a
   // non-finite party there is found after its last step, not at its first bad one.
   // The teacher for knowledge distillation (frozen; same latent and label inputs as G).
-  void set_teacher(std::shared_ptr<Generator> teacher) { m_teacher = std::move(teacher); }
+  void set_teacher(std::shared_ptr<models::Generator> teacher) { m_teacher = std::move(teacher); }
   // Sets the round, which scales the distillation weight by kd_decay^(round-1).
   void set_round(int round);
   double kd_weight_now() const { return m_kd_now; }
 
-  LocalResult run(Gan& gan, PartyOptimizers& opt, PartyData& data, std::int64_t epoch_base,
+  LocalResult run(models::Gan& gan, PartyOptimizers& opt, PartyData& data, std::int64_t epoch_base,
                   torch::Generator& gen, const std::function<bool()>& interrupted = {});
 
  private:
   LocalTrainConfig m_config;
-  std::unique_ptr<GanLoss> m_loss;
-  std::shared_ptr<Generator> m_teacher;
+  std::unique_ptr<models::GanLoss> m_loss;
+  std::shared_ptr<models::Generator> m_teacher;
   double m_kd_now = 0.0;
 };
 
-}  // namespace fedgan
+}  // namespace fedgan::train

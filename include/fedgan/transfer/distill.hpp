@@ -24,6 +24,6 @@ struct DistillResult {
 };
 
 // Trains `student` (G) in place; the teacher's G and D are not changed.
-DistillResult distill(Gan& teacher, Gan& student, const DistillConfig& config);
+DistillResult distill(models::Gan& teacher, models::Gan& student, const DistillConfig& config);
 
 }  // namespace fedgan::transfer

@@ -32,7 +32,7 @@ struct ParameterPlan {
 // `blocks`: the model's block prefixes in order (Generator/Discriminator::block_prefixes()).
 // Throws when freeze_blocks exceeds the block count. `matched` (optional) receives the
 // train_only patterns that matched something here.
-ParameterPlan make_plan(const FlatParameters& flat, const std::vector<std::string>& blocks,
+ParameterPlan make_plan(const models::FlatParameters& flat, const std::vector<std::string>& blocks,
                         const FreezeConfig& config, const std::string& what,
                         std::vector<std::string>* matched = nullptr);
 

@@ -33,7 +33,8 @@ struct LoadReport {
 };
 
 // Copies every tensor whose name and shape match; reports the rest.
-LoadReport load_partial(FlatParameters& flat, const std::map<std::string, torch::Tensor>& tensors);
+LoadReport load_partial(models::FlatParameters& flat,
+                        const std::map<std::string, torch::Tensor>& tensors);
 
 // Parses "from=to,from2=to2" (the --init-map option).
 std::vector<std::pair<std::string, std::string>> parse_prefix_map(const std::string& text);
