@@ -43,6 +43,7 @@ struct RoundContext {
   // once per run), for strategies that weigh parties by what other ranks host (FedNova).
   const std::vector<std::int64_t>* party_samples = nullptr;
   const std::vector<std::int64_t>* party_steps = nullptr;
+  std::vector<int> hosted = {};  // the participants this rank hosts, ascending
 };
 
 // Sums over every rank's contributing parties, formed together with the model aggregate
@@ -66,6 +67,9 @@ struct AggregateResult {
   double total_weight = 0;  // Σ weight of the contributing updates
   double denominator = 0;   // what `sums` is divided by; total_weight unless a hook sets it
   RoundTotals totals;       // summed over ranks
+  // Non-empty: the aggregator abandoned the round (why, e.g. too few parties survived secure
+  // aggregation's masking); totals.parties is then 0 and the model must not change.
+  std::string abandoned;
   // sums[segment] / denominator as float32 (the server step's input). Requires denominator > 0.
   torch::Tensor mean(std::size_t segment) const;
 };

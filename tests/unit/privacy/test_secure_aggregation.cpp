@@ -4,6 +4,7 @@
 
 #include "fedgan/comm/communicator.hpp"
 #include "fedgan/core/error.hpp"
+#include "fedgan/federated/aggregator.hpp"
 #include "fedgan/privacy/fixed_point.hpp"
 #include "fedgan/privacy/secagg_crypto.hpp"
 #include "fedgan/privacy/secure_aggregation.hpp"
@@ -247,4 +248,52 @@ TEST_CASE("secure aggregation: a tampered share box is refused", "[privacy][seca
         mask_key(b.secret_key, b.public_key, 1, a.public_key, 0, 1));
   CHECK(mask_key(a.secret_key, a.public_key, 0, b.public_key, 1, 1) !=
         mask_key(a.secret_key, a.public_key, 0, b.public_key, 1, 2));
+}
+
+TEST_CASE("secure aggregator: FedAvg's sums within the fixed-point rounding; robust rules refused",
+          "[privacy][secagg]") {
+  auto comm = comm::make_serial_communicator();
+  const std::vector<std::int64_t> sizes = {5, 2, 4, 3};
+  const std::vector<std::int64_t> samples = {10, 30, 20};
+  federated::AggregatorConfig plain_config, secure_config;
+  secure_config.secure.enabled = true;
+  secure_config.secure.range = 2.0;
+  auto plain = federated::make_aggregator(plain_config, sizes, torch::kCPU, *comm);
+  auto secure = federated::make_aggregator(secure_config, sizes, torch::kCPU, *comm);
+  federated::RoundContext round;
+  round.round = 1;
+  round.participants = {0, 1, 2};
+  round.hosted = {0, 1, 2};
+  round.total_parties = 3;
+  round.party_samples = &samples;
+  plain->begin_round(round);
+  secure->begin_round(round);
+  torch::manual_seed(3);
+  for (int k = 0; k < 3; ++k) {
+    federated::Update u;
+    u.party = k;
+    u.weight = static_cast<double>(samples[k]);
+    u.samples = samples[k];
+    for (auto n : sizes) u.segments.push_back(torch::rand({n}) * 2 - 1);
+    plain->add(u);
+    secure->add(u);
+  }
+  const auto a = plain->finish(*comm);
+  const auto b = secure->finish(*comm);
+  REQUIRE(b.abandoned.empty());
+  CHECK(b.total_weight == a.total_weight);
+  CHECK(b.totals.parties == 3);
+  // Rounding: at most 1/2 step of 2^-k per party, k from range·Σn = 120.
+  const privacy::FixedPointCodec codec(2.0 * 30, 2.0 * 60, 3);
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    CHECK((a.sums[i] - b.sums[i]).abs().max().item<double>() <= 1.5 * codec.resolution());
+  // A rule that needs the individual updates cannot run on masked ones.
+  secure_config.name = "median";
+  try {
+    federated::make_aggregator(secure_config, sizes, torch::kCPU, *comm);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("needs every party's update in the clear") !=
+          std::string::npos);
+  }
 }
