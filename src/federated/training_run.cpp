@@ -546,8 +546,9 @@ RunOutcome TrainingRun::Impl::preempted(std::int64_t round) {
 void TrainingRun::Impl::check_round(std::int64_t round, const RoundReport& r) {
   // Every party of the round was dropped (--skip-nonfinite): the model cannot move, and
   // going on would log zero losses and save an unchanged model as if trained.
-  // (Under DP a Poisson draw may pick no party at all: that round applies its noise alone.)
-  if (r.parties == 0 && r.skipped > 0)
+  // (Under DP a Poisson draw may pick no party at all: that round applies its noise alone;
+  // a round that secure aggregation abandoned is handled by the round itself.)
+  if (r.parties == 0 && r.skipped > 0 && r.abandoned.empty())
     throw Error("round " + std::to_string(round) + ": every participating party (" +
                     std::to_string(r.skipped) +
                     ") produced a non-finite update and was "

@@ -29,6 +29,7 @@ struct TrainOptions {
   std::string dp_clip = "off";            // off | C > 0
   std::string dp_noise = "central";       // central | distributed
   std::string dp_weighting = "uniform";   // uniform | fixed-n
+  std::vector<std::string> secagg_drop;   // "PARTY@ROUND" (--secagg-drop)
 };
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.

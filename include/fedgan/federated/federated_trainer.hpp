@@ -60,6 +60,7 @@ struct RoundReport {
   std::int64_t samples = 0;   // Σ n_k of contributing parties
   std::int64_t images = 0;    // real images processed in local training (all ranks)
   bool interrupted = false;   // a rank was asked to stop: nothing was aggregated
+  std::string abandoned;      // the aggregator gave up on the round (why); model unchanged
 };
 
 class FederatedTrainer {
