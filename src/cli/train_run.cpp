@@ -38,6 +38,7 @@ federated::RunConfig to_run_config(const TrainOptions& o, const std::string& con
   globs.erase(std::remove(globs.begin(), globs.end(), std::string()), globs.end());
   c.federated.freeze_g.train_only = globs;
   c.federated.freeze_d.train_only = globs;
+  c.dp = to_dp_config(o);
   return c;
 }
 
