@@ -113,14 +113,38 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                "keep BatchNorm running statistics per party (the global model gets the mean)");
   sub.add_flag("--skip-nonfinite", r.federated.skip_nonfinite,
                "drop a party whose update is NaN/inf instead of stopping the run");
-  sub.add_option("--server-optimizer", r.federated.server.name, "fedavg | fedavgm | fedadam")->capture_default_str()
-      ->check(CLI::IsMember({"fedavg", "fedavgm", "fedadam"}));
+  sub.add_option("--server-optimizer", r.federated.server.name,
+                 "fedavg | fedavgm | fedadam | fedyogi | fedadagrad (Reddi et al. 2021)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(federated::server_optimizer_names()));
   sub.add_option("--server-lr", r.federated.server.lr, "server step size")
       ->capture_default_str()
       ->check(positive_float());
   sub.add_option("--server-momentum", r.federated.server.momentum, "fedavgm momentum")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Closed, End::Open));
+  sub.add_option("--server-beta1", r.federated.server.beta1,
+                 "first-moment decay of fedadam, fedyogi, fedadagrad")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open));
+  sub.add_option("--server-beta2", r.federated.server.beta2,
+                 "second-moment decay of fedadam and fedyogi")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open));
+  sub.add_option("--server-tau", r.federated.server.tau,
+                 "adaptivity of fedadam, fedyogi, fedadagrad: x += lr·m/(sqrt(v) + tau)")
+      ->capture_default_str()
+      ->check(positive_float());
+  sub.add_option("--client-strategy", r.federated.client.name,
+                 "fedavg; fednova (normalised averaging over unequal local step counts, Wang et "
+                 "al. 2020); scaffold (control variates, Karimireddy et al. 2020)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(federated::client_strategy_names()));
+  sub.add_option("--prox-mu", r.federated.client.prox_mu,
+                 "FedProx (Li et al. 2020): weight mu of the proximal term mu/2 |w - w_global|^2 "
+                 "in every party's local objective, G and D; 0: none")
+      ->capture_default_str()
+      ->check(non_negative_float());
   sub.add_option("--aggregator", r.federated.aggregator.name,
                  "how the round's updates are combined: fedavg (the sample-weighted mean, one "
                  "fused allreduce)")

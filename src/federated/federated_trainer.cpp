@@ -59,6 +59,21 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
   privacy::check_secure_agg(m_config.aggregator.secure, m_total_parties, m_config.participation,
                             m_config.rounds);
   m_aggregator = make_aggregator(m_config.aggregator, m_plans->segment_sizes(), device, m_comm);
+  // Client strategies, installed first so their transforms see the raw updates.
+  const auto& client = m_config.client;
+  if (client.name == "scaffold") {
+    m_scaffold = std::make_shared<Scaffold>(m_plans, m_runner->trainer().config(),
+                                            m_total_parties, device);
+    add_regularizer(m_scaffold->regularizer());
+    add_update_transform(m_scaffold->update_transform());
+    add_aggregate_transform(m_scaffold->aggregate_transform(m_comm));
+  } else if (client.name == "fednova") {
+    add_update_transform(std::make_unique<FedNovaTransform>());
+  } else {
+    require(client.name == "fedavg", "--client-strategy: unknown strategy '" + client.name +
+                                         "' (expected fedavg, fednova or scaffold)");
+  }
+  if (client.prox_mu > 0) add_regularizer(std::make_shared<FedProxRegularizer>(client.prox_mu));
 }
 
 void FederatedTrainer::add_update_transform(std::unique_ptr<UpdateTransform> transform) {
@@ -210,18 +225,30 @@ void FederatedTrainer::gather_party_table() {
   }
 }
 
+std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
+  auto out = m_server->state();
+  if (m_scaffold)
+    for (auto& [k, v] : m_scaffold->server_state()) out[k] = v;
+  return out;
+}
+
 void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tensor>& state) {
   m_server->load_state(state, m_config.device);
+  if (m_scaffold) m_scaffold->load_server_state(state);
 }
 
 std::map<std::string, torch::Tensor> FederatedTrainer::party_state_tensors() const {
-  return m_runner->state_tensors();
+  auto out = m_runner->state_tensors();
+  if (m_scaffold)
+    for (auto& [k, v] : m_scaffold->party_state()) out[k] = v;
+  return out;
 }
 
 void FederatedTrainer::load_party_state_tensors(const std::map<std::string, torch::Tensor>& t) {
   std::vector<int> ids;
   for (const auto& p : m_parties) ids.push_back(p.id);
   m_runner->load_state_tensors(t, ids);
+  if (m_scaffold) m_scaffold->load_party_state(t, ids);
 }
 
 }  // namespace fedgan::federated

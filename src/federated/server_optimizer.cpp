@@ -48,10 +48,11 @@ class FedAvgM final : public ServerOptimizer {
   torch::Tensor m_velocity;
 };
 
-class FedAdam final : public ServerOptimizer {
+// FedAdam, FedYogi, FedAdagrad: one first moment, three second-moment rules.
+class FedAdaptive final : public ServerOptimizer {
  public:
-  explicit FedAdam(const ServerOptimizerConfig& c) : m_c(c) {}
-  std::string name() const override { return "fedadam"; }
+  FedAdaptive(const ServerOptimizerConfig& c) : m_c(c) {}
+  std::string name() const override { return m_c.name; }
   void apply(torch::Tensor global, const torch::Tensor& delta) override {
     torch::NoGradGuard g;
     if (!m_m.defined()) {
@@ -59,7 +60,16 @@ class FedAdam final : public ServerOptimizer {
       m_v = torch::zeros_like(delta);
     }
     m_m.mul_(m_c.beta1).add_(delta, 1 - m_c.beta1);
-    m_v.mul_(m_c.beta2).addcmul_(delta, delta, 1 - m_c.beta2);
+    if (m_c.name == "fedadam") {
+      m_v.mul_(m_c.beta2).addcmul_(delta, delta, 1 - m_c.beta2);
+    } else if (m_c.name == "fedyogi") {
+      // v − (1 − β2)·Δ²·sign(v − Δ²), written as v + (1 − β2)·(Δ·sign(Δ² − v))·Δ so that from
+      // v = 0 it is Adam's arithmetic exactly (sign 1, or 0 where Δ = 0).
+      const auto s = torch::sign(delta * delta - m_v);
+      m_v.addcmul_(delta * s, delta, 1 - m_c.beta2);
+    } else {
+      m_v.addcmul_(delta, delta, 1.0);  // fedadagrad
+    }
     global.addcdiv_(m_m, m_v.sqrt().add_(m_c.tau), m_c.lr);
   }
   std::map<std::string, torch::Tensor> state() const override {
@@ -92,9 +102,14 @@ std::unique_ptr<ServerOptimizer> make_server_optimizer(const ServerOptimizerConf
   require(c.tau > 0 && std::isfinite(c.tau), "server optimizer: tau must be a finite number > 0");
   if (c.name == "fedavg") return std::make_unique<FedAvg>(c.lr);
   if (c.name == "fedavgm") return std::make_unique<FedAvgM>(c.lr, c.momentum);
-  if (c.name == "fedadam") return std::make_unique<FedAdam>(c);
+  if (c.name == "fedadam" || c.name == "fedyogi" || c.name == "fedadagrad")
+    return std::make_unique<FedAdaptive>(c);
   throw Error("server optimizer: unknown name '" + c.name +
-              "' (expected fedavg, fedavgm or fedadam)");
+              "' (expected fedavg, fedavgm, fedadam, fedyogi or fedadagrad)");
+}
+
+std::vector<std::string> server_optimizer_names() {
+  return {"fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad"};
 }
 
 }  // namespace fedgan::federated

@@ -2,7 +2,7 @@
 # End-to-end tests of `fedgan train` / `sample` on a small Fashion-MNIST subset.
 # usage: train_cli.sh FEDGAN MPIEXEC WORKDIR CASE
 #   CASE: resume | resume_keep | preempt | sigterm | fault | pytorch | distill | refuse | config |
-#         settings | arch | sample | nonfinite | ranks | badflags | baddata | badckpt
+#         settings | arch | sample | nonfinite | ranks | badflags | baddata | badckpt | strategies
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
@@ -442,6 +442,62 @@ PY
   grep -Eq "warn.*only 0\.0[0-9]*% of the generator's values \(1 of [0-9]+\) came from" <<<"$out" \
     || { echo "$out"; fail "no warning with the share"; }
   grep -Eq "warn.*only 0% of the discriminator's values" <<<"$out" || { echo "$out"; fail "D share"; }
+  ;;
+strategies)
+  # SCAFFOLD (its variates checkpointed) + FedProx + FedYogi at 2 ranks: 2 rounds resumed to 4
+  # equal 4 rounds straight.
+  strat=(--client-strategy scaffold --prox-mu 0.01 --server-optimizer fedyogi --server-lr 0.01
+         --participation 0.75)
+  mpi 2 "$fedgan" train "${small[@]}" "${strat[@]}" --rounds 4 --checkpoint-every 2 \
+    --out "$work/full" >/dev/null 2>&1 || fail "scaffold run"
+  mpi 2 "$fedgan" train "${small[@]}" "${strat[@]}" --rounds 2 --out "$work/part" >/dev/null 2>&1 \
+    || fail "scaffold run to round 2"
+  mpi 2 "$fedgan" train "${small[@]}" "${strat[@]}" --rounds 4 --checkpoint-every 2 \
+    --out "$work/part" --resume 2>&1 | grep -q "resuming after round 2" || fail "no resume"
+  same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
+  "$python" - "$work/full/checkpoints/latest.h5" <<'PY' || fail "variates missing from the checkpoint"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+for k in ("state/server/scaffold/c_g", "state/server/scaffold/c_d", "state/server/g/v"):
+    assert k in f, k
+assert abs(f["state/server/scaffold/c_g"][()]).sum() > 0
+parties = [p for p in f["state/party"] if "scaffold_c_g" in f["state/party"][p]]
+assert len(parties) >= 3, parties  # every party that took part has its variates
+PY
+  # Options from a config file arrive (the run's config.toml records them).
+  cat >"$work/strat.toml" <<TOML
+[train]
+data = "$work/data.h5"
+out = "$work/cfg"
+rounds = 1
+g-width = 8
+d-width = 8
+latent-dim = 16
+local-steps = 1
+client-strategy = "fednova"
+prox-mu = 0.125
+server-optimizer = "fedadagrad"
+server-beta1 = 0.5
+server-beta2 = 0.75
+server-tau = 0.01
+aggregator = "fedavg"
+TOML
+  "$fedgan" --config "$work/strat.toml" train --threads 1 >/dev/null 2>&1 || fail "config run"
+  for kv in 'client-strategy="fednova"' 'prox-mu=0.125' 'server-optimizer="fedadagrad"' \
+            'server-beta1=0.5' 'server-beta2=0.75' 'server-tau=0.01' 'aggregator="fedavg"'; do
+    grep -qF "$kv" "$work/cfg/config.toml" || fail "config value $kv did not arrive"
+  done
+  # FedNova over unequal shards with --local-epochs (a party's steps differ).
+  mpi 2 "$fedgan" train "${small[@]}" --client-strategy fednova --local-steps 0 --local-epochs 1 \
+    --batch-size 64 --rounds 1 --out "$work/nova" >/dev/null 2>&1 || fail "fednova with epochs"
+  expect_fail "--client-strategy: .*fedsgd" "$fedgan" train "${small[@]}" --client-strategy fedsgd \
+    --out "$work/x"
+  expect_fail "--prox-mu: -1 is negative" "$fedgan" train "${small[@]}" --prox-mu -1 --out "$work/x"
+  expect_fail "--server-tau: 0 is not > 0" "$fedgan" train "${small[@]}" --server-tau 0 --out "$work/x"
+  expect_fail "--server-beta2: 1 is outside \[0, 1\)" "$fedgan" train "${small[@]}" \
+    --server-beta2 1 --out "$work/x"
+  expect_fail "--server-optimizer: .*fedsgd" "$fedgan" train "${small[@]}" \
+    --server-optimizer fedsgd --out "$work/x"
   ;;
 *) fail "unknown case $case" ;;
 esac

@@ -15,6 +15,7 @@
 
 #include "fedgan/comm/communicator.hpp"
 #include "fedgan/federated/aggregator.hpp"
+#include "fedgan/federated/client_strategy.hpp"
 #include "fedgan/federated/debug_hooks.hpp"
 #include "fedgan/federated/participation.hpp"
 #include "fedgan/federated/party_runner.hpp"
@@ -40,6 +41,7 @@ struct FederatedConfig {
   std::uint64_t seed = 0;
   ServerOptimizerConfig server;
   AggregatorConfig aggregator;
+  ClientStrategyConfig client;  // fedavg | fednova | scaffold, and FedProx's μ
   transfer::FreezeConfig freeze_g, freeze_d;  // fine-tuning: frozen blocks, lr multipliers
   // Where this rank's models, parties' batches, optimizer states and the aggregation buffer
   // live (the run resolves --device into it).
@@ -98,7 +100,7 @@ class FederatedTrainer {
   RoundReport run_round(int round, const std::function<bool()>& interrupted = {});
 
   // Server optimizer state ("g/…", "d/…") for checkpoints, and its restore.
-  std::map<std::string, torch::Tensor> server_state() const { return m_server->state(); }
+  std::map<std::string, torch::Tensor> server_state() const;
   void load_server_state(const std::map<std::string, torch::Tensor>& state);
 
   // State that parties carry across rounds (Adam moments with optimizer_state = keep, BN
@@ -106,7 +108,7 @@ class FederatedTrainer {
   // restore from a map that may hold every party's (each rank takes its own).
   std::map<std::string, torch::Tensor> party_state_tensors() const;
   void load_party_state_tensors(const std::map<std::string, torch::Tensor>& tensors);
-  bool has_party_state() const { return m_runner->has_state(); }
+  bool has_party_state() const { return m_runner->has_state() || m_scaffold != nullptr; }
 
  private:
   // This rank's part of a round before the agreement.
@@ -135,6 +137,7 @@ class FederatedTrainer {
   std::vector<std::unique_ptr<AggregateTransform>> m_aggregate_transforms;
   std::unique_ptr<ServerStep> m_server;
   std::unique_ptr<models::Gan> m_teacher;
+  std::shared_ptr<Scaffold> m_scaffold;  // --client-strategy scaffold
   std::vector<std::int64_t> m_party_samples, m_party_steps;  // by party id
 };
 

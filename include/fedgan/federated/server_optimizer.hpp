@@ -1,5 +1,8 @@
 // Server optimizers: how the global model moves given the clients' weighted mean update Δ.
-// FedAvg (McMahan et al. 2017), FedAvgM (Hsu et al. 2019), FedAdam (Reddi et al. 2021).
+// FedAvg (McMahan et al. 2017), FedAvgM (Hsu et al. 2019), FedAdam, FedYogi and FedAdagrad
+// (Reddi et al. 2021, "Adaptive Federated Optimization", Algorithm 2): the adaptive three share
+// m ← β1·m + (1 − β1)·Δ and x ← x + η·m / (√v + τ) and differ in v: Adam β2·v + (1 − β2)·Δ²,
+// Yogi v − (1 − β2)·Δ²·sign(v − Δ²), Adagrad v + Δ². v starts at 0 (no bias correction).
 #pragma once
 
 #include <torch/torch.h>
@@ -7,16 +10,17 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace fedgan::federated {
 
 struct ServerOptimizerConfig {
-  std::string name = "fedavg";  // fedavg | fedavgm | fedadam
+  std::string name = "fedavg";  // one of server_optimizer_names()
   double lr = 1.0;
   double momentum = 0.9;  // fedavgm
-  double beta1 = 0.9;     // fedadam
-  double beta2 = 0.99;    // fedadam
-  double tau = 1e-3;      // fedadam adaptivity
+  double beta1 = 0.9;     // fedadam, fedyogi, fedadagrad
+  double beta2 = 0.99;    // fedadam, fedyogi
+  double tau = 1e-3;      // adaptivity of the three
 };
 
 class ServerOptimizer {
@@ -31,5 +35,6 @@ class ServerOptimizer {
 };
 
 std::unique_ptr<ServerOptimizer> make_server_optimizer(const ServerOptimizerConfig& config);
+std::vector<std::string> server_optimizer_names();
 
 }  // namespace fedgan::federated
