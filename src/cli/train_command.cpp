@@ -3,7 +3,9 @@
 #include "fedgan/cli/run_settings.hpp"
 #include "fedgan/cli/train_options.hpp"
 #include "fedgan/cli/validators.hpp"
+#include "fedgan/core/error.hpp"
 #include "fedgan/models/gan.hpp"
+#include "fedgan/train/augment.hpp"
 
 namespace fedgan::cli {
 namespace {
@@ -12,6 +14,57 @@ std::vector<std::string> allow_change_keys() {
   auto keys = run_defining_settings();
   keys.push_back("all");
   return keys;
+}
+
+// Limited-data GAN training (README "Small data"): augmentation, ADA, R1, schedule, G EMA.
+void add_small_data_options(CLI::App& sub, TrainOptions& o) {
+  sub.add_option("--diffaug", o.diffaug,
+                 "DiffAugment (Zhao et al. 2020) on every image D sees, real and generated: a "
+                 "comma-separated list of translation, cutout, color; or none")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              train::AugmentPolicy::parse(text);
+            } catch (const Error& e) {
+              return e.what();
+            }
+            return {};
+          },
+          "POLICY"));
+  sub.add_option("--ada-target", o.federated.ada.target,
+                 "ADA (Karras et al. 2020): adapt the augmentation probability p so that "
+                 "E[sign(D(real))] approaches this target (0.6 in the paper); needs --diffaug; "
+                 "0: off (p = 1)")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open));
+  sub.add_option("--ada-kimg", o.federated.ada.kimg,
+                 "ADA's speed: thousands of real images (per party) for p to go from 0 to 1")
+      ->capture_default_str()
+      ->check(positive_float());
+  sub.add_option("--r1-gamma", o.local.r1_gamma,
+                 "R1 penalty (Mescheder et al. 2018) gamma/2 E|grad D(real)|^2 in D's loss; 0: off")
+      ->capture_default_str()
+      ->check(non_negative_float());
+  sub.add_option("--r1-every", o.local.r1_every,
+                 "lazy R1: compute it every N-th D step, weighted by N")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  sub.add_option("--lr-schedule", o.lr_schedule,
+                 "local learning rates over the rounds: constant, or cosine/linear decay from "
+                 "--lr-g/--lr-d in round 1 to --lr-final times them in the last round")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"constant", "cosine", "linear"}));
+  sub.add_option("--lr-final", o.local.lr_final_ratio,
+                 "the last round's fraction of the learning rates (--lr-schedule)")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Open));
+  sub.add_option("--g-ema", o.g_ema,
+                 "exponential moving average of the global generator, beta per round, updated "
+                 "after each round's server step; samples, evaluation and checkpoints' "
+                 "/generator use it; 0: off")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open));
 }
 
 }  // namespace
@@ -101,8 +154,10 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--d-width", o.model.d_width, "discriminator base width")
       ->capture_default_str()
       ->check(CLI::Range(1, models::kMaxModelWidth));
-  sub.add_option("--d-norm", o.model.d_norm, "batch | none")->capture_default_str()
-      ->check(CLI::IsMember({"batch", "none"}));
+  sub.add_option("--d-norm", o.model.d_norm,
+                 "D's normalisation: batch | none | spectral (Miyato et al. 2018)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"batch", "none", "spectral"}));
   sub.add_option("--model", o.model.family, "model family")
       ->capture_default_str()
       ->check(CLI::IsMember(models::ModelRegistry::instance().families()));
@@ -130,6 +185,7 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
                  "new G(z); slightly better FID per round)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fresh", "reuse"}));
+  add_small_data_options(sub, o);
   sub.add_option("--checkpoint-every", o.checkpoint_every, "rounds between checkpoints")
       ->capture_default_str()
       ->check(positive());

@@ -25,6 +25,7 @@
 #include "fedgan/data/shard_loader.hpp"
 #include "fedgan/eval/evaluate.hpp"
 #include "fedgan/eval/real_stats.hpp"
+#include "fedgan/federated/generator_ema.hpp"
 #include "fedgan/io/atomic_file.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/io/hdf5.hpp"
@@ -166,14 +167,19 @@ RankDevice resolve_device(comm::Communicator& comm, const TrainOptions& o) {
 }
 
 // The model, the server optimizer and the parties' own state (from gather_party_state).
+// With a generator EMA (`shown`), /generator holds the average (what sampling, evaluation and
+// warm starts read) and the trained generator goes to /state/server/g_raw (for resume).
 io::CheckpointData make_checkpoint(federated::FederatedTrainer& trainer, std::int64_t round,
                                    const std::string& config_text,
-                                   const std::map<std::string, torch::Tensor>& party_state) {
+                                   const std::map<std::string, torch::Tensor>& party_state,
+                                   models::Gan* shown = nullptr) {
   io::CheckpointData ck;
   ck.round = round;
   ck.architecture = trainer.global().config().to_string();
   ck.config_text = config_text;
-  for (auto& [k, v] : io::named_tensors(trainer.global().g_flat())) ck.generator[k] = v;
+  const auto& g_flat = shown ? shown->g_flat() : trainer.global().g_flat();
+  for (auto& [k, v] : io::named_tensors(g_flat)) ck.generator[k] = v;
+  if (shown) ck.state["server/g_raw"] = trainer.global().g_flat().flat();
   for (auto& [k, v] : io::named_tensors(trainer.global().d_flat())) ck.discriminator[k] = v;
   for (auto& [k, v] : trainer.server_state()) ck.state["server/" + k] = v;
   for (auto& [k, v] : party_state) ck.state[k] = v;
@@ -284,6 +290,12 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
   train::LocalTrainConfig local = options.local;
   local.reuse_fake = options.g_fake == "reuse";
   local.autocast_bf16 = options.precision == "bf16";
+  local.augment = train::AugmentPolicy::parse(options.diffaug);  // checked by the CLI
+  local.lr_schedule = train::parse_lr_schedule(options.lr_schedule);
+  local.schedule_rounds = options.federated.rounds;
+  comm.agree_ok(options.federated.ada.target == 0 || local.augment.any(),
+                "--ada-target adapts the probability of the --diffaug augmentations; give "
+                "--diffaug too (e.g. --diffaug translation,cutout,color)");
   // One list of globs for G and D (an empty entry, as a written config.toml holds, is none).
   auto& globs = fed.freeze_g.train_only;
   globs.erase(std::remove(globs.begin(), globs.end(), std::string()), globs.end());
@@ -341,9 +353,10 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
   }
 
   std::int64_t start_round = 0;
+  std::map<std::string, torch::Tensor> state;  // the resumed server state
   if (resume) {
     // Rank 0 reads the checkpoint; every rank receives model, round and server state.
-    std::map<std::string, torch::Tensor> state, party_state;
+    std::map<std::string, torch::Tensor> party_state;
     comm::collective_try(comm, [&] {
       if (!comm.is_root()) return;
       auto ck = io::read_checkpoint(run.latest_checkpoint());
@@ -369,6 +382,24 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
   }
   // One source of truth for the starting model: rank 0's.
   trainer->broadcast_global(0);
+  // The generator EMA starts from the starting model (a resumed run's /generator is its EMA,
+  // and the trained generator comes from g_raw); `shown` is what samples and evaluation use.
+  std::unique_ptr<federated::GeneratorEma> ema;
+  std::unique_ptr<models::Gan> ema_gan;
+  if (options.g_ema > 0) {
+    ema_gan = std::make_unique<models::Gan>(model, device);
+    ema_gan->copy_from(trainer->global());
+    ema =
+        std::make_unique<federated::GeneratorEma>(options.g_ema, trainer->global().g_flat().flat(),
+                                                  trainer->global().g_flat().parameter_numel());
+  }
+  if (auto raw = state.find("g_raw"); raw != state.end()) {
+    torch::NoGradGuard no_grad;
+    comm.agree_ok(raw->second.numel() == trainer->global().g_flat().numel(),
+                  run.latest_checkpoint() + ": /state/server/g_raw does not fit this generator");
+    trainer->global().g_flat().flat().copy_(raw->second.reshape({-1}));
+  }
+  models::Gan& shown = ema_gan ? *ema_gan : trainer->global();
 
   // Evaluation: every rank loads the evaluator; real statistics are cached per dataset.
   std::optional<eval::Evaluator> evaluator;
@@ -393,10 +424,12 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
   }
 
   const int rounds = options.federated.rounds;
-  io::MetricsCsv metrics(run.metrics(),
-                         {"round", "wall_s", "local_train_s", "wait_s", "aggregate_s", "other_s", "d_loss",
-                          "g_loss", "parties", "skipped", "samples", "images", "images_per_s",
-                          "fid_all", "fid_avg", "kid", "precision", "recall", "eval_n", "eval_s"});
+  io::MetricsCsv metrics(
+      run.metrics(),
+      {"round",        "wall_s",  "local_train_s", "wait_s",   "aggregate_s", "other_s",
+       "d_loss",       "g_loss",  "parties",       "skipped",  "samples",     "images",
+       "images_per_s", "fid_all", "fid_avg",       "kid",      "precision",   "recall",
+       "eval_n",       "eval_s",  "ada_p",         "lr_factor"});
   if (comm.is_root()) {
     spdlog::info("fedgan train: {} rank(s), {} parties ({}..{} on rank 0), model {}", ranks, total,
                  first, last - 1, model.to_string());
@@ -427,8 +460,9 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
                                      : std::map<std::string, torch::Tensor>{};
       comm::collective_try(comm, [&] {
         if (!comm.is_root() || !write) return;
-        io::write_checkpoint(run.latest_checkpoint(),
-                             make_checkpoint(*trainer, round - 1, config_text, party_state));
+        io::write_checkpoint(
+            run.latest_checkpoint(),
+            make_checkpoint(*trainer, round - 1, config_text, party_state, ema_gan.get()));
       });
       // The signal may have reached one rank only: learn which signal, the first rank that got
       // it, and whether it came from mpirun aborting the job.
@@ -468,6 +502,11 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
                       "); stopping "
                       "before it is saved",
                   /*collective=*/true);
+    if (ema) {
+      ema->update(trainer->global().g_flat().flat(), static_cast<int>(round));
+      torch::NoGradGuard no_grad;
+      ema_gan->g_flat().flat().copy_(ema->values());
+    }
     const bool checkpoint_now = round % options.checkpoint_every == 0 || round == rounds;
     // Parties' own state (kept Adam moments, local BN) lives on their ranks: gather it first.
     const auto party_state = checkpoint_now ? gather_party_state(comm, *trainer)
@@ -476,9 +515,9 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
     comm::collective_try(comm, [&] {
       if (!comm.is_root()) return;
       if (round % options.sample_every == 0 || round == rounds)
-        io::write_png_grid(run.samples(round), sample_images(trainer->global(), options.federated.seed, 64), 8);
+        io::write_png_grid(run.samples(round), sample_images(shown, options.federated.seed, 64), 8);
       if (checkpoint_now) {
-        const auto ck = make_checkpoint(*trainer, round, config_text, party_state);
+        const auto ck = make_checkpoint(*trainer, round, config_text, party_state, ema_gan.get());
         io::write_checkpoint(run.checkpoint(round), ck);
         io::write_checkpoint(run.latest_checkpoint(), ck);
       }
@@ -492,9 +531,9 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
       // once per run (building one draws weights from torch's global generator).
       if (!device.is_cpu()) {
         if (!eval_cpu_copy) eval_cpu_copy = std::make_unique<models::Gan>(model);
-        eval_cpu_copy->copy_from(trainer->global());
+        eval_cpu_copy->copy_from(shown);
       }
-      models::Gan& eval_gan = eval_cpu_copy ? *eval_cpu_copy : trainer->global();
+      models::Gan& eval_gan = eval_cpu_copy ? *eval_cpu_copy : shown;
       const auto e = eval::evaluate_generator(comm, eval_gan.generator(), model,
                                               *evaluator, real_stats, eo,
                                               "round " + std::to_string(round));
@@ -517,6 +556,9 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
                       std::to_string(r.skipped), std::to_string(r.samples),
                       std::to_string(r.images), num(ips)};
       row.insert(row.end(), eval_cells.begin(), eval_cells.end());
+      row.push_back(options.federated.ada.target > 0 ? num(r.ada_p) : "");
+      row.push_back(num(train::lr_factor(local.lr_schedule, static_cast<int>(round),
+                                         local.schedule_rounds, local.lr_final_ratio)));
       metrics.append(row);
       const double eta = train_seconds / static_cast<double>(round - start_round) *
                          static_cast<double>(rounds - round);

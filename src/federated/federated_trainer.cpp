@@ -18,7 +18,7 @@ double seconds_since(Clock::time_point t0) {
 }
 
 // Statistics summed in the same collective as the models.
-enum Slot { kDLoss = 0, kGLoss, kParties, kImages, kSlots };
+enum Slot { kDLoss = 0, kGLoss, kParties, kImages, kAdaSigns, kAdaCount, kSlots };
 
 }  // namespace
 
@@ -57,7 +57,8 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
       m_trainer(std::move(local)),
       m_config(std::move(config)),
       m_parties(std::move(parties)),
-      m_total_parties(total_parties) {
+      m_total_parties(total_parties),
+      m_ada(m_config.ada) {
   require(m_config.optimizer_state == "reset" || m_config.optimizer_state == "keep",
           "optimizer_state must be reset or keep, not '" + m_config.optimizer_state + "'");
   require(m_config.participation > 0 && m_config.participation <= 1,
@@ -141,6 +142,7 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
       state.optimizers = new_party_optimizers();
     }
     m_trainer.set_round(round);
+    m_trainer.set_augment_probability(m_ada.probability());
     auto gen = compat::make_generator(
         mix_seed(m_config.seed, static_cast<std::uint64_t>(party.id) + 1,
                  static_cast<std::uint64_t>(round)),
@@ -180,6 +182,8 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
     extra[kDLoss] += result.d_loss;
     extra[kGLoss] += result.g_loss;
     extra[kParties] += 1;
+    extra[kAdaSigns] += result.ada_sign_sum;
+    extra[kAdaCount] += result.ada_count;
   }
   extra[kImages] += static_cast<double>(report.images);
   const double local_s = seconds_since(t_local);
@@ -234,6 +238,14 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
     step(m_global->g_flat(), m_g_plan, *m_server_g, m_aggregator->mean(0), m_aggregator->mean(1));
     step(m_global->d_flat(), m_d_plan, *m_server_d, m_aggregator->mean(2), m_aggregator->mean(3));
   }
+  if (m_ada.enabled() && report.parties > 0) {
+    // Every rank holds the same sums, so every rank moves p alike. The step is what one party's
+    // D saw this round (ADA adjusts by the images D trained on).
+    report.ada_r =
+        m_ada.update(extra[kAdaSigns].item<double>(), extra[kAdaCount].item<double>(),
+                     static_cast<double>(report.images) / static_cast<double>(report.parties));
+  }
+  report.ada_p = m_ada.probability();
   report.aggregate_s = seconds_since(t_reduce);
   report.wall_s = seconds_since(t_round);
   return report;
@@ -243,6 +255,7 @@ std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
   std::map<std::string, torch::Tensor> out;
   for (auto& [k, v] : m_server_g->state()) out["g/" + k] = v;
   for (auto& [k, v] : m_server_d->state()) out["d/" + k] = v;
+  if (m_ada.enabled()) out["ada_p"] = torch::tensor({m_ada.p()}, torch::kFloat64);
   return out;
 }
 
@@ -251,6 +264,7 @@ void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tens
   for (auto& [k, v] : state) {
     if (k.rfind("g/", 0) == 0) g[k.substr(2)] = v.to(m_config.device);
     if (k.rfind("d/", 0) == 0) d[k.substr(2)] = v.to(m_config.device);
+    if (k == "ada_p" && m_ada.enabled()) m_ada.set_p(v.to(torch::kCPU).item<double>());
   }
   m_server_g->load_state(g);
   m_server_d->load_state(d);

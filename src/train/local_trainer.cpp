@@ -47,6 +47,19 @@ torch::Tensor kd_loss(const torch::Tensor& student, const torch::Tensor& teacher
 
 void LocalTrainer::set_round(int round) {
   m_kd_now = m_config.kd_weight * std::pow(m_config.kd_decay, std::max(0, round - 1));
+  m_lr_factor =
+      lr_factor(m_config.lr_schedule, round, m_config.schedule_rounds, m_config.lr_final_ratio);
+}
+
+void LocalTrainer::set_augment_probability(double p) {
+  require(p >= 0 && p <= 1, "train: augmentation probability must be in [0, 1]");
+  m_augment_p = p;
+}
+
+torch::Tensor LocalTrainer::d_logits(models::Discriminator& d, const torch::Tensor& images,
+                                     const torch::Tensor& labels, torch::Generator& gen) {
+  if (!m_config.augment.any()) return d.forward(images, labels);
+  return d.forward(augment(images, m_config.augment, m_augment_p, gen), labels);
 }
 
 LocalTrainer::LocalTrainer(LocalTrainConfig config)
@@ -57,6 +70,10 @@ LocalTrainer::LocalTrainer(LocalTrainConfig config)
           "train: local_epochs or local_steps must be >= 1");
   require(m_config.kd_weight >= 0 && m_config.kd_decay > 0 && m_config.kd_decay <= 1,
           "train: kd_weight must be >= 0 and kd_decay in (0, 1]");
+  require(m_config.r1_gamma >= 0 && m_config.r1_every >= 1,
+          "train: r1_gamma must be >= 0 and r1_every >= 1");
+  require(m_config.lr_final_ratio > 0 && m_config.lr_final_ratio <= 1,
+          "train: lr_final_ratio must be in (0, 1]");
   m_kd_now = m_config.kd_weight;
 }
 
@@ -92,10 +109,24 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& ga
       fake_in = g.forward(z, labels);
     }
     gan.d_grad().zero_();
-    auto loss = m_loss->d_loss(d.forward(batch.images, labels), d.forward(fake_in, labels));
+    // Lazy R1: every r1_every-th D step, on the real images before augmentation (as StyleGAN2-ADA).
+    const bool r1_now = m_config.r1_gamma > 0 && m_d_step_index % m_config.r1_every == 0;
+    ++m_d_step_index;
+    const auto real_in = r1_now ? batch.images.detach().requires_grad_(true) : batch.images;
+    const auto real_logits = d_logits(d, real_in, labels, gen);
+    auto loss = m_loss->d_loss(real_logits, d_logits(d, fake_in, labels, gen));
     if (m_loss->gradient_penalty_weight() > 0)
       loss = loss + m_loss->gradient_penalty_weight() *
                         models::gradient_penalty(d, batch.images, fake_in, labels, gen);
+    if (r1_now)
+      loss = loss +
+             0.5 * m_config.r1_gamma * m_config.r1_every * models::r1_penalty(real_logits, real_in);
+    if (m_config.augment.any()) {
+      // ADA's r_t, summed on the device (no host read per step).
+      const auto signs = real_logits.detach().sign().sum().to(torch::kFloat64);
+      m_sign_sum = m_sign_sum.defined() ? m_sign_sum + signs : signs;
+      m_sign_count += b;
+    }
     loss.backward();
     opt.d.step();
     d_total = k == 0 ? loss.detach() : d_total + loss.detach();
@@ -108,7 +139,7 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& ga
     z = torch::randn({b, cfg.latent_dim}, gen, on);
     fake = g.forward(z, labels);
   }
-  auto g_loss = m_loss->g_loss(d.forward(fake, labels));
+  auto g_loss = m_loss->g_loss(d_logits(d, fake, labels, gen));
   if (m_teacher && m_kd_now > 0) {
     torch::Tensor target;
     {
@@ -128,6 +159,11 @@ LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, PartyData&
                               const std::function<bool()>& interrupted) {
   LocalResult result;
   gan.train(true);
+  opt.g.set_lr(m_config.lr_g * m_lr_factor);
+  opt.d.set_lr(m_config.lr_d * m_lr_factor);
+  m_d_step_index = 0;
+  m_sign_sum = torch::Tensor();
+  m_sign_count = 0;
   const bool on_cpu = gan.device().is_cpu();
   torch::Tensor d_sum, g_sum;  // GPU: float64 sums on the device, read once at the end
   const std::int64_t target_steps = m_config.local_steps;
@@ -161,6 +197,10 @@ LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, PartyData&
     result.d_loss = d_sum.item<double>();
     result.g_loss = g_sum.item<double>();
     result.finite = std::isfinite(result.d_loss) && std::isfinite(result.g_loss);
+  }
+  if (m_sign_sum.defined()) {
+    result.ada_sign_sum = m_sign_sum.item<double>();
+    result.ada_count = static_cast<double>(m_sign_count);
   }
   if (result.steps > 0) {
     result.d_loss /= static_cast<double>(result.steps);

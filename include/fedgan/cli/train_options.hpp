@@ -38,6 +38,10 @@ struct TrainOptions {
   bool init_strict = false;
   std::string init_map;             // "gen.=generator.,disc.=discriminator."
   std::string lr_mult_g, lr_mult_d;  // "blocks.0=0.1,out=2"
+  // Limited-data techniques (README "Small data"); the rest live in `local` and `federated`.
+  std::string diffaug = "none";  // "translation,cutout,color"
+  std::string lr_schedule = "constant";
+  double g_ema = 0;  // β of the server-side generator EMA per round; 0: off
   models::ModelConfig model;
   train::LocalTrainConfig local;
   federated::FederatedConfig federated;

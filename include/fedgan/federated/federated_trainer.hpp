@@ -2,19 +2,20 @@
 // one fused allreduce forms Σ n_k·Δ_k with Σ n_k, and every rank applies the same server step.
 #pragma once
 
-#include "fedgan/comm/communicator.hpp"
-#include "fedgan/federated/fused_aggregator.hpp"
-#include "fedgan/federated/server_optimizer.hpp"
-#include "fedgan/models/gan.hpp"
-#include "fedgan/train/local_trainer.hpp"
-#include "fedgan/transfer/freeze_policy.hpp"
-
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "fedgan/comm/communicator.hpp"
+#include "fedgan/federated/fused_aggregator.hpp"
+#include "fedgan/federated/server_optimizer.hpp"
+#include "fedgan/models/gan.hpp"
+#include "fedgan/train/ada.hpp"
+#include "fedgan/train/local_trainer.hpp"
+#include "fedgan/transfer/freeze_policy.hpp"
 
 namespace fedgan::federated {
 
@@ -27,6 +28,7 @@ struct FederatedConfig {
   std::uint64_t seed = 0;
   ServerOptimizerConfig server;
   transfer::FreezeConfig freeze_g, freeze_d;  // fine-tuning: frozen blocks, lr multipliers
+  train::AdaConfig ada;  // adaptive augmentation strength, one p for the federation
   // Where this rank's models, parties' batches, optimizer states and the aggregation buffer
   // live (the run resolves --device into it).
   torch::Device device = torch::kCPU;
@@ -54,6 +56,8 @@ struct RoundReport {
   std::int64_t samples = 0;   // Σ n_k of contributing parties
   std::int64_t images = 0;    // real images processed in local training (all ranks)
   bool interrupted = false;   // a rank was asked to stop: nothing was aggregated
+  double ada_r = 0;           // ADA: r_t = E[sign(D(real))] of the round, all parties
+  double ada_p = 1;           // the augmentation probability after the round's update
 };
 
 // Same seeded draw on every rank: ceil(fraction * total) distinct parties, sorted.
@@ -88,6 +92,7 @@ class FederatedTrainer {
   RoundReport run_round(int round, const std::function<bool()>& interrupted = {});
 
   // Server optimizer state ("g/…", "d/…") for checkpoints, and its restore.
+  // With ADA, "ada_p" (float64 [1]) too.
   std::map<std::string, torch::Tensor> server_state() const;
   void load_server_state(const std::map<std::string, torch::Tensor>& state);
 
@@ -126,6 +131,9 @@ class FederatedTrainer {
   // A party's fresh optimizers on the local model, with the freeze plan's lr scales.
   train::PartyOptimizers new_party_optimizers();
   std::unique_ptr<FusedAggregator> m_aggregator;  // reused every round
+  // One augmentation probability for every party: p follows the federation's r_t, summed in the
+  // round's fused allreduce (see train/ada.hpp).
+  train::AdaController m_ada;
   transfer::ParameterPlan m_g_plan, m_d_plan;
   std::unique_ptr<models::Gan> m_teacher;
 };
