@@ -5,6 +5,7 @@
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
+#include "fedgan/data/party_data.hpp"
 #include "fedgan/federated/generator_ema.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/models/losses.hpp"
@@ -213,13 +214,13 @@ TEST_CASE("the local trainer applies the round's learning rate", "[quality]") {
   cfg.schedule_rounds = 5;
   LocalTrainer trainer(cfg);
   auto opt = make_party_optimizers(gan, cfg);
-  TensorPartyData data(torch::rand({8, 1, 28, 28}) * 2 - 1, {}, 1);
+  data::TensorPartyData data(torch::rand({8, 1, 28, 28}) * 2 - 1, {}, 1);
   auto gen = compat::make_cpu_generator(1);
-  trainer.set_round(5);
+  trainer.begin_party({0, 5, nullptr});
   trainer.run(gan, opt, data, 0, gen);
   CHECK(opt.g.options().lr == Approx(2e-4));
   CHECK(opt.d.options().lr == Approx(4e-4));
-  trainer.set_round(1);
+  trainer.begin_party({0, 1, nullptr});
   trainer.run(gan, opt, data, 1, gen);
   CHECK(opt.d.options().lr == Approx(2e-3));
 }
@@ -239,7 +240,7 @@ TEST_CASE("limited-data local training: augmentation, R1, spectral D, ADA statis
     LocalTrainer trainer(cfg);
     trainer.set_augment_probability(p);
     auto opt = make_party_optimizers(gan, cfg);
-    TensorPartyData data(torch::rand({24, 1, 28, 28}, compat::make_cpu_generator(1)) * 2 - 1, {},
+    data::TensorPartyData data(torch::rand({24, 1, 28, 28}, compat::make_cpu_generator(1)) * 2 - 1, {},
                          9);
     auto gen = compat::make_cpu_generator(21);
     const auto r = trainer.run(gan, opt, data, 0, gen);
