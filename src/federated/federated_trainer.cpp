@@ -124,8 +124,8 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
     // Every rank holds the same totals, so every rank moves p alike; the step is what one
     // party's D saw this round (ADA adjusts by the images D trained on).
     if (m_ada.enabled())
-      report.ada_r = m_ada.update(totals.ada_sign_sum, totals.ada_count,
-                                  totals.images / totals.parties);
+      report.ada_r =
+          m_ada.update(totals.ada_sign_sum, totals.ada_count, totals.images / totals.parties);
   }
   report.ada_p = m_ada.probability();
   report.aggregate_s = seconds_since(t_aggregate);

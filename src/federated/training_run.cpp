@@ -98,10 +98,10 @@ torch::Tensor sample_images(models::Gan& gan, std::uint64_t seed, int n) {
 }
 
 const std::vector<std::string> kMetricsColumns = {
-    "round",  "wall_s",  "local_train_s", "wait_s", "aggregate_s", "other_s",   "d_loss",
-    "g_loss", "parties", "skipped",       "samples", "images",     "images_per_s", "fid_all",
-    "fid_avg", "kid",    "precision",     "recall",  "eval_n",     "eval_s",  "ada_p",
-    "lr_factor"};
+    "round",        "wall_s",  "local_train_s", "wait_s",   "aggregate_s", "other_s",
+    "d_loss",       "g_loss",  "parties",       "skipped",  "samples",     "images",
+    "images_per_s", "fid_all", "fid_avg",       "kid",      "precision",   "recall",
+    "eval_n",       "eval_s",  "ada_p",         "lr_factor"};
 
 }  // namespace
 
@@ -438,9 +438,9 @@ RunOutcome TrainingRun::Impl::preempted(std::int64_t round) {
   const auto party_state = write ? gather_party_state() : std::map<std::string, torch::Tensor>{};
   comm::run_on_root(comm, [&] {
     if (write)
-      io::write_checkpoint(run.latest_checkpoint(),
-                           make_checkpoint(*trainer, round - 1, config.config_text, party_state,
-                                           ema_gan.get()));
+      io::write_checkpoint(
+          run.latest_checkpoint(),
+          make_checkpoint(*trainer, round - 1, config.config_text, party_state, ema_gan.get()));
   });
   // The signal may have reached one rank only: learn which signal, the first rank that got
   // it, and whether it came from mpirun aborting the job.
@@ -493,8 +493,7 @@ void TrainingRun::Impl::write_outputs(std::int64_t round) {
       checkpoint_now ? gather_party_state() : std::map<std::string, torch::Tensor>{};
   comm::run_on_root(comm, [&] {
     if (round % config.sample_every == 0 || round == rounds)
-      io::write_png_grid(run.samples(round),
-                         sample_images(shown(), config.federated.seed, 64), 8);
+      io::write_png_grid(run.samples(round), sample_images(shown(), config.federated.seed, 64), 8);
     if (checkpoint_now) {
       const auto ck =
           make_checkpoint(*trainer, round, config.config_text, party_state, ema_gan.get());

@@ -240,8 +240,8 @@ TEST_CASE("limited-data local training: augmentation, R1, spectral D, ADA statis
     LocalTrainer trainer(cfg);
     trainer.set_augment_probability(p);
     auto opt = make_party_optimizers(gan, cfg);
-    data::TensorPartyData data(torch::rand({24, 1, 28, 28}, compat::make_cpu_generator(1)) * 2 - 1, {},
-                         9);
+    data::TensorPartyData data(torch::rand({24, 1, 28, 28}, compat::make_cpu_generator(1)) * 2 - 1,
+                               {}, 9);
     auto gen = compat::make_cpu_generator(21);
     const auto r = trainer.run(gan, opt, data, 0, gen);
     CHECK(r.finite);
