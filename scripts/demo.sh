@@ -37,7 +37,7 @@ step "evaluator: a Fashion-MNIST classifier whose features give FID (about 1.5 m
 time, then reused)"
 scripts/make_evaluator.sh "$fedgan"
 
-step "1/3 pretraining on the source classes 0-4 (about 1.5 min on 2 cores)"
+step "1/3 pretraining on the source classes 0-4 (under a minute on 2 cores)"
 run --config configs/pretrain_source.toml pretrain --force
 step "2/3 federated fine-tuning on classes 5-9, warm start, FID every round (about 1 min)"
 run --config configs/small_data.toml train --force --out runs/target_warm \
