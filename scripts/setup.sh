@@ -14,6 +14,7 @@ packages=(
   libtorch-dev libopenblas0-openmp   # LibTorch is ~7x slower on Debian's reference BLAS
   libopenmpi-dev openmpi-bin
   libhdf5-dev zlib1g-dev libcli11-dev catch2 libspdlog-dev libfmt-dev libstb-dev
+  libsodium-dev   # secure aggregation: X25519, ChaCha20, crypto_box
   dataset-fashion-mnist
   python3 python3-h5py python3-matplotlib python3-numpy
   python3-torch   # the PyTorch interop test (.pt warm start) and the local-step comparison

@@ -7,6 +7,7 @@
 #include "fedgan/federated/aggregator.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/train/augment.hpp"
+#include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 
@@ -170,6 +171,26 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                  "fused allreduce)")
       ->capture_default_str()
       ->check(CLI::IsMember(federated::aggregator_names()));
+  sub.add_flag("--secure-agg", r.federated.aggregator.secure.enabled,
+               "secure aggregation (Bonawitz et al. 2017): each party's update is clamped to "
+               "--secagg-range, encoded in fixed point and masked pairwise (X25519 + ChaCha20), so "
+               "ranks see only the sum; needs --aggregator fedavg");
+  sub.add_option("--secagg-range", r.federated.aggregator.secure.range,
+                 "with --secure-agg: bound B on each value of a party's update (values beyond are "
+                 "clamped and counted); sets the fixed-point scale so the sum cannot wrap")
+      ->check(positive_float());
+  sub.add_option("--secagg-threshold", r.federated.aggregator.secure.threshold,
+                 "with --secure-agg: Shamir threshold as a fraction f of the round's m parties, "
+                 "t = max(2, floor(f*m)+1); dropped parties are recovered while t survive")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Open, End::Closed));
+  sub.add_option("--secagg-drop", o.secagg_drop,
+                 "with --secure-agg: simulate party P failing after masking in round R (P@R, "
+                 "comma-separated or repeated); it is recovered from the survivors' shares")
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->check(parsed_by([](const std::string& s) { privacy::parse_secagg_drop(s); },
+                        "--secagg-drop", "PARTY@ROUND"));
   sub.add_option("--seed", r.federated.seed, "seed of every random draw")->capture_default_str();
   sub.add_option("--latent-dim", r.model.latent_dim, "size of z")
       ->capture_default_str()
@@ -282,6 +303,7 @@ void add_train_command(CLI::App& root, Commands& commands) {
   auto* sub = root.add_subcommand("train", "federated GAN training across the MPI ranks");
   add_train_options(*sub, *options);
   add_transfer_options(*sub, *options);
+  add_dp_options(*sub, *options);
   commands.push_back({sub, [options, sub](comm::Communicator& comm) {
                         // The effective config, reusable as `fedgan --config FILE train`.
                         return run_training(comm, *options, run_config_text("train", *sub));

@@ -3,6 +3,7 @@
 #include "fedgan/cli/app.hpp"
 #include "fedgan/cli/run_settings.hpp"
 #include "fedgan/cli/train_options.hpp"
+#include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 
@@ -41,6 +42,9 @@ federated::RunConfig to_run_config(const TrainOptions& o, const std::string& con
   globs.erase(std::remove(globs.begin(), globs.end(), std::string()), globs.end());
   c.federated.freeze_g.train_only = globs;
   c.federated.freeze_d.train_only = globs;
+  c.dp = to_dp_config(o);
+  for (const auto& drop : o.secagg_drop)
+    if (!drop.empty()) c.federated.aggregator.secure.drops.push_back(privacy::parse_secagg_drop(drop));
   return c;
 }
 

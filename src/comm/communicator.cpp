@@ -15,6 +15,7 @@ std::size_t dtype_size(DType type) {
     case DType::Float64: return 8;
     case DType::Int64: return 8;
     case DType::Byte: return 1;
+    case DType::UInt64: return 8;
   }
   return 1;
 }

@@ -25,6 +25,7 @@ MPI_Datatype mpi_type(DType type) {
     case DType::Float64: return MPI_DOUBLE;
     case DType::Int64: return MPI_INT64_T;
     case DType::Byte: return MPI_BYTE;
+    case DType::UInt64: return MPI_UINT64_T;
   }
   return MPI_BYTE;
 }

@@ -5,6 +5,7 @@
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/federated/fused_aggregator.hpp"
+#include "fedgan/federated/secure_aggregator.hpp"
 
 namespace fedgan::federated {
 namespace {
@@ -92,9 +93,17 @@ std::vector<std::string> aggregator_names() { return {"fedavg"}; }
 std::unique_ptr<Aggregator> make_aggregator(const AggregatorConfig& config,
                                             std::vector<std::int64_t> segment_sizes,
                                             const torch::Device& device,
-                                            comm::Communicator& /*comm*/) {
+                                            comm::Communicator& comm) {
   require(segment_sizes.size() == kSegments,
           "aggregator: expected " + std::to_string(kSegments) + " segment sizes");
+  if (config.secure.enabled) {
+    // Masked updates can only be summed: a rule that inspects each update cannot run on them.
+    require(config.name == "fedavg",
+            "--secure-agg: --aggregator " + config.name +
+                " needs every party's update in the clear, which secure aggregation hides (only "
+                "the sum is revealed); use --aggregator fedavg with --secure-agg");
+    return make_secure_aggregator(config.secure, std::move(segment_sizes), device, comm);
+  }
   if (config.name == "fedavg")
     return std::make_unique<FedAvgAggregator>(std::move(segment_sizes), device);
   std::string names;

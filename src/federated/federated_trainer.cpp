@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "fedgan/core/error.hpp"
+#include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/transfer/kd_regularizer.hpp"
 
 namespace fedgan::federated {
@@ -56,6 +57,8 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
       PartyRunnerConfig{m_config.optimizer_state, m_config.local_bn, m_config.seed, device, debug},
       m_plans);
   m_server = std::make_unique<ServerStep>(m_config.server, m_plans);
+  privacy::check_secure_agg(m_config.aggregator.secure, m_total_parties, m_config.participation,
+                            m_config.rounds);
   m_aggregator = make_aggregator(m_config.aggregator, m_plans->segment_sizes(), device, m_comm);
 }
 
@@ -93,9 +96,14 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   RoundContext context;
   context.round = round;
   context.participants =
-      sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
+      m_config.poisson_sampling
+          ? poisson_participants(m_total_parties, m_config.participation, m_config.seed, round)
+          : sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
   context.total_parties = m_total_parties;
   context.seed = m_config.seed;
+  for (const auto& p : m_parties)
+    if (std::binary_search(context.participants.begin(), context.participants.end(), p.id))
+      context.hosted.push_back(p.id);
   if (m_party_samples.empty()) gather_party_table();
   context.party_samples = &m_party_samples;
   context.party_steps = &m_party_steps;
@@ -114,13 +122,13 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   for (auto& t : m_aggregate_transforms) t->apply(aggregate, context);
   const auto& totals = aggregate.totals;
   report.parties = static_cast<std::int64_t>(totals.parties);
+  report.abandoned = aggregate.abandoned;
   report.samples = static_cast<std::int64_t>(totals.samples);
   report.images = static_cast<std::int64_t>(totals.images);
   report.skipped = static_cast<std::int64_t>(context.participants.size()) - report.parties;
   if (report.parties > 0) {
     report.d_loss = totals.d_loss / totals.parties;
     report.g_loss = totals.g_loss / totals.parties;
-    m_server->apply(*m_global, aggregate);
     // Every rank holds the same totals, so every rank moves p alike; the step is what one
     // party's D saw this round (ADA adjusts by the images D trained on).
     if (m_ada.enabled())
@@ -128,6 +136,9 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
           m_ada.update(totals.ada_sign_sum, totals.ada_count, totals.images / totals.parties);
   }
   report.ada_p = m_ada.probability();
+  // An abandoned round (secure aggregation lost too many parties) releases nothing.
+  if (aggregate.abandoned.empty() && (report.parties > 0 || aggregate.apply_when_empty))
+    m_server->apply(*m_global, aggregate);
   report.aggregate_s = seconds_since(t_aggregate);
   report.wall_s = seconds_since(t_round);
   return report;

@@ -15,7 +15,8 @@ class Tensor;
 
 namespace fedgan::comm {
 
-enum class DType { Float32, Float64, Int64, Byte };
+// UInt64 sums wrap modulo 2^64 (exactly, in any order): secure aggregation's masked integers.
+enum class DType { Float32, Float64, Int64, Byte, UInt64 };
 
 std::size_t dtype_size(DType type);
 
@@ -49,6 +50,7 @@ class Communicator {
   void allreduce_sum(float* d, std::size_t n) { allreduce_sum(d, n, DType::Float32); }
   void allreduce_sum(double* d, std::size_t n) { allreduce_sum(d, n, DType::Float64); }
   void allreduce_sum(std::int64_t* d, std::size_t n) { allreduce_sum(d, n, DType::Int64); }
+  void allreduce_sum(std::uint64_t* d, std::size_t n) { allreduce_sum(d, n, DType::UInt64); }
   // A contiguous tensor of float32/float64/int64 (uint8 too for broadcast), summed in place.
   // CPU tensors go straight to the raw calls; a tensor on a GPU is staged through one host
   // copy each way (Debian's Open MPI is not CUDA-aware), unless the backend reduces on the

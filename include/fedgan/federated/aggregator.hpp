@@ -14,11 +14,15 @@
 
 #include "fedgan/comm/communicator.hpp"
 #include "fedgan/federated/update.hpp"
+#include "fedgan/privacy/secagg_config.hpp"
 
 namespace fedgan::federated {
 
 struct AggregatorConfig {
-  std::string name = "fedavg";  // one of aggregator_names()
+  // Not an aggregate, so that `{"median"}` needs no initializer for `secure`.
+  AggregatorConfig(std::string rule = "fedavg") : name(std::move(rule)) {}  // NOLINT: implicit
+  std::string name;                 // one of aggregator_names()
+  privacy::SecureAggConfig secure;  // --secure-agg: fedavg over masked updates
 };
 
 class Aggregator {

@@ -17,6 +17,7 @@
 #include "fedgan/federated/federated_trainer.hpp"
 #include "fedgan/federated/rank_device.hpp"
 #include "fedgan/models/model_config.hpp"
+#include "fedgan/privacy/dp_config.hpp"
 #include "fedgan/train/local_trainer.hpp"
 
 namespace fedgan::federated {
@@ -58,6 +59,7 @@ struct RunConfig {
   // β of the server-side generator EMA per round (generator_ema.hpp); 0: none. With one, sample
   // grids, evaluation and checkpoints' /generator show the EMA.
   double g_ema = 0;
+  privacy::DpConfig dp;  // client-level DP-FedAvg (dp.enabled: --dp-clip given)
   DebugHooks debug;
 };
 

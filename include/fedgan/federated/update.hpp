@@ -45,6 +45,7 @@ struct RoundContext {
   // once per run), for strategies that weigh parties by what other ranks host (FedNova).
   const std::vector<std::int64_t>* party_samples = nullptr;
   const std::vector<std::int64_t>* party_steps = nullptr;
+  std::vector<int> hosted = {};  // the participants this rank hosts, ascending
 };
 
 // Sums over every rank's contributing parties, formed together with the model aggregate
@@ -69,6 +70,12 @@ struct AggregateResult {
   double total_weight = 0;  // Σ weight of the contributing updates
   double denominator = 0;   // what `sums` is divided by; total_weight unless a hook sets it
   RoundTotals totals;       // summed over ranks
+  // Apply the server step even when no party contributed (DP: a round's release must not show
+  // whether anyone took part, so its noise is applied all the same).
+  bool apply_when_empty = false;
+  // Non-empty: the aggregator abandoned the round (why, e.g. too few parties survived secure
+  // aggregation's masking); totals.parties is then 0 and the model must not change.
+  std::string abandoned;
   // sums[segment] / denominator as float32 (the server step's input). Requires denominator > 0.
   torch::Tensor mean(std::size_t segment) const;
 };

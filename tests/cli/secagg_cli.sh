@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# End-to-end tests of `fedgan train --secure-agg` on a small Fashion-MNIST subset.
+# usage: secagg_cli.sh FEDGAN MPIEXEC WORKDIR CASE     CASE: run | drop | errors | config
+set -euo pipefail
+fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
+mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+mpi() { "$mpiexec" --oversubscribe -n "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+python=/usr/bin/python3
+
+# 2 classes of the test split (2000 images), 4 non-IID parties (unequal n_k: FedAvg weights).
+"$fedgan" prepare --split test --classes 0,1 --parties 4 --partition dirichlet --alpha 1 \
+  --seed 1 --out "$work/data.h5" >/dev/null 2>&1 || fail "prepare"
+small=(--data "$work/data.h5" --g-width 8 --d-width 8 --latent-dim 16 --local-steps 2
+       --batch-size 16 --server-optimizer fedavgm --threads 1)
+secure=(--secure-agg --secagg-range 1)
+
+# compare A.h5 B.h5 TOL: every model tensor equal (TOL 0) or within TOL; prints the largest gap.
+compare() {
+  "$python" - "$1" "$2" "$3" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+tol = float(sys.argv[3])
+assert a.attrs["round"] == b.attrs["round"], (a.attrs["round"], b.attrs["round"])
+gap = 0.0
+for g in ("generator", "discriminator"):
+    assert sorted(a[g]) == sorted(b[g])
+    for k in a[g]:
+        x, y = a[g][k][()], b[g][k][()]
+        gap = max(gap, float(np.abs(x.astype(np.float64) - y).max()))
+        if tol == 0 and not np.array_equal(x, y):
+            sys.exit(f"{g}/{k} differs by {gap}")
+if gap > tol:
+    sys.exit(f"largest difference {gap} > {tol}")
+print(f"largest difference {gap} (tolerance {tol})")
+PY
+}
+
+expect_fail() {  # expect_fail REGEX command...
+  local regex="$1"; shift
+  set +e; out="$("$@" 2>&1)"; rc=$?; set -e
+  [ $rc -ne 0 ] || fail "expected failure of: $*"
+  grep -Eq -- "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
+  ! grep -Eq "Exception raised from|frame #|MPI_ABORT|ORTE_ERROR_LOG|179769313" <<<"$out" \
+    || { echo "$out"; fail "unclean error output"; }
+  echo "ok: failed as expected ($regex)"
+}
+
+case "$case" in
+run)
+  # The masked sum is exact, so 1 rank and 2 ranks (2 parties each, masked separately) give
+  # the same model bit for bit; against plain FedAvg (float64 sum) only the fixed-point
+  # rounding differs (≤ 4·2^-61·range·Σn per value of the sum, far below float32 resolution).
+  mpi 2 "$fedgan" train "${small[@]}" "${secure[@]}" --rounds 3 --out "$work/s2" >"$work/s2.log" 2>&1 \
+    || { cat "$work/s2.log"; fail "secure run"; }
+  mpi 1 "$fedgan" train "${small[@]}" "${secure[@]}" --rounds 3 --out "$work/s1" >/dev/null 2>&1
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 3 --out "$work/plain" >/dev/null 2>&1
+  grep -q "secure aggregation (Bonawitz et al. 2017)" "$work/s2.log" || fail "no secure-aggregation line"
+  compare "$work/s1/checkpoints/latest.h5" "$work/s2/checkpoints/latest.h5" 0
+  compare "$work/plain/checkpoints/latest.h5" "$work/s2/checkpoints/latest.h5" 1e-5
+  grep -q '^secure-agg=true' "$work/s2/config.toml" || fail "config.toml lacks secure-agg"
+  ;;
+drop)
+  # One party fails after masking in round 2: recovered, 3 parties aggregated.
+  mpi 2 "$fedgan" train "${small[@]}" "${secure[@]}" --rounds 2 --secagg-drop 1@2 \
+    --out "$work/one" >"$work/one.log" 2>&1 || { cat "$work/one.log"; fail "drop run"; }
+  grep -q "round 2: 1 of 4 parties dropped .* rebuilt from 3-of-4 Shamir shares" "$work/one.log" \
+    || { cat "$work/one.log"; fail "no recovery line"; }
+  "$python" - "$work/one/metrics.csv" <<'PY' || fail "metrics of the recovered round"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [r["parties"] for r in rows] == ["4", "3"], [r["parties"] for r in rows]
+PY
+  # Two of 4 fail (t = 3): round 2 is abandoned on every rank, the model stays that of round
+  # 1, and the run goes on to round 3.
+  mpi 2 "$fedgan" train "${small[@]}" "${secure[@]}" --rounds 3 --checkpoint-every 1 \
+    --secagg-drop 1@2,2@2 --out "$work/two" >"$work/two.log" 2>&1 \
+    || { cat "$work/two.log"; fail "below-threshold run"; }
+  grep -q "round 2: 2 of 4 parties survived masking, fewer than the secure-aggregation threshold t = 3" \
+    "$work/two.log" || { cat "$work/two.log"; fail "no abandon message"; }
+  "$python" - "$work/two/checkpoints" <<'PY' || fail "the abandoned round changed the model"
+import sys, h5py, numpy as np
+d = sys.argv[1]
+a, b = h5py.File(f"{d}/round_0001.h5", "r"), h5py.File(f"{d}/round_0002.h5", "r")
+for g in ("generator", "discriminator"):
+    for k in a[g]:
+        assert np.array_equal(a[g][k][()], b[g][k][()]), f"{g}/{k} changed"
+c = h5py.File(f"{d}/round_0003.h5", "r")
+assert any(not np.array_equal(b[g][k][()], c[g][k][()]) for g in ("generator",) for k in b[g])
+PY
+  ;;
+errors)
+  expect_fail "needs --secagg-range B > 0" mpi 2 "$fedgan" train "${small[@]}" --secure-agg \
+    --out "$work/e1"
+  expect_fail "--secagg-range: .*0" "$fedgan" train "${small[@]}" --secure-agg --secagg-range 0 \
+    --out "$work/e2"
+  expect_fail "--secagg-threshold" "$fedgan" train "${small[@]}" "${secure[@]}" \
+    --secagg-threshold 0 --out "$work/e3"
+  expect_fail "--secagg-drop: 'x3' is not PARTY@ROUND" "$fedgan" train "${small[@]}" "${secure[@]}" \
+    --secagg-drop x3 --out "$work/e4"
+  expect_fail "--secagg-drop: party 9 does not exist" mpi 2 "$fedgan" train "${small[@]}" \
+    "${secure[@]}" --secagg-drop 9@1 --out "$work/e5"
+  expect_fail "--secagg-drop: round 5 is beyond --rounds 2" mpi 2 "$fedgan" train "${small[@]}" \
+    "${secure[@]}" --rounds 2 --secagg-drop 1@5 --out "$work/e6"
+  expect_fail "--secagg-drop: needs --secure-agg" mpi 2 "$fedgan" train "${small[@]}" \
+    --secagg-drop 1@1 --out "$work/e7"
+  expect_fail "needs at least 2 parties per round .*draws 1" mpi 2 "$fedgan" train "${small[@]}" \
+    "${secure[@]}" --participation 0.25 --out "$work/e8"
+  ;;
+config)
+  # Every --secure-agg option arrives from a config file and is written back to config.toml.
+  cat >"$work/run.toml" <<TOML
+[train]
+data = "$work/data.h5"
+g-width = 8
+d-width = 8
+latent-dim = 16
+local-steps = 2
+batch-size = 16
+rounds = 2
+secure-agg = true
+secagg-range = 0.5
+secagg-threshold = 0.7
+secagg-drop = ["3@2"]
+TOML
+  mpi 2 "$fedgan" --config "$work/run.toml" train --threads 1 --out "$work/run" >"$work/log" 2>&1 \
+    || { cat "$work/log"; fail "config run"; }
+  grep -q "clamped to ±0.5, threshold t = max(2, floor(0.7·m)+1)" "$work/log" || fail "range/threshold did not arrive"
+  grep -q "round 2: 1 of 4 parties dropped" "$work/log" || fail "secagg-drop did not arrive"
+  for key in 'secure-agg=true' 'secagg-range=0.5' 'secagg-threshold=0.7' 'secagg-drop=.*3@2'; do
+    grep -q "^$key" "$work/run/config.toml" || fail "config.toml lacks $key"
+  done
+  # The run's own config.toml runs again as it is.
+  mpi 2 "$fedgan" --config "$work/run/config.toml" train --threads 1 --out "$work/again" \
+    >/dev/null 2>&1 || fail "config.toml of a secure run is not reusable"
+  ;;
+*)
+  fail "unknown case $case"
+  ;;
+esac
+echo "secagg_cli $case: ok"
