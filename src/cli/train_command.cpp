@@ -6,6 +6,7 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/federated/aggregator.hpp"
 #include "fedgan/models/gan.hpp"
+#include "fedgan/train/augment.hpp"
 #include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 #include "fedgan/transfer/warm_start.hpp"
@@ -40,6 +41,50 @@ CLI::Validator parsed_by(Parse parse, const std::string& option, const std::stri
 CLI::Validator lr_mult_list(const std::string& option) {
   return parsed_by([option](const std::string& s) { transfer::parse_lr_mult(s, option); }, option,
                    "PREFIX=MULT,...");
+}
+
+// Limited-data GAN training (README "Small data"): augmentation, ADA, R1, schedule, G EMA.
+void add_small_data_options(CLI::App& sub, TrainOptions& o) {
+  federated::RunConfig& r = o.run;
+  sub.add_option("--diffaug", o.diffaug,
+                 "DiffAugment (Zhao et al. 2020) on every image D sees, real and generated: a "
+                 "comma-separated list of translation, cutout, color; or none")
+      ->capture_default_str()
+      ->check(parsed_by([](const std::string& s) { train::AugmentPolicy::parse(s); }, "--diffaug",
+                        "POLICY"));
+  sub.add_option("--ada-target", r.federated.ada.target,
+                 "ADA (Karras et al. 2020): adapt the augmentation probability p so that "
+                 "E[sign(D(real))] approaches this target (0.6 in the paper); one p for all "
+                 "parties; needs --diffaug; 0: off (p = 1)")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open));
+  sub.add_option("--ada-kimg", r.federated.ada.kimg,
+                 "ADA's speed: thousands of real images (per party) for p to go from 0 to 1")
+      ->capture_default_str()
+      ->check(positive_float());
+  sub.add_option("--r1-gamma", r.local.r1_gamma,
+                 "R1 penalty (Mescheder et al. 2018): gamma/2 E|grad D(real)|^2 in D's loss; "
+                 "0: off")
+      ->capture_default_str()
+      ->check(non_negative_float());
+  sub.add_option("--r1-every", r.local.r1_every, "lazy R1: every N-th D step, weighted by N")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  sub.add_option("--lr-schedule", o.lr_schedule,
+                 "local learning rates over the rounds: constant, or cosine/linear decay from "
+                 "--lr-g/--lr-d in round 1 to --lr-final times them in the last round")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"constant", "cosine", "linear"}));
+  sub.add_option("--lr-final", r.local.lr_final_ratio,
+                 "the last round's fraction of the learning rates (--lr-schedule)")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Open));
+  sub.add_option("--g-ema", r.g_ema,
+                 "moving average of the global generator, beta per round, updated after each "
+                 "round's server step; sample grids, evaluation and checkpoints' /generator use "
+                 "it (the trained G is kept for resume); 0: off")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open));
 }
 
 }  // namespace
@@ -180,8 +225,10 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
   sub.add_option("--d-width", r.model.d_width, "discriminator base width")
       ->capture_default_str()
       ->check(CLI::Range(1, models::kMaxModelWidth));
-  sub.add_option("--d-norm", r.model.d_norm, "batch | none")->capture_default_str()
-      ->check(CLI::IsMember({"batch", "none"}));
+  sub.add_option("--d-norm", r.model.d_norm,
+                 "D's normalisation: batch | none | spectral (Miyato et al. 2018)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"batch", "none", "spectral"}));
   sub.add_option("--model", r.model.family, "model family")
       ->capture_default_str()
       ->check(CLI::IsMember(models::ModelRegistry::instance().families()));
@@ -209,6 +256,7 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                  "new G(z); slightly better FID per round)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fresh", "reuse"}));
+  add_small_data_options(sub, o);
   sub.add_option("--checkpoint-every", r.checkpoint_every, "rounds between checkpoints")
       ->capture_default_str()
       ->check(positive());

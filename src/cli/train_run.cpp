@@ -31,6 +31,9 @@ federated::RunConfig to_run_config(const TrainOptions& o, const std::string& con
   c.device.bf16 = o.precision == "bf16";
   c.local.autocast_bf16 = c.device.bf16;
   c.local.reuse_fake = o.g_fake == "reuse";
+  c.local.augment = train::AugmentPolicy::parse(o.diffaug);
+  c.local.lr_schedule = train::parse_lr_schedule(o.lr_schedule);
+  c.local.schedule_rounds = c.federated.rounds;
   c.init.prefix_map = transfer::parse_prefix_map(o.init_map);
   c.federated.freeze_g.lr_mult = transfer::parse_lr_mult(o.lr_mult_g, "--lr-mult-g");
   c.federated.freeze_d.lr_mult = transfer::parse_lr_mult(o.lr_mult_d, "--lr-mult-d");

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 
@@ -82,13 +83,14 @@ Evaluator train_evaluator(const LabelledImages& train, const EvaluatorTrainConfi
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(c.lr));
   const std::int64_t n = train.images.size(0);
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  // Cosine decay of the learning rate from lr to 0 over every step of training (Loshchilov &
+  // Hutter 2017): it reaches a given accuracy in fewer epochs than a constant or step rate.
+  const std::int64_t steps_per_epoch = n / c.batch_size + (n % c.batch_size >= 2 ? 1 : 0);
+  const double total_steps =
+      static_cast<double>(std::max<std::int64_t>(1, steps_per_epoch * c.epochs));
+  std::int64_t step = 0;
   for (int epoch = 0; epoch < c.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
-    // A step decay late in training: the last third at half the rate.
-    if (epoch == c.epochs - c.epochs / 3 && epoch > 0) {
-      for (auto& group : opt.param_groups())
-        static_cast<torch::optim::AdamOptions&>(group.options()).lr(c.lr / 2);
-    }
     std::iota(order.begin(), order.end(), std::int64_t{0});
     data::Rng rng(data::derive_seed(c.seed, 0x65, static_cast<std::uint64_t>(epoch)));
     rng.shuffle(order);
@@ -102,6 +104,10 @@ Evaluator train_evaluator(const LabelledImages& train, const EvaluatorTrainConfi
       const auto idx = perm.narrow(0, begin, len);
       const auto x = unit_range(train.images.index_select(0, idx));
       const auto y = train.labels.index_select(0, idx);
+      const double lr =
+          0.5 * c.lr * (1.0 + std::cos(M_PI * static_cast<double>(step++) / total_steps));
+      for (auto& group : opt.param_groups())
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       opt.zero_grad();
       auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
       loss.backward();
@@ -136,13 +142,21 @@ double run_evaluator_training(const EvaluatorTrainConfig& c) {
   spdlog::info("evaluator: training on {} images of {} ({} classes), {} epochs, seed {}",
                train.images.size(0), c.data, train.num_classes, c.epochs, c.seed);
   auto ev = train_evaluator(train, c);
-  const double train_acc = classification_accuracy(ev, train);
+  // Training accuracy on (at most) the first 10,000 images: an overfitting check, not a figure
+  // worth classifying 60,000 images for.
+  LabelledImages train_part{
+      train.images.narrow(0, 0, std::min<std::int64_t>(10000, train.images.size(0))),
+      train.labels.narrow(0, 0, std::min<std::int64_t>(10000, train.labels.size(0))),
+      train.num_classes};
+  const double train_acc = classification_accuracy(ev, train_part);
   double test_acc = -1;
   if (!c.test.empty()) test_acc = classification_accuracy(ev, test);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info(
-      "evaluator: train accuracy {:.4f}, test accuracy {} ({} test images), {:.0f} s", train_acc,
+      "evaluator: train accuracy {:.4f} (first {} images), test accuracy {} ({} test images), "
+      "{:.0f} s",
+      train_acc, train_part.images.size(0),
       test_acc < 0 ? std::string("not measured (no --test)") : fmt::format("{:.4f}", test_acc),
       test.images.defined() ? test.images.size(0) : 0, seconds);
   require(c.test.empty() || test_acc >= c.min_accuracy,

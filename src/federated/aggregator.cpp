@@ -68,6 +68,8 @@ void Aggregator::add(Update update) {
   m_local.images += static_cast<double>(update.images);
   m_local.samples += static_cast<double>(update.samples);
   m_local.sample_steps += static_cast<double>(update.samples) * static_cast<double>(update.steps);
+  m_local.ada_sign_sum += update.ada_sign_sum;
+  m_local.ada_count += update.ada_count;
   accumulate(std::move(update));
 }
 

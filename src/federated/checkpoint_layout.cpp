@@ -22,12 +22,16 @@ StateParts split_state(const std::map<std::string, torch::Tensor>& state) {
 
 io::CheckpointData make_checkpoint(FederatedTrainer& trainer, std::int64_t round,
                                    const std::string& config_text,
-                                   const std::map<std::string, torch::Tensor>& party_state) {
+                                   const std::map<std::string, torch::Tensor>& party_state,
+                                   models::Gan* ema) {
   io::CheckpointData ck;
   ck.round = round;
   ck.architecture = trainer.global().config().to_string();
   ck.config_text = config_text;
-  for (auto& [k, v] : io::named_tensors(trainer.global().g_flat())) ck.generator[k] = v;
+  const auto& g = ema ? ema->g_flat() : trainer.global().g_flat();
+  for (auto& [k, v] : io::named_tensors(g)) ck.generator[k] = v;
+  if (ema)
+    ck.state[std::string(layout::kServer) + layout::kGRaw] = trainer.global().g_flat().flat();
   for (auto& [k, v] : io::named_tensors(trainer.global().d_flat())) ck.discriminator[k] = v;
   for (auto& [k, v] : trainer.server_state()) ck.state[layout::kServer + k] = v;
   for (auto& [k, v] : party_state) ck.state[k] = v;

@@ -26,7 +26,8 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
     : m_comm(comm),
       m_config(std::move(config)),
       m_parties(std::move(parties)),
-      m_total_parties(total_parties) {
+      m_total_parties(total_parties),
+      m_ada(m_config.ada) {
   require(m_config.participation > 0 && m_config.participation <= 1,
           "participation must be in (0, 1]");
   torch::manual_seed(m_config.seed);
@@ -122,6 +123,7 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   context.party_samples = &m_party_samples;
   context.party_steps = &m_party_steps;
   m_aggregator->begin_round(context);
+  m_runner->trainer().set_augment_probability(m_ada.probability());
 
   const LocalRound local = train_parties(context, interrupted);
   if (!agree(local, report)) {
@@ -142,7 +144,13 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   if (report.parties > 0) {
     report.d_loss = totals.d_loss / totals.parties;
     report.g_loss = totals.g_loss / totals.parties;
+    // Every rank holds the same totals, so every rank moves p alike; the step is what one
+    // party's D saw this round (ADA adjusts by the images D trained on).
+    if (m_ada.enabled())
+      report.ada_r =
+          m_ada.update(totals.ada_sign_sum, totals.ada_count, totals.images / totals.parties);
   }
+  report.ada_p = m_ada.probability();
   // An abandoned round (secure aggregation lost too many parties) releases nothing.
   if (aggregate.abandoned.empty() && (report.parties > 0 || aggregate.apply_when_empty))
     m_server->apply(*m_global, aggregate);
@@ -229,12 +237,15 @@ std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
   auto out = m_server->state();
   if (m_scaffold)
     for (auto& [k, v] : m_scaffold->server_state()) out[k] = v;
+  if (m_ada.enabled()) out["ada_p"] = torch::tensor({m_ada.p()}, torch::kFloat64);
   return out;
 }
 
 void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tensor>& state) {
   m_server->load_state(state, m_config.device);
   if (m_scaffold) m_scaffold->load_server_state(state);
+  if (auto it = state.find("ada_p"); it != state.end() && m_ada.enabled())
+    m_ada.set_p(it->second.to(torch::kCPU).item<double>());
 }
 
 std::map<std::string, torch::Tensor> FederatedTrainer::party_state_tensors() const {

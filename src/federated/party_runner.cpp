@@ -67,6 +67,8 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
   u.g_loss = result.g_loss;
   u.steps = result.steps;
   u.images = result.images;
+  u.ada_sign_sum = result.ada_sign_sum;
+  u.ada_count = result.ada_count;
   u.finite = result.finite && torch::isfinite(m_local->g_flat().flat()).all().item<bool>() &&
              torch::isfinite(m_local->d_flat().flat()).all().item<bool>();
   if (!u.finite) return u;

@@ -26,12 +26,14 @@
 #include "fedgan/eval/evaluate.hpp"
 #include "fedgan/eval/real_stats.hpp"
 #include "fedgan/federated/checkpoint_layout.hpp"
+#include "fedgan/federated/generator_ema.hpp"
 #include "fedgan/io/atomic_file.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/io/hdf5.hpp"
 #include "fedgan/io/image_grid.hpp"
 #include "fedgan/io/run_directory.hpp"
 #include "fedgan/privacy/clipping.hpp"
+#include "fedgan/train/lr_schedule.hpp"
 #include "fedgan/privacy/dp_fedavg.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 
@@ -108,6 +110,8 @@ const std::vector<std::string> kDpColumns = {"epsilon", "dp_clip"};
 std::vector<std::string> metrics_columns(const RunConfig& c) {
   auto columns = kMetricsColumns;
   if (c.dp.enabled) columns.insert(columns.end(), kDpColumns.begin(), kDpColumns.end());
+  // ADA's probability after the round (empty without ADA) and the round's lr factor.
+  columns.insert(columns.end(), {"ada_p", "lr_factor"});
   return columns;
 }
 
@@ -125,6 +129,11 @@ struct TrainingRun::Impl {
   std::int64_t start_round = 0;
   std::optional<eval::Evaluator> evaluator;
   std::unique_ptr<models::Gan> eval_cpu_copy;  // a GPU run's model, copied for the evaluator
+  // The generator EMA (--g-ema) and a model holding it; the trained generator of a resumed
+  // run whose /generator is an EMA.
+  std::unique_ptr<GeneratorEma> ema;
+  std::unique_ptr<models::Gan> ema_gan;
+  torch::Tensor resumed_g_raw;
   eval::RealStats real_stats;
   io::MetricsCsv metrics;
   std::unique_ptr<privacy::DpFedAvg> dp;  // with --dp-clip
@@ -147,6 +156,10 @@ struct TrainingRun::Impl {
   void warm_start();
   void resume_from_checkpoint();
   void load_evaluator();
+  void start_ema();
+  void update_ema(std::int64_t round);
+  // The model that sample grids, evaluation and checkpoints' /generator show.
+  models::Gan& shown() { return ema_gan ? *ema_gan : trainer->global(); }
   void log_start();
   std::map<std::string, torch::Tensor> gather_party_state();
   RunOutcome preempted(std::int64_t round);
@@ -168,6 +181,7 @@ TrainingRun::TrainingRun(comm::Communicator& comm, RunConfig config)
   if (m->resume) m->resume_from_checkpoint();
   // One source of truth for the starting model: rank 0's.
   m->trainer->broadcast_global(0);
+  m->start_ema();
   m->load_evaluator();
   m->log_start();
 }
@@ -268,6 +282,9 @@ void TrainingRun::Impl::make_trainer(std::vector<LocalParty> parties) {
   }
   comm.agree_ok(config.local.kd_weight == 0 || !config.init.path.empty(),
                 "--kd-weight needs --init: the pretrained generator is the teacher");
+  comm.agree_ok(config.federated.ada.target == 0 || config.local.augment.any(),
+                "--ada-target adapts the probability of the --diffaug augmentations; give "
+                "--diffaug too (e.g. --diffaug translation,cutout,color)");
 }
 
 // Client-level DP: the plan needs every party's n_k (fixed-n weights, the denominator), which
@@ -303,7 +320,7 @@ void TrainingRun::Impl::make_dp(const std::vector<LocalParty>& parties) {
 // A checkpoint of the run: model, server and party state, and the DP account.
 io::CheckpointData TrainingRun::Impl::checkpoint(
     std::int64_t round, const std::map<std::string, torch::Tensor>& party_state) {
-  auto ck = make_checkpoint(*trainer, round, config.config_text, party_state);
+  auto ck = make_checkpoint(*trainer, round, config.config_text, party_state, ema_gan.get());
   if (dp)
     for (auto& [k, v] : dp->state()) ck.state[k] = v;
   return ck;
@@ -413,10 +430,41 @@ void TrainingRun::Impl::resume_from_checkpoint() {
   if (dp) comm::collective_try(comm, [&] { dp->load_state(privacy_state); });
   comm::broadcast_tensors(comm, state.server, 0);
   trainer->load_server_state(state.server);
+  if (auto it = state.server.find(layout::kGRaw); it != state.server.end())
+    resumed_g_raw = it->second;
   if (trainer->has_party_state()) {
     comm::broadcast_tensors(comm, state.party, 0);
     comm::collective_try(comm, [&] { trainer->load_party_state_tensors(state.party); });
   }
+}
+
+// The generator EMA starts from the starting model, the same on every rank (after the
+// broadcast). A resumed run's /generator was its EMA: the trained generator comes from g_raw
+// (also when this run has no EMA).
+void TrainingRun::Impl::start_ema() {
+  if (config.g_ema > 0) {
+    ema_gan = std::make_unique<models::Gan>(model, rank_device.device);
+    ema_gan->copy_from(trainer->global());
+    ema = std::make_unique<GeneratorEma>(config.g_ema, trainer->global().g_flat().flat(),
+                                         trainer->global().g_flat().parameter_numel());
+  }
+  if (!resumed_g_raw.defined()) return;
+  auto& g = trainer->global().g_flat();
+  comm.agree_ok(resumed_g_raw.numel() == g.numel(),
+                run.latest_checkpoint() + ": /state/server/g_raw has " +
+                    std::to_string(resumed_g_raw.numel()) + " values; this generator has " +
+                    std::to_string(g.numel()));
+  torch::NoGradGuard no_grad;
+  g.flat().copy_(resumed_g_raw.reshape({-1}));
+  resumed_g_raw = torch::Tensor();
+}
+
+// After a round's server step: every rank averages its (identical) global generator.
+void TrainingRun::Impl::update_ema(std::int64_t round) {
+  if (!ema) return;
+  ema->update(trainer->global().g_flat().flat(), static_cast<int>(round));
+  torch::NoGradGuard no_grad;
+  ema_gan->g_flat().flat().copy_(ema->values());
 }
 
 // Evaluation: every rank loads the evaluator; real statistics are cached per dataset.
@@ -481,6 +529,7 @@ RunOutcome TrainingRun::run() {
         privacy::clamp_running_variances(*flat, privacy::kRunningVarFloor);
     }
     s.check_round(round, r);
+    s.update_ema(round);
     s.write_outputs(round);
     auto eval_cells = s.evaluate(round);
     if (s.dp) {
@@ -577,8 +626,7 @@ void TrainingRun::Impl::write_outputs(std::int64_t round) {
       checkpoint_now ? gather_party_state() : std::map<std::string, torch::Tensor>{};
   comm::run_on_root(comm, [&] {
     if (round % config.sample_every == 0 || round == rounds)
-      io::write_png_grid(run.samples(round),
-                         sample_images(trainer->global(), config.federated.seed, 64), 8);
+      io::write_png_grid(run.samples(round), sample_images(shown(), config.federated.seed, 64), 8);
     if (checkpoint_now) {
       const auto ck = checkpoint(round, party_state);
       io::write_checkpoint(run.checkpoint(round), ck);
@@ -600,9 +648,9 @@ std::vector<std::string> TrainingRun::Impl::evaluate(std::int64_t round) {
   // per run (building one draws weights from torch's global generator).
   if (!rank_device.device.is_cpu()) {
     if (!eval_cpu_copy) eval_cpu_copy = std::make_unique<models::Gan>(model);
-    eval_cpu_copy->copy_from(trainer->global());
+    eval_cpu_copy->copy_from(shown());
   }
-  models::Gan& gan = eval_cpu_copy ? *eval_cpu_copy : trainer->global();
+  models::Gan& gan = eval_cpu_copy ? *eval_cpu_copy : shown();
   const auto e = eval::evaluate_generator(comm, gan.generator(), model, *evaluator, real_stats,
                                           eo, "round " + std::to_string(round));
   if (comm.is_root())
@@ -627,6 +675,9 @@ void TrainingRun::Impl::log_round(std::int64_t round, const RoundReport& r, doub
                                   std::to_string(r.skipped), std::to_string(r.samples),
                                   std::to_string(r.images), cell(ips)};
   row.insert(row.end(), eval_cells.begin(), eval_cells.end());
+  row.push_back(config.federated.ada.target > 0 ? cell(r.ada_p) : "");
+  row.push_back(cell(train::lr_factor(config.local.lr_schedule, static_cast<int>(round),
+                                      config.local.schedule_rounds, config.local.lr_final_ratio)));
   metrics.append(row);
   spdlog::info("{}round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.4f}s "
                "other {:.3f}s | {:.0f} img/s/rank | ETA {}{}",

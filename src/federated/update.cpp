@@ -21,6 +21,8 @@ void RoundTotals::to(double* slots) const {
   slots[3] = images;
   slots[4] = samples;
   slots[5] = sample_steps;
+  slots[6] = ada_sign_sum;
+  slots[7] = ada_count;
 }
 
 void RoundTotals::from(const double* slots) {
@@ -30,6 +32,8 @@ void RoundTotals::from(const double* slots) {
   images = slots[3];
   samples = slots[4];
   sample_steps = slots[5];
+  ada_sign_sum = slots[6];
+  ada_count = slots[7];
 }
 
 torch::Tensor AggregateResult::mean(std::size_t segment) const {

@@ -1,8 +1,10 @@
 // DCGAN (Radford et al. 2016) generator and discriminator for 28, 32 and 64 pixel images,
 // optionally conditional: label embedding concatenated to z in G, projection in D
-// (Miyato & Koyama 2018). Registered as family "dcgan".
+// (Miyato & Koyama 2018); D optionally spectrally normalised (Miyato et al. 2018). Registered
+// as family "dcgan".
 #include "fedgan/core/error.hpp"
 #include "fedgan/models/gan.hpp"
+#include "fedgan/models/spectral_norm.hpp"
 
 namespace fedgan::models {
 namespace {
@@ -53,18 +55,25 @@ struct UpBlockImpl : nn::Module {
 };
 TORCH_MODULE(UpBlock);
 
+// A stride-2 convolution with BatchNorm (no bias), or with a bias and nothing else, or
+// spectrally normalised with a bias (registered as "conv" in every case, so names match).
 struct DownBlockImpl : nn::Module {
-  DownBlockImpl(int in, int out, bool norm) {
+  DownBlockImpl(int in, int out, bool norm, bool spectral) {
+    if (spectral) {
+      sn_conv = register_module("conv", SpectralConv2d(in, out, 4, 2, 1));
+      return;
+    }
     conv = register_module(
         "conv", nn::Conv2d(nn::Conv2dOptions(in, out, 4).stride(2).padding(1).bias(!norm)));
     if (norm) bn = register_module("bn", nn::BatchNorm2d(out));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto h = conv(x);
+    auto h = sn_conv ? sn_conv(x) : conv(x);
     if (bn) h = bn(h);
     return torch::leaky_relu(h, 0.2);
   }
   nn::Conv2d conv{nullptr};
+  SpectralConv2d sn_conv{nullptr};
   nn::BatchNorm2d bn{nullptr};
 };
 TORCH_MODULE(DownBlock);
@@ -120,18 +129,23 @@ class DcganDiscriminator final : public Discriminator {
  public:
   explicit DcganDiscriminator(const ModelConfig& c) {
     const auto [s0, steps] = geometry(c);
-    require(c.d_norm == "batch" || c.d_norm == "none",
-            "model: d_norm '" + c.d_norm + "' is unknown (expected batch or none)");
+    require(c.d_norm == "batch" || c.d_norm == "none" || c.d_norm == "spectral",
+            "model: d_norm '" + c.d_norm + "' is unknown (expected batch, none or spectral)");
     const bool norm = c.d_norm == "batch";
+    const bool spectral = c.d_norm == "spectral";
     m_blocks = register_module("blocks", nn::ModuleList());
     int width = c.d_width;
-    m_blocks->push_back(DownBlock(c.channels, width, /*norm=*/false));
+    m_blocks->push_back(DownBlock(c.channels, width, /*norm=*/false, spectral));
     for (int i = 1; i < steps; ++i) {
-      m_blocks->push_back(DownBlock(width, width * 2, norm));
+      m_blocks->push_back(DownBlock(width, width * 2, norm, spectral));
       width *= 2;
     }
     const int features = width * s0 * s0;
-    m_head = register_module("head", nn::Linear(features, 1));
+    if (spectral) {
+      m_sn_head = register_module("head", SpectralLinear(features, 1));
+    } else {
+      m_head = register_module("head", nn::Linear(features, 1));
+    }
     if (c.num_classes > 0) m_embed = register_module("embed", nn::Embedding(c.num_classes, features));
     dcgan_init(*this);
   }
@@ -144,7 +158,7 @@ class DcganDiscriminator final : public Discriminator {
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels) override {
     auto f = features(x);
-    auto logit = m_head(f).squeeze(1);
+    auto logit = (m_sn_head ? m_sn_head(f) : m_head(f)).squeeze(1);
     if (m_embed) {
       require(labels.defined(), "discriminator: this model is conditional and needs labels");
       logit = logit + (m_embed(labels) * f).sum(1);
@@ -162,6 +176,7 @@ class DcganDiscriminator final : public Discriminator {
  private:
   nn::ModuleList m_blocks{nullptr};
   nn::Linear m_head{nullptr};
+  SpectralLinear m_sn_head{nullptr};
   nn::Embedding m_embed{nullptr};
 };
 
@@ -195,9 +210,11 @@ ModelShapes dcgan_shapes(const ModelConfig& c) {
 
   auto& d = out.discriminator;
   const bool norm = c.d_norm == "batch";
+  const bool spectral = c.d_norm == "spectral";
   width = c.d_width;
   d["blocks.0.conv.weight"] = {width, c.channels, 4, 4};
   d["blocks.0.conv.bias"] = {width};
+  if (spectral) d["blocks.0.conv.u"] = {width};
   for (int i = 1; i < steps; ++i) {
     const std::string p = "blocks." + std::to_string(i);
     d[p + ".conv.weight"] = {width * 2, width, 4, 4};
@@ -206,11 +223,13 @@ ModelShapes dcgan_shapes(const ModelConfig& c) {
     } else {
       d[p + ".conv.bias"] = {width * 2};
     }
+    if (spectral) d[p + ".conv.u"] = {width * 2};
     width *= 2;
   }
   const std::int64_t features = width * s0 * s0;
   d["head.weight"] = {1, features};
   d["head.bias"] = {1};
+  if (spectral) d["head.u"] = {1};
   if (c.num_classes > 0) d["embed.weight"] = {c.num_classes, features};
   return out;
 }

@@ -65,4 +65,10 @@ torch::Tensor gradient_penalty(Discriminator& d, const torch::Tensor& real,
   return (grads.flatten(1).norm(2, 1) - 1).pow(2).mean();
 }
 
+torch::Tensor r1_penalty(const torch::Tensor& real_logits, const torch::Tensor& real_inputs) {
+  auto grads = torch::autograd::grad({real_logits.sum()}, {real_inputs}, {}, /*retain_graph=*/true,
+                                     /*create_graph=*/true)[0];
+  return grads.pow(2).flatten(1).sum(1).mean();
+}
+
 }  // namespace fedgan::models

@@ -45,8 +45,9 @@ void ModelConfig::validate() const {
   check_range("gw", "generator width", g_width, 2, kMaxModelWidth);
   check_range("dw", "discriminator width", d_width, 1, kMaxModelWidth);
   check_range("k", "classes", num_classes, 0, kMaxClasses);
-  if (d_norm != "batch" && d_norm != "none")
-    throw Error("model architecture: dn=" + d_norm + " is unknown (expected batch or none)");
+  if (d_norm != "batch" && d_norm != "none" && d_norm != "spectral")
+    throw Error("model architecture: dn=" + d_norm +
+                " is unknown (expected batch, none or spectral)");
 }
 
 ModelConfig ModelConfig::parse(const std::string& text) {

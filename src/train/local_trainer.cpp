@@ -22,6 +22,17 @@ PartyOptimizers make_party_optimizers(models::Gan& local, const LocalTrainConfig
                    AdamOptions{c.lr_d, c.beta1, c.beta2, 1e-8})};
 }
 
+void LocalTrainer::set_augment_probability(double p) {
+  require(p >= 0 && p <= 1, "train: augmentation probability must be in [0, 1]");
+  m_augment_p = p;
+}
+
+torch::Tensor LocalTrainer::d_logits(models::Discriminator& d, const torch::Tensor& images,
+                                     const torch::Tensor& labels, torch::Generator& gen) {
+  if (!m_config.augment.any()) return d.forward(images, labels);
+  return d.forward(augment(images, m_config.augment, m_augment_p, gen), labels);
+}
+
 LocalTrainer::LocalTrainer(LocalTrainConfig config)
     : m_config(std::move(config)), m_loss(models::make_loss(m_config.loss, m_config.gp_weight)) {
   require(m_config.batch_size >= 1, "train: batch_size must be >= 1");
@@ -30,6 +41,10 @@ LocalTrainer::LocalTrainer(LocalTrainConfig config)
           "train: local_epochs or local_steps must be >= 1");
   require(m_config.kd_weight >= 0 && m_config.kd_decay > 0 && m_config.kd_decay <= 1,
           "train: kd_weight must be >= 0 and kd_decay in (0, 1]");
+  require(m_config.r1_gamma >= 0 && m_config.r1_every >= 1,
+          "train: r1_gamma must be >= 0 and r1_every >= 1");
+  require(m_config.lr_final_ratio > 0 && m_config.lr_final_ratio <= 1,
+          "train: lr_final_ratio must be in (0, 1]");
 }
 
 void LocalTrainer::add_regularizer(std::shared_ptr<Regularizer> regularizer) {
@@ -38,6 +53,8 @@ void LocalTrainer::add_regularizer(std::shared_ptr<Regularizer> regularizer) {
 }
 
 void LocalTrainer::begin_party(const PartyStart& start) {
+  m_lr_factor = lr_factor(m_config.lr_schedule, start.round, m_config.schedule_rounds,
+                          m_config.lr_final_ratio);
   for (auto& r : m_regularizers) r->begin_party(start);
 }
 
@@ -86,10 +103,24 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& ga
       fake_in = g.forward(z, labels);
     }
     gan.d_grad().zero_();
-    auto loss = m_loss->d_loss(d.forward(batch.images, labels), d.forward(fake_in, labels));
+    // Lazy R1: every r1_every-th D step, on the real images before augmentation (as StyleGAN2-ADA).
+    const bool r1_now = m_config.r1_gamma > 0 && m_d_step_index % m_config.r1_every == 0;
+    ++m_d_step_index;
+    const auto real_in = r1_now ? batch.images.detach().requires_grad_(true) : batch.images;
+    const auto real_logits = d_logits(d, real_in, labels, gen);
+    auto loss = m_loss->d_loss(real_logits, d_logits(d, fake_in, labels, gen));
     if (m_loss->gradient_penalty_weight() > 0)
       loss = loss + m_loss->gradient_penalty_weight() *
                         models::gradient_penalty(d, batch.images, fake_in, labels, gen);
+    if (r1_now)
+      loss = loss +
+             0.5 * m_config.r1_gamma * m_config.r1_every * models::r1_penalty(real_logits, real_in);
+    if (m_config.augment.any()) {
+      // ADA's r_t, summed on the device (no host read per step).
+      const auto signs = real_logits.detach().sign().sum().to(torch::kFloat64);
+      m_sign_sum = m_sign_sum.defined() ? m_sign_sum + signs : signs;
+      m_sign_count += b;
+    }
     loss.backward();
     optimizer_step(Net::Discriminator, gan, opt.d);
     d_total = k == 0 ? loss.detach() : d_total + loss.detach();
@@ -102,7 +133,7 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& ga
     z = torch::randn({b, cfg.latent_dim}, gen, on);
     fake = g.forward(z, labels);
   }
-  auto g_loss = m_loss->g_loss(d.forward(fake, labels));
+  auto g_loss = m_loss->g_loss(d_logits(d, fake, labels, gen));
   for (auto& r : m_regularizers) {
     const auto term = r->g_loss_term(z, labels, fake);
     if (term.defined()) g_loss = g_loss + term;
@@ -118,6 +149,11 @@ LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, data::Part
                               const std::function<bool()>& interrupted) {
   LocalResult result;
   gan.train(true);
+  opt.g.set_lr(m_config.lr_g * m_lr_factor);
+  opt.d.set_lr(m_config.lr_d * m_lr_factor);
+  m_d_step_index = 0;
+  m_sign_sum = torch::Tensor();
+  m_sign_count = 0;
   const bool on_cpu = gan.device().is_cpu();
   torch::Tensor d_sum, g_sum;  // GPU: float64 sums on the device, read once at the end
   const std::int64_t target_steps = m_config.local_steps;
@@ -151,6 +187,10 @@ LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, data::Part
     result.d_loss = d_sum.item<double>();
     result.g_loss = g_sum.item<double>();
     result.finite = std::isfinite(result.d_loss) && std::isfinite(result.g_loss);
+  }
+  if (m_sign_sum.defined()) {
+    result.ada_sign_sum = m_sign_sum.item<double>();
+    result.ada_count = static_cast<double>(m_sign_count);
   }
   if (result.steps > 0) {
     result.d_loss /= static_cast<double>(result.steps);

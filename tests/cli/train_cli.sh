@@ -2,7 +2,7 @@
 # End-to-end tests of `fedgan train` / `sample` on a small Fashion-MNIST subset.
 # usage: train_cli.sh FEDGAN MPIEXEC WORKDIR CASE
 #   CASE: resume | resume_keep | preempt | sigterm | fault | pytorch | distill | refuse | config |
-#         settings | arch | sample | nonfinite | ranks | badflags | baddata | badckpt | strategies
+#         settings | arch | sample | nonfinite | ranks | badflags | baddata | badckpt | strategies | small_data
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
@@ -66,6 +66,59 @@ resume)
     2>&1 | grep -q "resuming after round 2" || fail "resume did not start after round 2"
   same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
   [ "$(wc -l <"$work/part/metrics.csv")" -eq 5 ] || fail "metrics.csv should hold 4 rounds"
+  ;;
+small_data)
+  # The limited-data options together, at 2 ranks: 4 rounds straight == stopped in round 3 (the
+  # preemption checkpoint of round 2) and resumed to 4. Checks the generator EMA (/generator is
+  # the EMA, the trained G is /state/server/g_raw), ADA's p, lazy R1, the spectral D's u
+  # vectors, DiffAugment's draws and the cosine schedule's round.
+  q=(--diffaug translation,cutout,color --ada-target 0.6 --ada-kimg 0.1 --r1-gamma 1
+     --r1-every 2 --d-norm spectral --lr-schedule cosine --g-ema 0.9 --rounds 4)
+  mpi 2 "$fedgan" train "${small[@]}" "${q[@]}" --checkpoint-every 2 --out "$work/full" >/dev/null 2>&1 \
+    || fail "small-data run"
+  set +e
+  mpi 2 "$fedgan" train "${small[@]}" "${q[@]}" --checkpoint-every 2 --out "$work/part" \
+    --debug-stop-round 3 >/dev/null 2>&1
+  rc=$?; set -e
+  [ $rc -eq 3 ] || fail "the stopped run exited $rc, not 3"
+  mpi 2 "$fedgan" train "${small[@]}" "${q[@]}" --checkpoint-every 2 --out "$work/part" --resume \
+    >/dev/null 2>&1 || fail "resume"
+  same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
+  "$python" - "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5" \
+    "$work/full/metrics.csv" <<'PY' || fail "EMA / ADA state"
+import csv, sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+for k in ("state/server/g_raw", "state/server/ada_p"):
+    assert np.array_equal(a[k][()], b[k][()]), k + " differs after resume"
+assert "discriminator/head.u" in a and "discriminator/blocks.1.conv.u" in a, "no u vectors"
+ema = np.concatenate([a["generator"][k][()].ravel() for k in a["generator"]])
+raw = a["state/server/g_raw"][()]
+assert raw.size >= ema.size and not np.allclose(np.sort(raw), np.sort(ema)), "/generator is not an EMA"
+p = float(a["state/server/ada_p"][0])
+assert 0 < p <= 1, p
+rows = list(csv.DictReader(open(sys.argv[3])))
+assert all(r["ada_p"] for r in rows) and abs(float(rows[-1]["ada_p"]) - p) < 1e-5, rows[-1]
+assert float(rows[0]["lr_factor"]) == 1.0 and float(rows[-1]["lr_factor"]) < 0.2, rows[-1]
+print("EMA, g_raw, ada_p", p, "and the schedule as expected")
+PY
+  # The EMA checkpoint samples like any other.
+  "$fedgan" sample --checkpoint "$work/full/checkpoints/latest.h5" --n 16 --out "$work/s.png" \
+    --threads 1 >/dev/null 2>&1 || fail "sample from an EMA checkpoint"
+  # Bad values name the option and what it accepts; ADA without augmentation is an agreed error.
+  expect_fail "--diffaug: .*unknown augmentation 'flip'.*translation, cutout, color" \
+    "$fedgan" train "${small[@]}" --out "$work/bad" --diffaug translation,flip
+  expect_fail "--g-ema: 1 is outside \[0, 1\)" "$fedgan" train "${small[@]}" --out "$work/bad" --g-ema 1
+  expect_fail "--lr-schedule: .*step" "$fedgan" train "${small[@]}" --out "$work/bad" --lr-schedule step
+  expect_fail "--ada-target adapts the probability of the --diffaug augmentations" \
+    mpi 2 "$fedgan" train "${small[@]}" --out "$work/bad" --ada-target 0.6
+  # Every new option comes from a config file too.
+  printf '[train]\ndiffaug = "cutout"\ng-ema = 0.5\nr1-gamma = 2\nlr-schedule = "linear"\nd-norm = "spectral"\n' \
+    >"$work/q.toml"
+  "$fedgan" --config "$work/q.toml" train "${small[@]}" --rounds 1 --out "$work/cfg" >/dev/null 2>&1 \
+    || fail "config run"
+  for kv in 'diffaug="cutout"' 'g-ema=0.5' 'r1-gamma=2' 'lr-schedule="linear"' 'd-norm="spectral"'; do
+    grep -qx "$kv" "$work/cfg/config.toml" || fail "config value $kv did not arrive"
+  done
   ;;
 resume_keep)
   # Per-party Adam moments and local BN statistics survive a resume too (3 ranks: uneven split).

@@ -25,6 +25,8 @@ struct TrainOptions {
   std::string init_map;                   // "gen.=generator.,disc.=discriminator."
   std::string lr_mult_g, lr_mult_d;       // "blocks.0=0.1,out=2"
   std::vector<std::string> train_only;    // one list of globs for G and D
+  std::string diffaug = "none";           // "translation,cutout,color"
+  std::string lr_schedule = "constant";   // constant | cosine | linear
   // Client-level DP (`train` only); the numbers are bound into run.dp.
   std::string dp_clip = "off";            // off | C > 0
   std::string dp_noise = "central";       // central | distributed

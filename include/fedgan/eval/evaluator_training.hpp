@@ -15,10 +15,11 @@ struct EvaluatorTrainConfig {
   std::string data;  // dataset file with /labels (all rows are used, whatever the parties)
   std::string test;  // optional dataset file of the test split: its accuracy is reported
   std::string out;   // the evaluator file to write
-  int epochs = 8;
-  int batch_size = 128;
-  double lr = 1e-3;  // Adam; halved for the last third of the epochs
-  int width = 32;
+  // Defaults: 91-92% on Fashion-MNIST in about 1.5 minutes on 2 cores (README "Evaluation").
+  int epochs = 5;
+  int batch_size = 64;
+  double lr = 2e-3;  // Adam, cosine decay to 0 over all steps
+  int width = 16;
   int feature_dim = 128;
   std::uint64_t seed = 0;
   double min_accuracy = 0;  // fail (and write nothing) below this test accuracy

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "fedgan/io/checkpoint.hpp"
+#include "fedgan/models/gan.hpp"
 
 namespace fedgan::federated {
 
@@ -21,6 +22,9 @@ inline constexpr const char* kServer = "server/";  // server/g/<what>, server/d/
 inline constexpr const char* kServerG = "g/";      // within the server state: G's optimizer
 inline constexpr const char* kServerD = "d/";      // ... and D's
 inline constexpr const char* kParty = "party/";    // party/<id>/<what>
+// Within the server state, with a generator EMA: the trained generator's flat values (the
+// checkpoint's /generator then holds the EMA).
+inline constexpr const char* kGRaw = "g_raw";
 
 // Names of a party's own state, after party_prefix(id).
 inline constexpr const char* kGExpAvg = "g_exp_avg";
@@ -45,9 +49,12 @@ StateParts split_state(const std::map<std::string, torch::Tensor>& state);
 }  // namespace layout
 
 // The global model, the server state and the parties' own state (every rank's, gathered on
-// rank 0 by gather_party_state) as a checkpoint of `round`.
+// rank 0 by gather_party_state) as a checkpoint of `round`. With a generator EMA (`ema`, a
+// model holding the average), /generator holds the EMA, which sampling, evaluation and warm
+// starts read, and the trained generator goes to /state/server/g_raw for resume.
 io::CheckpointData make_checkpoint(FederatedTrainer& trainer, std::int64_t round,
                                    const std::string& config_text,
-                                   const std::map<std::string, torch::Tensor>& party_state);
+                                   const std::map<std::string, torch::Tensor>& party_state,
+                                   models::Gan* ema = nullptr);
 
 }  // namespace fedgan::federated

@@ -24,6 +24,7 @@
 #include "fedgan/federated/transforms.hpp"
 #include "fedgan/federated/update.hpp"
 #include "fedgan/models/gan.hpp"
+#include "fedgan/train/ada.hpp"
 #include "fedgan/train/local_trainer.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 
@@ -43,6 +44,7 @@ struct FederatedConfig {
   AggregatorConfig aggregator;
   ClientStrategyConfig client;  // fedavg | fednova | scaffold, and FedProx's μ
   transfer::FreezeConfig freeze_g, freeze_d;  // fine-tuning: frozen blocks, lr multipliers
+  train::AdaConfig ada;  // adaptive augmentation strength: one p for the federation
   // Where this rank's models, parties' batches, optimizer states and the aggregation buffer
   // live (the run resolves --device into it).
   torch::Device device = torch::kCPU;
@@ -62,6 +64,8 @@ struct RoundReport {
   std::int64_t samples = 0;   // Σ n_k of contributing parties
   std::int64_t images = 0;    // real images processed in local training (all ranks)
   bool interrupted = false;   // a rank was asked to stop: nothing was aggregated
+  double ada_r = 0;           // ADA: r_t = E[sign(D(real))] of the round, all parties
+  double ada_p = 1;           // the augmentation probability after the round's update
   std::string abandoned;      // the aggregator gave up on the round (why); model unchanged
 };
 
@@ -99,7 +103,8 @@ class FederatedTrainer {
   // model stays that of round - 1, so a resumed run redoes the round exactly.
   RoundReport run_round(int round, const std::function<bool()>& interrupted = {});
 
-  // Server optimizer state ("g/…", "d/…") for checkpoints, and its restore.
+  // Server optimizer state ("g/…", "d/…", SCAFFOLD's "scaffold/…" and, with ADA, "ada_p"
+  // (float64 [1])) for checkpoints, and its restore.
   std::map<std::string, torch::Tensor> server_state() const;
   void load_server_state(const std::map<std::string, torch::Tensor>& state);
 
@@ -139,6 +144,9 @@ class FederatedTrainer {
   std::unique_ptr<models::Gan> m_teacher;
   std::shared_ptr<Scaffold> m_scaffold;  // --client-strategy scaffold
   std::vector<std::int64_t> m_party_samples, m_party_steps;  // by party id
+  // One augmentation probability for every party: p follows the federation's r_t, summed with
+  // the round's totals (train/ada.hpp), so every rank moves it alike.
+  train::AdaController m_ada;
 };
 
 }  // namespace fedgan::federated

@@ -56,6 +56,9 @@ struct RunConfig {
   models::ModelConfig model;  // channels, image size and classes come from the data
   train::LocalTrainConfig local;
   FederatedConfig federated;
+  // β of the server-side generator EMA per round (generator_ema.hpp); 0: none. With one, sample
+  // grids, evaluation and checkpoints' /generator show the EMA.
+  double g_ema = 0;
   privacy::DpConfig dp;  // client-level DP-FedAvg (dp.enabled: --dp-clip given)
   DebugHooks debug;
 };

@@ -28,6 +28,8 @@ struct Update {
   std::int64_t steps = 0;         // local steps (one D update·d_steps + one G update each)
   std::int64_t images = 0;        // real images seen
   bool finite = true;             // false: a loss or the model became NaN/inf (never aggregated)
+  // ADA's overfitting signal (with --diffaug): Σ sign(D(real)) over the real images D saw.
+  double ada_sign_sum = 0, ada_count = 0;
 };
 
 // L2 norm of the whole update (every segment), in float64.
@@ -54,7 +56,8 @@ struct RoundTotals {
   double images = 0;              // real images seen by every trained party, skipped ones too
   double samples = 0;             // Σ n_k
   double sample_steps = 0;        // Σ n_k · steps_k (FedNova's effective step count)
-  static constexpr int kSlots = 6;
+  double ada_sign_sum = 0, ada_count = 0;  // ADA: Σ sign(D(real)) and the real images counted
+  static constexpr int kSlots = 8;
   void to(double* slots) const;
   void from(const double* slots);
 };

@@ -30,4 +30,9 @@ torch::Tensor gradient_penalty(Discriminator& d, const torch::Tensor& real,
                                const torch::Tensor& fake, const torch::Tensor& labels,
                                torch::Generator& gen);
 
+// R1 (Mescheder et al. 2018, eq. 9 without γ/2): E[||∇_x D(x)||²] over real images, from the
+// logits D gave `real_inputs` (which must require grad). Differentiable (create_graph), so the
+// penalty trains D; fedgan's D step adds γ/2 times it.
+torch::Tensor r1_penalty(const torch::Tensor& real_logits, const torch::Tensor& real_inputs);
+
 }  // namespace fedgan::models

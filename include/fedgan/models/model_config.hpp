@@ -19,7 +19,8 @@ struct ModelConfig {
   int g_width = 64;     // generator base width (channels of its last hidden block)
   int d_width = 64;     // discriminator base width (channels of its first block)
   int num_classes = 0;  // > 0: conditional G (label embedding) and projection D
-  std::string d_norm = "batch";  // batch | none (WGAN-GP prefers none)
+  std::string d_norm =
+      "batch";  // batch | none (WGAN-GP prefers none) | spectral (Miyato et al. 2018)
 
   // e.g. "dcgan c=1 s=28 z=64 gw=64 dw=64 k=0 dn=batch"; parse() is its inverse. parse() needs
   // every key once, integers in range (validate()); fedgan::Error saying which item is wrong.

@@ -27,6 +27,8 @@ class FlatAdam {
   void reset();  // forget moments and step count
   // Per-element learning-rate multiplier (0 freezes an element); undefined = all ones.
   void set_lr_scale(torch::Tensor scale);
+  // The learning rate from the next step on (a schedule over rounds); moments are kept.
+  void set_lr(double lr) { m_options.lr = lr; }
 
   const AdamOptions& options() const { return m_options; }
   std::int64_t step_count() const { return m_step; }

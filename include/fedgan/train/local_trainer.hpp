@@ -13,7 +13,9 @@
 #include "fedgan/data/party_data.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/models/losses.hpp"
+#include "fedgan/train/augment.hpp"
 #include "fedgan/train/flat_adam.hpp"
+#include "fedgan/train/lr_schedule.hpp"
 #include "fedgan/train/regularizer.hpp"
 
 namespace fedgan::train {
@@ -39,6 +41,17 @@ struct LocalTrainConfig {
   bool reuse_fake = false;
   // CUDA only: forward passes under bfloat16 autocast (losses and BatchNorm stay float32).
   bool autocast_bf16 = false;
+  // Limited-data training (README "Small data"). DiffAugment on every image D sees (real and
+  // fake, D's and G's steps), each operation with the trainer's augmentation probability.
+  AugmentPolicy augment;
+  // R1 penalty γ/2·E||∇D(x_real)||² in D's loss, computed every r1_every-th D step and then
+  // weighted by r1_every (lazy regularisation, Karras et al. 2020 "StyleGAN2", sec. 3.1).
+  double r1_gamma = 0.0;
+  int r1_every = 1;
+  // The round's Adam learning rates: lr × lr_factor(schedule, round, schedule_rounds, final).
+  LrSchedule lr_schedule = LrSchedule::Constant;
+  double lr_final_ratio = 0.1;
+  int schedule_rounds = 1;
 };
 
 // The optimizers of one party, bound to the (shared) local model's flat buffers.
@@ -54,6 +67,9 @@ struct LocalResult {
   std::int64_t images = 0;  // real images seen
   bool finite = true;       // false: a loss or the model became NaN/inf
   bool interrupted = false; // stopped early on request (preemption)
+  // ADA's overfitting signal: Σ sign(D(real)) over the real images D saw, and their count.
+  double ada_sign_sum = 0;
+  double ada_count = 0;
 };
 
 class LocalTrainer {
@@ -82,6 +98,12 @@ class LocalTrainer {
   // On the CPU every step's losses are checked at once; on a GPU they are summed on the
   // device and read once at the end (a host read per step would stall the GPU's queue), so a
   // non-finite party there is found after its last step, not at its first bad one.
+  // The probability of each augmentation per image (1: DiffAugment; ADA adapts it per round).
+  void set_augment_probability(double p);
+  double augment_probability() const { return m_augment_p; }
+  // The learning-rate factor of the round begin_party() was last told (lr_schedule).
+  double lr_factor_now() const { return m_lr_factor; }
+
   LocalResult run(models::Gan& gan, PartyOptimizers& opt, data::PartyData& data,
                   std::int64_t epoch_base, torch::Generator& gen,
                   const std::function<bool()>& interrupted = {});
@@ -91,6 +113,14 @@ class LocalTrainer {
   LocalTrainConfig m_config;
   std::unique_ptr<models::GanLoss> m_loss;
   std::vector<std::shared_ptr<Regularizer>> m_regularizers;
+  double m_lr_factor = 1.0;
+  double m_augment_p = 1.0;
+  std::int64_t m_d_step_index = 0;  // D steps taken in this run() (lazy R1)
+  torch::Tensor m_sign_sum;         // Σ sign(D(real)) on the device, read once per run()
+  std::int64_t m_sign_count = 0;
+  // D's logits on images, augmented first when a policy is set.
+  torch::Tensor d_logits(models::Discriminator& d, const torch::Tensor& images,
+                         const torch::Tensor& labels, torch::Generator& gen);
 };
 
 }  // namespace fedgan::train
