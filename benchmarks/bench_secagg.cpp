@@ -9,10 +9,6 @@
 // Bytes are per rank: the allreduce payload, and for secure aggregation the protocol records
 // this rank receives (keys, encrypted shares, revealed shares, via allgatherv).
 // Prints a table, or one JSON object per line with --json.
-#include "fedgan/comm/communicator.hpp"
-#include "fedgan/privacy/fixed_point.hpp"
-#include "fedgan/privacy/secure_aggregation.hpp"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +17,10 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "fedgan/comm/communicator.hpp"
+#include "fedgan/privacy/fixed_point.hpp"
+#include "fedgan/privacy/secure_aggregation.hpp"
 
 namespace {
 
@@ -48,9 +48,8 @@ struct Measured {
 // Party k's update: a fixed pattern in [-1, 1] (its values do not change the cost).
 void fill_update(std::vector<float>& x, std::int64_t k) {
   for (std::size_t i = 0; i < x.size(); ++i)
-    x[i] = static_cast<float>(((i * 2654435761u + static_cast<std::size_t>(k) * 40503u) % 2001) /
-                                  1000.0 -
-                              1.0);
+    x[i] = static_cast<float>(
+        ((i * 2654435761u + static_cast<std::size_t>(k) * 40503u) % 2001) / 1000.0 - 1.0);
 }
 
 }  // namespace
@@ -62,15 +61,21 @@ int main(int argc, char** argv) {
   int reps = 3;
   bool json = false, with_drop = true;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--parties") && i + 1 < argc) party_counts = parse_list(argv[++i]);
-    else if (!std::strcmp(argv[i], "--numel") && i + 1 < argc) sizes = parse_list(argv[++i]);
-    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--no-drop")) with_drop = false;
-    else if (!std::strcmp(argv[i], "--json")) json = true;
+    if (!std::strcmp(argv[i], "--parties") && i + 1 < argc)
+      party_counts = parse_list(argv[++i]);
+    else if (!std::strcmp(argv[i], "--numel") && i + 1 < argc)
+      sizes = parse_list(argv[++i]);
+    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc)
+      reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--no-drop"))
+      with_drop = false;
+    else if (!std::strcmp(argv[i], "--json"))
+      json = true;
     else {
       if (comm->is_root())
-        std::printf("usage: mpirun -n R bench_secagg [--parties 8,64,512] [--numel 100000] "
-                    "[--reps 3] [--no-drop] [--json]\n");
+        std::printf(
+            "usage: mpirun -n R bench_secagg [--parties 8,64,512] [--numel 100000] "
+            "[--reps 3] [--no-drop] [--json]\n");
       comm.reset();
       fedgan::comm::finalize_mpi();
       return std::strcmp(argv[i], "--help") ? 2 : 0;
@@ -78,9 +83,10 @@ int main(int argc, char** argv) {
   }
   const int R = comm->size(), r = comm->rank();
   if (comm->is_root() && !json) {
-    std::printf("# secure aggregation vs plain, %d rank(s), median of %d rounds, time = slowest "
-                "rank, bytes per rank\n",
-                R, reps);
+    std::printf(
+        "# secure aggregation vs plain, %d rank(s), median of %d rounds, time = slowest "
+        "rank, bytes per rank\n",
+        R, reps);
     std::printf("%7s %9s %-11s %11s %11s %9s %13s %9s %8s %8s %8s %8s\n", "parties", "numel",
                 "method", "round_ms", "added_ms", "x_plain", "bytes", "x_bytes", "keys_ms",
                 "share_ms", "mask_ms", "recov_ms");
@@ -161,16 +167,17 @@ int main(int argc, char** argv) {
         if (!comm->is_root()) continue;
         const double added = row.m.seconds - plain.seconds;
         if (json) {
-          std::printf("{\"ranks\":%d,\"parties\":%lld,\"numel\":%zu,\"method\":\"%s\","
-                      "\"round_s\":%.6f,\"added_s\":%.6f,\"x_plain\":%.3f,\"bytes\":%lld,"
-                      "\"x_bytes\":%.3f,\"keys_s\":%.6f,\"shares_s\":%.6f,\"mask_s\":%.6f,"
-                      "\"recover_s\":%.6f,\"key_agreements\":%lld,\"mask_streams\":%lld}\n",
-                      R, static_cast<long long>(P), L, row.method, row.m.seconds, added,
-                      row.m.seconds / plain.seconds, static_cast<long long>(row.m.bytes),
-                      static_cast<double>(row.m.bytes) / static_cast<double>(plain.bytes),
-                      us[0] * 1e-6, us[1] * 1e-6, us[2] * 1e-6, us[3] * 1e-6,
-                      static_cast<long long>(row.m.cost.key_agreements),
-                      static_cast<long long>(row.m.cost.mask_streams));
+          std::printf(
+              "{\"ranks\":%d,\"parties\":%lld,\"numel\":%zu,\"method\":\"%s\","
+              "\"round_s\":%.6f,\"added_s\":%.6f,\"x_plain\":%.3f,\"bytes\":%lld,"
+              "\"x_bytes\":%.3f,\"keys_s\":%.6f,\"shares_s\":%.6f,\"mask_s\":%.6f,"
+              "\"recover_s\":%.6f,\"key_agreements\":%lld,\"mask_streams\":%lld}\n",
+              R, static_cast<long long>(P), L, row.method, row.m.seconds, added,
+              row.m.seconds / plain.seconds, static_cast<long long>(row.m.bytes),
+              static_cast<double>(row.m.bytes) / static_cast<double>(plain.bytes), us[0] * 1e-6,
+              us[1] * 1e-6, us[2] * 1e-6, us[3] * 1e-6,
+              static_cast<long long>(row.m.cost.key_agreements),
+              static_cast<long long>(row.m.cost.mask_streams));
         } else {
           std::printf("%7lld %9zu %-11s %11.2f %11.2f %9.1f %13lld %9.2f %8.1f %8.1f %8.1f %8.1f\n",
                       static_cast<long long>(P), L, row.method, row.m.seconds * 1e3, added * 1e3,

@@ -201,8 +201,10 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                "ranks see only the sum; needs --aggregator fedavg");
   sub.add_option("--secagg-range", r.federated.aggregator.secure.range,
                  "with --secure-agg: bound B on each value of a party's update (values beyond are "
-                 "clamped and counted); sets the fixed-point scale so the sum cannot wrap")
-      ->check(positive_float());
+                 "clamped and counted); sets the fixed-point scale so the sum cannot wrap; 0: "
+                 "not given")
+      ->capture_default_str()
+      ->check(non_negative_float());
   sub.add_option("--secagg-threshold", r.federated.aggregator.secure.threshold,
                  "with --secure-agg: Shamir threshold as a fraction f of the round's m parties, "
                  "t = max(2, floor(f*m)+1); dropped parties are recovered while t survive")
@@ -213,7 +215,10 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                  "comma-separated or repeated); it is recovered from the survivors' shares")
       ->delimiter(',')
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-      ->check(parsed_by([](const std::string& s) { privacy::parse_secagg_drop(s); },
+      ->check(parsed_by(
+          [](const std::string& s) {
+            if (!s.empty()) privacy::parse_secagg_drop(s);  // "" is none (as config.toml writes)
+          },
                         "--secagg-drop", "PARTY@ROUND"));
   sub.add_option("--seed", r.federated.seed, "seed of every random draw")->capture_default_str();
   sub.add_option("--latent-dim", r.model.latent_dim, "size of z")

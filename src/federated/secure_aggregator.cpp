@@ -21,8 +21,8 @@ class SecureFedAvgAggregator final : public Aggregator {
     for (auto n : m_sizes) m_numel += n;
     privacy::SecAggOptions options;
     options.threshold_fraction = config.threshold;
-    m_secagg = std::make_unique<privacy::SecureAggregator>(
-        comm, static_cast<std::size_t>(m_numel), options);
+    m_secagg = std::make_unique<privacy::SecureAggregator>(comm, static_cast<std::size_t>(m_numel),
+                                                           options);
   }
   std::string name() const override { return "fedavg"; }
   std::string describe() const override {
@@ -79,15 +79,15 @@ class SecureFedAvgAggregator final : public Aggregator {
       return d.party == update.party && d.round == round;
     });
     m_secagg->add(update.party, encoded, fails);
-    m_pending.erase(std::remove(m_pending.begin(), m_pending.end(), update.party),
-                    m_pending.end());
+    m_pending.erase(std::remove(m_pending.begin(), m_pending.end(), update.party), m_pending.end());
     if (fails) {
       // Its input never arrives: it does not count as a contributing party.
       m_failed.d_loss += update.d_loss;
       m_failed.g_loss += update.g_loss;
       m_failed.parties += 1;
       m_failed.samples += static_cast<double>(update.samples);
-      m_failed.sample_steps += static_cast<double>(update.samples) * static_cast<double>(update.steps);
+      m_failed.sample_steps +=
+          static_cast<double>(update.samples) * static_cast<double>(update.steps);
     } else {
       m_weight += update.weight;
     }
@@ -115,14 +115,16 @@ class SecureFedAvgAggregator final : public Aggregator {
     out.totals.from(slots);
     const int round = this->round().round;
     if (slots[RoundTotals::kSlots + 1] > 0 && comm.is_root())
-      spdlog::warn("secure aggregation: {:.0f} update values beyond --secagg-range {} were "
-                   "clamped in round {} (a larger range keeps them, at a coarser scale)",
-                   slots[RoundTotals::kSlots + 1], m_config.range, round);
+      spdlog::warn(
+          "secure aggregation: {:.0f} update values beyond --secagg-range {} were "
+          "clamped in round {} (a larger range keeps them, at a coarser scale)",
+          slots[RoundTotals::kSlots + 1], m_config.range, round);
     if (!result.dropped.empty() && !result.abandoned && comm.is_root())
-      spdlog::info("secure aggregation: round {}: {} of {} parties dropped after the key "
-                   "exchange; their masks were rebuilt from {}-of-{} Shamir shares",
-                   round, result.dropped.size(), result.dropped.size() + result.survivors.size(),
-                   result.threshold, result.dropped.size() + result.survivors.size());
+      spdlog::info(
+          "secure aggregation: round {}: {} of {} parties dropped after the key "
+          "exchange; their masks were rebuilt from {}-of-{} Shamir shares",
+          round, result.dropped.size(), result.dropped.size() + result.survivors.size(),
+          result.threshold, result.dropped.size() + result.survivors.size());
     if (result.abandoned) {
       if (comm.is_root()) spdlog::warn("secure aggregation: {}", result.message);
       // Nothing is aggregated: the server step is skipped and the model stays as it was.

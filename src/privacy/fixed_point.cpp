@@ -1,10 +1,10 @@
 // FixedPointCodec (see include/fedgan/privacy/fixed_point.hpp).
 #include "fedgan/privacy/fixed_point.hpp"
 
-#include "fedgan/core/error.hpp"
-
 #include <cmath>
 #include <string>
+
+#include "fedgan/core/error.hpp"
 
 namespace fedgan::privacy {
 
@@ -52,7 +52,8 @@ std::int64_t FixedPointCodec::encode(const float* x, std::size_t n, double weigh
 
 void FixedPointCodec::decode(const std::uint64_t* sum, std::size_t n, double* out) const {
   const double inv = 1.0 / m_scale;  // a power of two: exact
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(static_cast<std::int64_t>(sum[i])) * inv;
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = static_cast<double>(static_cast<std::int64_t>(sum[i])) * inv;
 }
 
 }  // namespace fedgan::privacy

@@ -1,10 +1,10 @@
 // --secure-agg settings: parsing and the checks against the run (see secagg_config.hpp).
 #include "fedgan/privacy/secagg_config.hpp"
 
-#include "fedgan/core/error.hpp"
-
 #include <cmath>
 #include <cstdlib>
+
+#include "fedgan/core/error.hpp"
 
 namespace fedgan::privacy {
 namespace {
@@ -41,9 +41,11 @@ void check_secure_agg(const SecureAggConfig& c, int total_parties, double partic
   require(c.threshold > 0 && c.threshold <= 1,
           "--secagg-threshold: must be in (0, 1] (got " + std::to_string(c.threshold) + ")");
   const auto m = static_cast<int>(std::ceil(participation * total_parties - 1e-9));
-  require(m >= 2, "--secure-agg: needs at least 2 parties per round to hide an update among "
-                  "(--participation " + std::to_string(participation) + " of " +
-                      std::to_string(total_parties) + " parties draws " + std::to_string(m) + ")");
+  require(m >= 2,
+          "--secure-agg: needs at least 2 parties per round to hide an update among "
+          "(--participation " +
+              std::to_string(participation) + " of " + std::to_string(total_parties) +
+              " parties draws " + std::to_string(m) + ")");
   for (const auto& d : c.drops) {
     require(d.party < total_parties, "--secagg-drop: party " + std::to_string(d.party) +
                                          " does not exist (the run has parties 0.." +

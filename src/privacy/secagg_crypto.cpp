@@ -1,12 +1,12 @@
 // libsodium behind secure aggregation (see include/fedgan/privacy/secagg_crypto.hpp).
 #include "fedgan/privacy/secagg_crypto.hpp"
 
-#include "fedgan/core/error.hpp"
-
 #include <sodium.h>
 
 #include <cstring>
 #include <memory>
+
+#include "fedgan/core/error.hpp"
 
 namespace fedgan::privacy {
 namespace {
@@ -21,8 +21,7 @@ std::uint64_t get_u64(const std::uint8_t* in) {
 }
 
 // BLAKE2b-256 of a label and three numbers: the seed of one test stream or key pair.
-Key32 derive(std::uint64_t seed, const std::string& label, std::int64_t party,
-             std::int64_t round) {
+Key32 derive(std::uint64_t seed, const std::string& label, std::int64_t party, std::int64_t round) {
   crypto_generichash_state st;
   crypto_generichash_init(&st, nullptr, 0, 32);
   crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(label.data()),
@@ -160,8 +159,8 @@ void apply_mask(const Key32& key, int sign, std::uint64_t* data, std::size_t n) 
 std::size_t sealed_share_bytes(std::size_t chunks) { return chunks * 8 + crypto_box_MACBYTES; }
 
 std::vector<std::uint8_t> seal_share(const ShamirShare& share, const Key32& from_secret,
-                                     const Key32& to_public, std::int64_t round,
-                                     std::int64_t from, std::int64_t to) {
+                                     const Key32& to_public, std::int64_t round, std::int64_t from,
+                                     std::int64_t to) {
   sodium_ready();
   std::vector<std::uint8_t> plain(share.y.size() * 8);
   for (std::size_t i = 0; i < share.y.size(); ++i) put_u64(plain.data() + 8 * i, share.y[i]);

@@ -4,13 +4,13 @@
 // revealed shares, so every rank computes the same result, and the recovery work is shared out.
 #include "fedgan/privacy/secure_aggregation.hpp"
 
-#include "fedgan/comm/collective.hpp"
-#include "fedgan/core/error.hpp"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+
+#include "fedgan/comm/collective.hpp"
+#include "fedgan/core/error.hpp"
 
 namespace fedgan::privacy {
 namespace {
@@ -68,8 +68,10 @@ constexpr std::size_t kMaskKeyChunks = (32 + kShamirChunkBytes - 1) / kShamirChu
 }  // namespace
 
 int secagg_threshold(double fraction, std::int64_t parties) {
-  require(fraction > 0 && fraction <= 1, "secure aggregation: the threshold fraction must be in "
-                                         "(0, 1] (got " + std::to_string(fraction) + ")");
+  require(fraction > 0 && fraction <= 1,
+          "secure aggregation: the threshold fraction must be in "
+          "(0, 1] (got " +
+              std::to_string(fraction) + ")");
   const auto t = static_cast<std::int64_t>(std::floor(fraction * static_cast<double>(parties))) + 1;
   return static_cast<int>(std::min(parties, std::max<std::int64_t>(2, t)));
 }
@@ -164,9 +166,9 @@ void SecureAggregator::exchange_shares() {
         shamir_split(h.mask.secret_key.data(), 32, m_threshold, xs,
                      make_random_bytes(m_options.test_seed, "secagg-shamir", u, m_round));
     for (std::size_t k = 0; k < holders.size(); ++k) {
-      const auto box = seal_share(shares[k], h.box.secret_key,
-                                  m_parties[index_of(holders[k])].box_public, m_round, u,
-                                  holders[k]);
+      const auto box =
+          seal_share(shares[k], h.box.secret_key, m_parties[index_of(holders[k])].box_public,
+                     m_round, u, holders[k]);
       m_cost.key_agreements += 1;
       mine.put(u);
       mine.put(holders[k]);
@@ -188,9 +190,9 @@ void SecureAggregator::exchange_shares() {
         in.take(box.data(), box.size());
         auto it = m_hosted.find(to);
         if (it == m_hosted.end()) continue;
-        ShamirShare share = open_share(box, it->second.box.secret_key,
-                                       m_parties[index_of(from)].box_public, m_round, from, to,
-                                       kMaskKeyChunks);
+        ShamirShare share =
+            open_share(box, it->second.box.secret_key, m_parties[index_of(from)].box_public,
+                       m_round, from, to, kMaskKeyChunks);
         m_cost.key_agreements += 1;
         share.x = static_cast<std::uint64_t>(index_of(to) + 1);
         it->second.held[from] = std::move(share);
@@ -246,8 +248,8 @@ SecAggResult SecureAggregator::finish() {
   const auto m = static_cast<std::int64_t>(m_parties.size());
   if (m < 2) {
     result.abandoned = true;
-    result.message = "round " + std::to_string(m_round) + ": " + std::to_string(m) +
-                     " part" + (m == 1 ? "y" : "ies") +
+    result.message = "round " + std::to_string(m_round) + ": " + std::to_string(m) + " part" +
+                     (m == 1 ? "y" : "ies") +
                      " took part; secure aggregation needs at least 2 (a sum of one party is "
                      "its update), so the round is abandoned and the model is unchanged";
     for (auto& p : m_parties) result.dropped.push_back(p.id);

@@ -1,10 +1,10 @@
 // Shamir secret sharing over GF(2^61 − 1) (see include/fedgan/privacy/shamir.hpp).
 #include "fedgan/privacy/shamir.hpp"
 
-#include "fedgan/core/error.hpp"
-
 #include <set>
 #include <string>
+
+#include "fedgan/core/error.hpp"
 
 namespace fedgan::privacy {
 namespace {
@@ -54,8 +54,8 @@ std::size_t shamir_chunks(std::size_t secret_bytes) {
 std::vector<ShamirShare> shamir_split(const std::uint8_t* secret, std::size_t bytes, int threshold,
                                       const std::vector<std::uint64_t>& xs,
                                       const RandomBytes& random) {
-  require(threshold >= 1, "shamir: the threshold must be >= 1 (got " +
-                              std::to_string(threshold) + ")");
+  require(threshold >= 1,
+          "shamir: the threshold must be >= 1 (got " + std::to_string(threshold) + ")");
   require(static_cast<std::size_t>(threshold) <= xs.size(),
           "shamir: the threshold " + std::to_string(threshold) + " exceeds the " +
               std::to_string(xs.size()) + " holders");

@@ -93,8 +93,10 @@ PY
 errors)
   expect_fail "needs --secagg-range B > 0" mpi 2 "$fedgan" train "${small[@]}" --secure-agg \
     --out "$work/e1"
-  expect_fail "--secagg-range: .*0" "$fedgan" train "${small[@]}" --secure-agg --secagg-range 0 \
-    --out "$work/e2"
+  expect_fail "needs --secagg-range B > 0" mpi 2 "$fedgan" train "${small[@]}" --secure-agg \
+    --secagg-range 0 --out "$work/e2"
+  expect_fail "--secagg-range: .*-1" "$fedgan" train "${small[@]}" --secure-agg --secagg-range -1 \
+    --out "$work/e2b"
   expect_fail "--secagg-threshold" "$fedgan" train "${small[@]}" "${secure[@]}" \
     --secagg-threshold 0 --out "$work/e3"
   expect_fail "--secagg-drop: 'x3' is not PARTY@ROUND" "$fedgan" train "${small[@]}" "${secure[@]}" \

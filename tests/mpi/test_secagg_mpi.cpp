@@ -1,14 +1,13 @@
 // Secure aggregation across ranks: the masked sum equals the unmasked fixed-point sum bit for
 // bit at any rank count, with several parties per rank; one dropout is recovered; below the
 // threshold every rank abandons the round with the same message.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <random>
 
 #include "fedgan/privacy/fixed_point.hpp"
 #include "fedgan/privacy/secure_aggregation.hpp"
 #include "mpi_fixture.hpp"
-
-#include <algorithm>
-#include <random>
 
 using namespace fedgan;
 using namespace fedgan::privacy;

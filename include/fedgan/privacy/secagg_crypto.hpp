@@ -4,14 +4,14 @@
 // <sodium.h>.
 #pragma once
 
-#include "fedgan/privacy/shamir.hpp"
-
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "fedgan/privacy/shamir.hpp"
 
 namespace fedgan::privacy {
 
@@ -54,8 +54,8 @@ void apply_mask(const Key32& key, int sign, std::uint64_t* data, std::size_t n);
 // Authenticated encryption (crypto_box: X25519 + XSalsa20-Poly1305) of a share from party
 // `from` to party `to`; the nonce is (round, from, to), unique because keys are per round.
 std::vector<std::uint8_t> seal_share(const ShamirShare& share, const Key32& from_secret,
-                                     const Key32& to_public, std::int64_t round,
-                                     std::int64_t from, std::int64_t to);
+                                     const Key32& to_public, std::int64_t round, std::int64_t from,
+                                     std::int64_t to);
 // The inverse; throws fedgan::Error naming both parties when the box does not verify.
 ShamirShare open_share(const std::vector<std::uint8_t>& box, const Key32& to_secret,
                        const Key32& from_public, std::int64_t round, std::int64_t from,

@@ -7,15 +7,15 @@
 // of its parties, each with its own keys; a round is begin_round → add/drop per party → finish.
 #pragma once
 
-#include "fedgan/comm/communicator.hpp"
-#include "fedgan/privacy/secagg_crypto.hpp"
-
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "fedgan/comm/communicator.hpp"
+#include "fedgan/privacy/secagg_crypto.hpp"
 
 namespace fedgan::privacy {
 

@@ -1,6 +1,9 @@
 // Secure aggregation's pieces on one rank: Shamir sharing, the fixed-point range, the masked
 // sum, dropout recovery and the statistical look of one masked update.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <random>
 
 #include "fedgan/comm/communicator.hpp"
 #include "fedgan/core/error.hpp"
@@ -9,10 +12,6 @@
 #include "fedgan/privacy/secagg_crypto.hpp"
 #include "fedgan/privacy/secure_aggregation.hpp"
 #include "fedgan/privacy/shamir.hpp"
-
-#include <cmath>
-#include <cstring>
-#include <random>
 
 using namespace fedgan;
 using namespace fedgan::privacy;
@@ -146,7 +145,8 @@ TEST_CASE("secure aggregation on one rank: exact sum, dropout recovery, threshol
       auto enc = secagg_unit_encode(codec, k, numel, static_cast<double>(k + 1));
       const bool fails = std::find(fail.begin(), fail.end(), k) != fail.end();
       agg.add(k, enc, fails);
-      if (!fails && ids.size() > 1) CHECK(enc != secagg_unit_encode(codec, k, numel, static_cast<double>(k + 1)));
+      if (!fails && ids.size() > 1)
+        CHECK(enc != secagg_unit_encode(codec, k, numel, static_cast<double>(k + 1)));
     }
     return agg.finish();
   };
