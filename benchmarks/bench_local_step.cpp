@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   fedgan::train::LocalTrainer trainer(config);
   auto opt = fedgan::train::make_party_optimizers(gan, config);
   auto gen = fedgan::compat::make_generator(1, device);
-  fedgan::train::TrainBatch b{(torch::rand({batch, 1, 28, 28}) * 2 - 1).to(device), {}};
+  fedgan::data::Batch b{(torch::rand({batch, 1, 28, 28}) * 2 - 1).to(device), {}};
   for (int i = 0; i < 10; ++i) trainer.step_async(gan, opt, b, gen);  // warm-up
   fedgan::compat::synchronize(device);
   // CPU: every step timed alone (as before); GPU: 5 repetitions of steps/5 queued steps.

@@ -73,9 +73,7 @@ void add_distill_command(CLI::App& root, Commands& commands) {
   sub->add_option("--seed", o->config.seed, "")->capture_default_str();
   sub->add_flag("--force", o->force, "overwrite --out");
   commands.push_back({sub, [o](comm::Communicator& comm) {
-                        comm::collective_try(comm, [&] {
-                          if (comm.is_root()) run_distill(*o);
-                        });
+                        comm::run_on_root(comm, [&] { run_distill(*o); });
                         return 0;
                       }});
 }

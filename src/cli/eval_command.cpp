@@ -94,9 +94,8 @@ int run_eval(comm::Communicator& comm, const EvalCommandConfig& c) {
     }
   });
   // FID-avg reads the parties of --data: they must be disjoint and in range, as for training.
-  comm::collective_try(comm, [&] {
-    if (comm.is_root() && h5::File(c.data, h5::File::Mode::Read).exists("/parties"))
-      data::check_partition(c.data);
+  comm::run_on_root(comm, [&] {
+    if (h5::File(c.data, h5::File::Mode::Read).exists("/parties")) data::check_partition(c.data);
   });
   auto real_options = c.real;
   real_options.use_cache = !c.no_cache;

@@ -39,9 +39,7 @@ void add_evaluator_command(CLI::App& root, Commands& commands) {
       ->check(in_range(0, 1));
   sub->add_flag("--force", c->force, "overwrite --out");
   commands.push_back({sub, [c](comm::Communicator& comm) {
-                        comm::collective_try(comm, [&] {
-                          if (comm.is_root()) eval::run_evaluator_training(*c);
-                        });
+                        comm::run_on_root(comm, [&] { eval::run_evaluator_training(*c); });
                         return 0;
                       }});
 }

@@ -42,9 +42,7 @@ void add_prepare_command(CLI::App& root, Commands& commands) {
   sub->add_flag("--compress", config->compress,
                 "deflate the images (smaller file, slower party reads)");
   commands.push_back({sub, [config](comm::Communicator& comm) {
-                        comm::collective_try(comm, [&] {
-                          if (comm.is_root()) data::run_prepare(*config);
-                        });
+                        comm::run_on_root(comm, [&] { data::run_prepare(*config); });
                         return 0;
                       }});
 }

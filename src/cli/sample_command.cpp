@@ -99,9 +99,7 @@ void add_sample_command(CLI::App& root, Commands& commands) {
   sub->add_option("--seed", c->seed, "seed of the latent vectors")->capture_default_str();
   sub->add_flag("--force", c->force, "overwrite --out");
   commands.push_back({sub, [c](comm::Communicator& comm) {
-                        comm::collective_try(comm, [&] {
-                          if (comm.is_root()) sample(*c);
-                        });
+                        comm::run_on_root(comm, [&] { sample(*c); });
                         return 0;
                       }});
 }

@@ -3,7 +3,11 @@
 #include "fedgan/cli/run_settings.hpp"
 #include "fedgan/cli/train_options.hpp"
 #include "fedgan/cli/validators.hpp"
+#include "fedgan/core/error.hpp"
+#include "fedgan/federated/aggregator.hpp"
 #include "fedgan/models/gan.hpp"
+#include "fedgan/transfer/freeze_policy.hpp"
+#include "fedgan/transfer/warm_start.hpp"
 
 namespace fedgan::cli {
 namespace {
@@ -14,13 +18,38 @@ std::vector<std::string> allow_change_keys() {
   return keys;
 }
 
+// A validator from a parser that throws fedgan::Error "OPTION: message": the message without
+// the option name (CLI11 puts it in front).
+template <class Parse>
+CLI::Validator parsed_by(Parse parse, const std::string& option, const std::string& what) {
+  return CLI::Validator(
+      [parse, option](std::string& input) -> std::string {
+        try {
+          parse(input);
+          return {};
+        } catch (const Error& e) {
+          std::string m = e.what();
+          if (m.rfind(option + ": ", 0) == 0) m = m.substr(option.size() + 2);
+          return m;
+        }
+      },
+      what);
+}
+
+CLI::Validator lr_mult_list(const std::string& option) {
+  return parsed_by([option](const std::string& s) { transfer::parse_lr_mult(s, option); }, option,
+                   "PREFIX=MULT,...");
+}
+
 }  // namespace
 
-void add_train_options(CLI::App& sub, TrainOptions& o) {
+void add_train_options(CLI::App& sub, TrainOptions& options) {
+  TrainOptions& o = options;
+  federated::RunConfig& r = options.run;
   // A repeated option takes its last value, so scripts can override a base command line.
   sub.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  sub.add_option("--data", o.data, "dataset file from `fedgan prepare`")->required();
-  sub.add_option("--out", o.out, "run directory")->capture_default_str();
+  sub.add_option("--data", r.data, "dataset file from `fedgan prepare`")->required();
+  sub.add_option("--out", r.out, "run directory")->capture_default_str();
   sub.add_option("--resume", o.resume,
                  "continue the run in --out from checkpoints/latest.h5 (default no; `--resume` "
                  "alone means yes); `--resume auto` resumes when it exists and starts fresh "
@@ -36,77 +65,82 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
                  "(the dataset file moved) or seed; `all` accepts any change")
       ->delimiter(',')
       ->check(CLI::IsMember(allow_change_keys()));
-  sub.add_flag("--force", o.force, "start over in an --out that holds another run");
-  sub.add_option("--rounds", o.federated.rounds, "federated rounds")
+  sub.add_flag("--force", r.force, "start over in an --out that holds another run");
+  sub.add_option("--rounds", r.federated.rounds, "federated rounds")
       ->capture_default_str()
       ->check(positive());
-  sub.add_option("--participation", o.federated.participation,
+  sub.add_option("--participation", r.federated.participation,
                  "fraction of parties drawn each round (same draw on every rank)")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Open));
-  sub.add_option("--parties-per-rank", o.parties_per_rank,
+  sub.add_option("--parties-per-rank", r.parties_per_rank,
                  "virtual parties per rank (0: all parties of the file over the ranks)")
       ->capture_default_str()
       ->check(non_negative());
-  sub.add_option("--local-epochs", o.local.local_epochs, "local epochs per round")
+  sub.add_option("--local-epochs", r.local.local_epochs, "local epochs per round")
       ->capture_default_str()
       ->check(non_negative());
-  sub.add_option("--local-steps", o.local.local_steps,
+  sub.add_option("--local-steps", r.local.local_steps,
                  "local steps per round (overrides --local-epochs when > 0)")
       ->capture_default_str()
       ->check(non_negative());
-  sub.add_option("--batch-size", o.local.batch_size, "")->capture_default_str()->check(positive());
-  sub.add_option("--d-steps", o.local.d_steps, "D updates per G update")
+  sub.add_option("--batch-size", r.local.batch_size, "")->capture_default_str()->check(positive());
+  sub.add_option("--d-steps", r.local.d_steps, "D updates per G update")
       ->capture_default_str()
       ->check(positive());
-  sub.add_option("--lr-g", o.local.lr_g, "generator Adam learning rate")
+  sub.add_option("--lr-g", r.local.lr_g, "generator Adam learning rate")
       ->capture_default_str()
       ->check(positive_float());
-  sub.add_option("--lr-d", o.local.lr_d, "discriminator Adam learning rate")
+  sub.add_option("--lr-d", r.local.lr_d, "discriminator Adam learning rate")
       ->capture_default_str()
       ->check(positive_float());
-  sub.add_option("--beta1", o.local.beta1, "")
+  sub.add_option("--beta1", r.local.beta1, "")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Closed, End::Open));
-  sub.add_option("--beta2", o.local.beta2, "")
+  sub.add_option("--beta2", r.local.beta2, "")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Closed, End::Open));
-  sub.add_option("--loss", o.local.loss, "bce | hinge | wgan-gp")->capture_default_str()
+  sub.add_option("--loss", r.local.loss, "bce | hinge | wgan-gp")->capture_default_str()
       ->check(CLI::IsMember({"bce", "hinge", "wgan-gp"}));
-  sub.add_option("--gp-weight", o.local.gp_weight, "WGAN-GP penalty weight")
+  sub.add_option("--gp-weight", r.local.gp_weight, "WGAN-GP penalty weight")
       ->capture_default_str()
       ->check(non_negative_float());
-  sub.add_option("--optimizer-state", o.federated.optimizer_state,
+  sub.add_option("--optimizer-state", o.optimizer_state,
                  "reset: fresh Adam each round; keep: per-party Adam state across rounds")->capture_default_str()
       ->check(CLI::IsMember({"reset", "keep"}));
-  sub.add_flag("--local-bn", o.federated.local_bn,
+  sub.add_flag("--local-bn", r.federated.local_bn,
                "keep BatchNorm running statistics per party (the global model gets the mean)");
-  sub.add_flag("--skip-nonfinite", o.federated.skip_nonfinite,
+  sub.add_flag("--skip-nonfinite", r.federated.skip_nonfinite,
                "drop a party whose update is NaN/inf instead of stopping the run");
-  sub.add_option("--server-optimizer", o.federated.server.name, "fedavg | fedavgm | fedadam")->capture_default_str()
+  sub.add_option("--server-optimizer", r.federated.server.name, "fedavg | fedavgm | fedadam")->capture_default_str()
       ->check(CLI::IsMember({"fedavg", "fedavgm", "fedadam"}));
-  sub.add_option("--server-lr", o.federated.server.lr, "server step size")
+  sub.add_option("--server-lr", r.federated.server.lr, "server step size")
       ->capture_default_str()
       ->check(positive_float());
-  sub.add_option("--server-momentum", o.federated.server.momentum, "fedavgm momentum")
+  sub.add_option("--server-momentum", r.federated.server.momentum, "fedavgm momentum")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Closed, End::Open));
-  sub.add_option("--seed", o.federated.seed, "seed of every random draw")->capture_default_str();
-  sub.add_option("--latent-dim", o.model.latent_dim, "size of z")
+  sub.add_option("--aggregator", r.federated.aggregator.name,
+                 "how the round's updates are combined: fedavg (the sample-weighted mean, one "
+                 "fused allreduce)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(federated::aggregator_names()));
+  sub.add_option("--seed", r.federated.seed, "seed of every random draw")->capture_default_str();
+  sub.add_option("--latent-dim", r.model.latent_dim, "size of z")
       ->capture_default_str()
       ->check(CLI::Range(1, models::kMaxModelWidth));
-  sub.add_option("--g-width", o.model.g_width, "generator base width")
+  sub.add_option("--g-width", r.model.g_width, "generator base width")
       ->capture_default_str()
       ->check(CLI::Range(2, models::kMaxModelWidth));
-  sub.add_option("--d-width", o.model.d_width, "discriminator base width")
+  sub.add_option("--d-width", r.model.d_width, "discriminator base width")
       ->capture_default_str()
       ->check(CLI::Range(1, models::kMaxModelWidth));
-  sub.add_option("--d-norm", o.model.d_norm, "batch | none")->capture_default_str()
+  sub.add_option("--d-norm", r.model.d_norm, "batch | none")->capture_default_str()
       ->check(CLI::IsMember({"batch", "none"}));
-  sub.add_option("--model", o.model.family, "model family")
+  sub.add_option("--model", r.model.family, "model family")
       ->capture_default_str()
       ->check(CLI::IsMember(models::ModelRegistry::instance().families()));
-  sub.add_flag("--conditional", o.conditional, "label-conditional G (embedding) and D (projection)");
+  sub.add_flag("--conditional", r.conditional, "label-conditional G (embedding) and D (projection)");
   sub.add_option("--device", o.device,
                  "where each rank computes: auto (its GPU when the node has one), cpu, cuda; a "
                  "rank's GPU is its rank on the node modulo the visible GPUs")
@@ -121,7 +155,7 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
                  "fp32, or bf16: forward passes under CUDA bfloat16 autocast (losses in fp32)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16"}));
-  sub.add_flag("--deterministic", o.deterministic,
+  sub.add_flag("--deterministic", r.device.deterministic,
                "GPU: only deterministic algorithms (an op without one is an error); the CPU "
                "is always deterministic");
   sub.add_option("--g-fake", o.g_fake,
@@ -130,28 +164,28 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
                  "new G(z); slightly better FID per round)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fresh", "reuse"}));
-  sub.add_option("--checkpoint-every", o.checkpoint_every, "rounds between checkpoints")
+  sub.add_option("--checkpoint-every", r.checkpoint_every, "rounds between checkpoints")
       ->capture_default_str()
       ->check(positive());
-  sub.add_option("--sample-every", o.sample_every, "rounds between sample grids")
+  sub.add_option("--sample-every", r.sample_every, "rounds between sample grids")
       ->capture_default_str()
       ->check(positive());
-  sub.add_option("--eval-every", o.eval_every,
+  sub.add_option("--eval-every", r.eval_every,
                  "rounds between evaluations (FID-all, FID-avg, KID, precision/recall in "
                  "metrics.csv); 0: never")
       ->capture_default_str()
       ->check(non_negative());
-  sub.add_option("--evaluator", o.evaluator, "evaluator file from `fedgan evaluator`");
-  sub.add_option("--eval-n", o.eval_n, "generated samples per evaluation")
+  sub.add_option("--evaluator", r.evaluator, "evaluator file from `fedgan evaluator`");
+  sub.add_option("--eval-n", r.eval_n, "generated samples per evaluation")
       ->capture_default_str()
       ->check(positive());
-  auto* nan_party = sub.add_option("--debug-nan-party", o.federated.debug_nan_party,
+  auto* nan_party = sub.add_option("--debug-nan-party", r.debug.nan_party,
                                    "(testing) make this party's update NaN")
                         ->capture_default_str();
-  auto* nan_round = sub.add_option("--debug-nan-round", o.federated.debug_nan_round,
+  auto* nan_round = sub.add_option("--debug-nan-round", r.debug.nan_round,
                                    "(testing) ... in this round")
                         ->capture_default_str();
-  sub.add_option("--debug-stop-round", o.debug_stop_round,
+  sub.add_option("--debug-stop-round", r.debug.stop_round,
                  "(testing) act as if SIGUSR1 arrived in this round")
       ->capture_default_str()
       ->group("");
@@ -159,32 +193,38 @@ void add_train_options(CLI::App& sub, TrainOptions& o) {
   nan_round->group("");
 }
 
-void add_transfer_options(CLI::App& sub, TrainOptions& o) {
-  sub.add_option("--init", o.init,
+void add_transfer_options(CLI::App& sub, TrainOptions& options) {
+  TrainOptions& o = options;
+  federated::RunConfig& r = options.run;
+  sub.add_option("--init", r.init.path,
                  "warm start: pretrained checkpoint (.h5) or PyTorch state dict (.pt, plain "
                  "dict with generator./discriminator. keys); rank 0 reads it, all ranks get it");
-  sub.add_flag("--init-strict", o.init_strict,
+  sub.add_flag("--init-strict", r.init.strict,
                "any missing, unexpected or mismatched tensor in --init is an error");
   sub.add_option("--init-map", o.init_map,
-                 "rename key prefixes of a .pt file, e.g. gen.=generator.,disc.=discriminator.");
-  sub.add_option("--freeze-g", o.federated.freeze_g.freeze_blocks,
+                 "rename key prefixes of a .pt file, e.g. gen.=generator.,disc.=discriminator.")
+      ->check(parsed_by([](const std::string& s) { transfer::parse_prefix_map(s); },
+                        "--init-map", "FROM=TO,..."));
+  sub.add_option("--freeze-g", r.federated.freeze_g.freeze_blocks,
                  "freeze the first N generator blocks")
       ->capture_default_str()
       ->check(non_negative());
-  sub.add_option("--freeze-d", o.federated.freeze_d.freeze_blocks,
+  sub.add_option("--freeze-d", r.federated.freeze_d.freeze_blocks,
                  "freeze the first N discriminator blocks (FreezeD)")
       ->capture_default_str()
       ->check(non_negative());
-  sub.add_option("--train-only", o.federated.freeze_g.train_only,
+  sub.add_option("--train-only", o.train_only,
                  "train only parameters matching these globs, e.g. 'out.*' (G and D names)")
       ->delimiter(',');
-  sub.add_option("--lr-mult-g", o.lr_mult_g, "per-block lr multipliers of G: blocks.0=0.1,out=2");
-  sub.add_option("--lr-mult-d", o.lr_mult_d, "per-block lr multipliers of D");
-  sub.add_option("--kd-weight", o.local.kd_weight,
+  sub.add_option("--lr-mult-g", o.lr_mult_g, "per-block lr multipliers of G: blocks.0=0.1,out=2")
+      ->check(lr_mult_list("--lr-mult-g"));
+  sub.add_option("--lr-mult-d", o.lr_mult_d, "per-block lr multipliers of D")
+      ->check(lr_mult_list("--lr-mult-d"));
+  sub.add_option("--kd-weight", r.local.kd_weight,
                  "distillation from the --init generator: weight of mean (G(z) - T(z))^2")
       ->capture_default_str()
       ->check(non_negative_float());
-  sub.add_option("--kd-decay", o.local.kd_decay, "per-round decay of --kd-weight")
+  sub.add_option("--kd-decay", r.local.kd_decay, "per-round decay of --kd-weight")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Open));
 }
@@ -207,10 +247,10 @@ namespace fedgan::cli {
 void add_pretrain_command(CLI::App& root, Commands& commands) {
   auto options = std::make_shared<TrainOptions>();
   // Pretraining is data-parallel training over IID shards: short rounds, Adam state kept.
-  options->out = "runs/pretrain";
-  options->local.local_steps = 10;
-  options->federated.optimizer_state = "keep";
-  options->federated.rounds = 30;
+  options->run.out = "runs/pretrain";
+  options->run.local.local_steps = 10;
+  options->optimizer_state = "keep";
+  options->run.federated.rounds = 30;
   auto* sub = root.add_subcommand(
       "pretrain", "train a GAN on a source dataset with all ranks (data-parallel over IID "
                   "shards) and write a checkpoint to warm-start `train --init`");

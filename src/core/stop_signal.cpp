@@ -1,7 +1,10 @@
 // Stop-signal flag (see include/fedgan/core/stop_signal.hpp).
 #include "fedgan/core/stop_signal.hpp"
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
 
 namespace fedgan {
 namespace {
@@ -32,6 +35,24 @@ int stop_signal_sender() { return static_cast<int>(g_sender); }
 void request_stop(int signal_number) {
   g_sender = 0;
   g_signal = signal_number;
+}
+
+const char* const kFromMpirunNote =
+    ". This SIGTERM came from mpirun, which was itself sent SIGTERM: Open MPI's mpirun then kills "
+    "the ranks within about a second and exits with code 1, not 3. To stop a run cleanly, send "
+    "SIGUSR1 to mpirun (it forwards it) or SIGTERM to the ranks";
+
+bool term_from_open_mpi_launcher() {
+  return stop_signal() == SIGTERM && stop_signal_sender() == static_cast<int>(::getppid()) &&
+         std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+}
+
+std::string describe_stop_signal(int signal, int first_rank, int ranks) {
+  std::string name = signal == SIGUSR1   ? "SIGUSR1"
+                     : signal == SIGTERM ? "SIGTERM"
+                                         : "signal " + std::to_string(signal);
+  if (signal == SIGUSR1 || signal == SIGTERM) name += " (" + std::to_string(signal) + ")";
+  return "stop signal " + name + (ranks > 1 ? " on rank " + std::to_string(first_rank) : "");
 }
 
 }  // namespace fedgan

@@ -131,11 +131,7 @@ void Evaluator::save(const std::string& path) const {
 
 Evaluator Evaluator::load(const std::string& path) {
   h5::File f(path, h5::File::Mode::Read);
-  const auto format = f.attr_string("/", "format");
-  if (!format || *format != kEvaluatorFormat)
-    throw Error(path + ": not a fedgan evaluator (attribute 'format' is " +
-                (format ? "'" + *format + "'" : "missing") + ", expected '" + kEvaluatorFormat +
-                "'; create one with `fedgan evaluator`)");
+  h5::require_format(f, kEvaluatorFormat, "evaluator", "; create one with `fedgan evaluator`");
   const auto arch = f.attr_string("/", "architecture");
   require(arch.has_value(), path + ": evaluator has no attribute 'architecture'");
   FeatureNetConfig config;

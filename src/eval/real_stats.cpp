@@ -95,7 +95,7 @@ std::optional<RealStats> read_cache(const std::string& cache, const FileKey& key
   if (!fs::exists(cache)) return std::nullopt;
   h5::File f(cache, h5::File::Mode::Read);
   const bool fresh =
-      f.attr_string("/", "format") == std::string(kRealStatsFormat) &&
+      h5::has_format(f, kRealStatsFormat) &&
       f.attr_string("/", "dataset") == key.path && f.attr_int("/", "dataset_size") == key.size &&
       f.attr_int("/", "dataset_mtime") == key.mtime &&
       f.attr_string("/", "evaluator_checksum") == checksum &&

@@ -1,13 +1,12 @@
 // The federated round loop (see include/fedgan/federated/federated_trainer.hpp).
 #include "fedgan/federated/federated_trainer.hpp"
 
-#include "fedgan/core/error.hpp"
-#include "fedgan/core/torch_compat.hpp"
-
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <random>
+#include <cstring>
+
+#include "fedgan/core/error.hpp"
+#include "fedgan/transfer/kd_regularizer.hpp"
 
 namespace fedgan::federated {
 namespace {
@@ -17,83 +16,58 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Statistics summed in the same collective as the models.
-enum Slot { kDLoss = 0, kGLoss, kParties, kImages, kSlots };
-
 }  // namespace
-
-std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
-  auto mix = [](std::uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  return mix(mix(mix(a) ^ b) ^ c);
-}
-
-std::vector<int> sample_participants(int total, double fraction, std::uint64_t seed, int round) {
-  require(fraction > 0 && fraction <= 1, "participation must be in (0, 1]");
-  const int k = std::clamp(static_cast<int>(std::ceil(fraction * total - 1e-9)), 1, total);
-  std::vector<int> ids(total);
-  for (int i = 0; i < total; ++i) ids[i] = i;
-  if (k < total) {
-    // Partial Fisher-Yates with our own integer draws: identical on every platform.
-    std::mt19937_64 rng(mix_seed(seed, 0x5a3d, static_cast<std::uint64_t>(round)));
-    for (int i = 0; i < k; ++i) {
-      const auto j = i + static_cast<int>(rng() % static_cast<std::uint64_t>(total - i));
-      std::swap(ids[i], ids[j]);
-    }
-    ids.resize(k);
-    std::sort(ids.begin(), ids.end());
-  }
-  return ids;
-}
 
 FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::ModelConfig& model,
                                    train::LocalTrainConfig local, FederatedConfig config,
-                                   std::vector<LocalParty> parties, int total_parties)
+                                   std::vector<LocalParty> parties, int total_parties,
+                                   DebugHooks debug)
     : m_comm(comm),
-      m_trainer(std::move(local)),
       m_config(std::move(config)),
       m_parties(std::move(parties)),
       m_total_parties(total_parties) {
-  require(m_config.optimizer_state == "reset" || m_config.optimizer_state == "keep",
-          "optimizer_state must be reset or keep, not '" + m_config.optimizer_state + "'");
   require(m_config.participation > 0 && m_config.participation <= 1,
           "participation must be in (0, 1]");
   torch::manual_seed(m_config.seed);
   const auto device = m_config.device;
   m_global = std::make_unique<models::Gan>(model, device);
-  m_local = std::make_unique<models::Gan>(model, device);
-  m_server_g = make_server_optimizer(m_config.server);
-  m_server_d = make_server_optimizer(m_config.server);
-  // Only trainable values are aggregated: frozen parameters never enter the allreduce.
+  // Only trainable values are aggregated: frozen parameters never enter the aggregate.
+  auto plans = std::make_shared<ModelPlans>();
   std::vector<std::string> matched;
-  m_g_plan = transfer::make_plan(m_global->g_flat(), m_global->generator().block_prefixes(),
+  plans->g = transfer::make_plan(m_global->g_flat(), m_global->generator().block_prefixes(),
                                  m_config.freeze_g, "generator", &matched);
-  m_d_plan = transfer::make_plan(m_global->d_flat(), m_global->discriminator().block_prefixes(),
+  plans->d = transfer::make_plan(m_global->d_flat(), m_global->discriminator().block_prefixes(),
                                  m_config.freeze_d, "discriminator", &matched);
   for (const auto* f : {&m_config.freeze_g, &m_config.freeze_d})
     for (const auto& pattern : f->train_only)
       require(std::find(matched.begin(), matched.end(), pattern) != matched.end(),
               "--train-only pattern '" + pattern + "' matches no parameter of G or D");
-  require(m_g_plan.trainable_numel + m_d_plan.trainable_numel > 0,
+  require(plans->g.trainable_numel + plans->d.trainable_numel > 0,
           "fine-tuning: every parameter is frozen; nothing would train");
-  for (auto* plan : {&m_g_plan, &m_d_plan}) {
+  for (auto* plan : {&plans->g, &plans->d}) {
     plan->param_index = plan->param_index.to(device);
     plan->buffer_index = plan->buffer_index.to(device);
     if (plan->lr_scale.defined()) plan->lr_scale = plan->lr_scale.to(device);
   }
-  m_aggregator = std::make_unique<FusedAggregator>(
-      std::vector<std::int64_t>{m_g_plan.param_index.numel(), m_g_plan.buffer_index.numel(),
-                                m_d_plan.param_index.numel(), m_d_plan.buffer_index.numel()},
-      kSlots, device);
+  m_plans = plans;
+  m_runner = std::make_unique<PartyRunner>(
+      model, std::move(local),
+      PartyRunnerConfig{m_config.optimizer_state, m_config.local_bn, m_config.seed, device, debug},
+      m_plans);
+  m_server = std::make_unique<ServerStep>(m_config.server, m_plans);
+  m_aggregator = make_aggregator(m_config.aggregator, m_plans->segment_sizes(), device, m_comm);
 }
 
-std::int64_t FederatedTrainer::aggregated_numel() const {
-  return m_g_plan.param_index.numel() + m_g_plan.buffer_index.numel() +
-         m_d_plan.param_index.numel() + m_d_plan.buffer_index.numel();
+void FederatedTrainer::add_update_transform(std::unique_ptr<UpdateTransform> transform) {
+  m_update_transforms.push_back(std::move(transform));
+}
+
+void FederatedTrainer::add_aggregate_transform(std::unique_ptr<AggregateTransform> transform) {
+  m_aggregate_transforms.push_back(std::move(transform));
+}
+
+void FederatedTrainer::add_regularizer(std::shared_ptr<train::Regularizer> regularizer) {
+  m_runner->trainer().add_regularizer(std::move(regularizer));
 }
 
 void FederatedTrainer::snapshot_teacher() {
@@ -101,7 +75,9 @@ void FederatedTrainer::snapshot_teacher() {
   m_teacher->copy_from(*m_global);
   m_teacher->train(false);
   for (auto& p : m_teacher->generator().parameters()) p.requires_grad_(false);
-  m_trainer.set_teacher(m_teacher->generator_ptr());
+  const auto& local = m_runner->trainer().config();
+  add_regularizer(std::make_shared<transfer::KdRegularizer>(m_teacher->generator_ptr(),
+                                                            local.kd_weight, local.kd_decay));
 }
 
 void FederatedTrainer::broadcast_global(int root) {
@@ -113,232 +89,128 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   const auto t_round = Clock::now();
   RoundReport report;
   report.round = round;
-  const auto participants =
+  RoundContext context;
+  context.round = round;
+  context.participants =
       sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
-  m_aggregator->reset();
-  m_round_backup.clear();
-  auto extra = m_aggregator->stats();
+  context.total_parties = m_total_parties;
+  context.seed = m_config.seed;
+  if (m_party_samples.empty()) gather_party_table();
+  context.party_samples = &m_party_samples;
+  context.party_steps = &m_party_steps;
+  m_aggregator->begin_round(context);
 
-  // Local training of this rank's participating parties, one after another.
-  const auto t_local = Clock::now();
-  std::int64_t first_bad_party = -1;
-  bool stopped = false;
-  for (auto& party : m_parties) {
-    if (stopped || (interrupted && interrupted())) {
-      stopped = true;
-      break;
-    }
-    if (!std::binary_search(participants.begin(), participants.end(), party.id)) continue;
-    backup_state(party.id);
-    auto& state = m_states[party.id];
-    m_local->copy_from(*m_global);
-    if (m_config.local_bn && state.g_buffers.defined()) {
-      torch::NoGradGuard g;
-      m_local->g_flat().buffers_view().copy_(state.g_buffers);
-      m_local->d_flat().buffers_view().copy_(state.d_buffers);
-    }
-    if (!state.optimizers || m_config.optimizer_state == "reset") {
-      state.optimizers = new_party_optimizers();
-    }
-    m_trainer.set_round(round);
-    auto gen = compat::make_generator(
-        mix_seed(m_config.seed, static_cast<std::uint64_t>(party.id) + 1,
-                 static_cast<std::uint64_t>(round)),
-        m_config.device);
-    const std::int64_t epochs_per_round =
-        m_trainer.config().local_steps > 0 ? 1000000 : m_trainer.config().local_epochs;
-    train::LocalResult result =
-        m_trainer.run(*m_local, *state.optimizers, *party.data,
-                      static_cast<std::int64_t>(round) * epochs_per_round, gen, interrupted);
-    if (result.interrupted) {
-      stopped = true;
-      break;
-    }
-    if (party.id == m_config.debug_nan_party && round == m_config.debug_nan_round)
-      m_local->g_flat().flat().fill_(std::nanf(""));
-    const bool finite = result.finite && torch::isfinite(m_local->g_flat().flat()).all().item<bool>() &&
-                        torch::isfinite(m_local->d_flat().flat()).all().item<bool>();
-    report.images += result.images;
-    if (!finite) {
-      if (first_bad_party < 0) first_bad_party = party.id;
-      report.skipped += 1;
-      continue;
-    }
-    if (m_config.local_bn) {
-      state.g_buffers = m_local->g_flat().buffers_view().clone();
-      state.d_buffers = m_local->d_flat().buffers_view().clone();
-    }
-    // n_k·Δ_k in float64: exact products, so sums hardly depend on the order of ranks.
-    const double n = static_cast<double>(party.data->size());
-    const auto dg = m_local->g_flat().flat() - m_global->g_flat().flat();
-    const auto dd = m_local->d_flat().flat() - m_global->d_flat().flat();
-    m_aggregator->add({dg.index_select(0, m_g_plan.param_index),
-                       dg.index_select(0, m_g_plan.buffer_index),
-                       dd.index_select(0, m_d_plan.param_index),
-                       dd.index_select(0, m_d_plan.buffer_index)},
-                      n);
-    extra[kDLoss] += result.d_loss;
-    extra[kGLoss] += result.g_loss;
-    extra[kParties] += 1;
-  }
-  extra[kImages] += static_cast<double>(report.images);
-  const double local_s = seconds_since(t_local);
-
-  // Agreement before aggregation: slowest local time, skipped count, first non-finite party.
-  const auto t_agg = Clock::now();
-  std::int64_t agree[4] = {static_cast<std::int64_t>(local_s * 1e6), report.skipped,
-                           first_bad_party < 0 ? 0 : m_total_parties - first_bad_party,
-                           stopped ? 1 : 0};
-  m_comm.allreduce_max(agree, 4);
-  if (agree[3] > 0) {
-    restore_round_backup();
-    report.interrupted = true;
-    report.wait_s = seconds_since(t_agg);
+  const LocalRound local = train_parties(context, interrupted);
+  if (!agree(local, report)) {
+    m_runner->restore_round();
     report.wall_s = seconds_since(t_round);
     return report;
   }
-  report.local_s = static_cast<double>(agree[0]) * 1e-6;
-  report.own_local_s = local_s;
-  if (agree[2] > 0 && !m_config.skip_nonfinite) {
-    const int bad = m_total_parties - static_cast<int>(agree[2]);
-    throw Error("party " + std::to_string(bad) + " produced a non-finite update in round " +
-                    std::to_string(round) +
-                    "; the global model was not changed (use --skip-nonfinite to drop such "
-                    "parties, or lower the learning rate)",
-                /*collective=*/true);
-  }
 
-  report.wait_s = seconds_since(t_agg);
-
-  // The one fused collective of the round.
-  const auto t_reduce = Clock::now();
-  m_aggregator->allreduce(m_comm);
-  report.parties = static_cast<std::int64_t>(extra[kParties].item<double>());
-  report.samples = static_cast<std::int64_t>(m_aggregator->total_weight());
-  report.images = static_cast<std::int64_t>(extra[kImages].item<double>());
-  report.skipped = static_cast<std::int64_t>(participants.size()) - report.parties;
+  const auto t_aggregate = Clock::now();
+  AggregateResult aggregate = m_aggregator->finish(m_comm);
+  for (auto& t : m_aggregate_transforms) t->apply(aggregate, context);
+  const auto& totals = aggregate.totals;
+  report.parties = static_cast<std::int64_t>(totals.parties);
+  report.samples = static_cast<std::int64_t>(totals.samples);
+  report.images = static_cast<std::int64_t>(totals.images);
+  report.skipped = static_cast<std::int64_t>(context.participants.size()) - report.parties;
   if (report.parties > 0) {
-    report.d_loss = extra[kDLoss].item<double>() / static_cast<double>(report.parties);
-    report.g_loss = extra[kGLoss].item<double>() / static_cast<double>(report.parties);
-    // Parameters follow the server optimizer; float buffers (BN statistics) are averaged.
-    // Frozen values are not in the plan's indices and are never written.
-    torch::NoGradGuard g;
-    auto step = [](models::FlatParameters& flat, const transfer::ParameterPlan& plan,
-                   ServerOptimizer& opt, const torch::Tensor& mean_params,
-                   const torch::Tensor& mean_buffers) {
-      auto values = flat.flat().index_select(0, plan.param_index);
-      opt.apply(values, mean_params);
-      flat.flat().index_copy_(0, plan.param_index, values);
-      flat.flat().index_add_(0, plan.buffer_index, mean_buffers);
-    };
-    step(m_global->g_flat(), m_g_plan, *m_server_g, m_aggregator->mean(0), m_aggregator->mean(1));
-    step(m_global->d_flat(), m_d_plan, *m_server_d, m_aggregator->mean(2), m_aggregator->mean(3));
+    report.d_loss = totals.d_loss / totals.parties;
+    report.g_loss = totals.g_loss / totals.parties;
+    m_server->apply(*m_global, aggregate);
   }
-  report.aggregate_s = seconds_since(t_reduce);
+  report.aggregate_s = seconds_since(t_aggregate);
   report.wall_s = seconds_since(t_round);
   return report;
 }
 
-std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
-  std::map<std::string, torch::Tensor> out;
-  for (auto& [k, v] : m_server_g->state()) out["g/" + k] = v;
-  for (auto& [k, v] : m_server_d->state()) out["d/" + k] = v;
+FederatedTrainer::LocalRound FederatedTrainer::train_parties(
+    const RoundContext& round, const std::function<bool()>& interrupted) {
+  const auto t0 = Clock::now();
+  LocalRound out;
+  m_runner->begin_round();
+  const auto& ids = round.participants;
+  for (const auto& party : m_parties) {
+    if (interrupted && interrupted()) {
+      out.stopped = true;
+      break;
+    }
+    if (!std::binary_search(ids.begin(), ids.end(), party.id)) continue;
+    auto update = m_runner->run(party, *m_global, round, interrupted);
+    if (!update) {
+      out.stopped = true;
+      break;
+    }
+    if (!update->finite) {
+      if (out.first_bad_party < 0) out.first_bad_party = party.id;
+      out.skipped += 1;
+      m_aggregator->add_skipped(*update);
+      continue;
+    }
+    for (auto& t : m_update_transforms) t->apply(*update, round);
+    m_aggregator->add(std::move(*update));
+  }
+  out.seconds = seconds_since(t0);
   return out;
+}
+
+bool FederatedTrainer::agree(const LocalRound& local, RoundReport& report) {
+  const auto t0 = Clock::now();
+  std::int64_t agree[4] = {static_cast<std::int64_t>(local.seconds * 1e6), local.skipped,
+                           local.first_bad_party < 0 ? 0 : m_total_parties - local.first_bad_party,
+                           local.stopped ? 1 : 0};
+  m_comm.allreduce_max(agree, 4);
+  report.wait_s = seconds_since(t0);
+  if (agree[3] > 0) {
+    report.interrupted = true;
+    return false;
+  }
+  report.local_s = static_cast<double>(agree[0]) * 1e-6;
+  report.own_local_s = local.seconds;
+  if (agree[2] > 0 && !m_config.skip_nonfinite) {
+    const int bad = m_total_parties - static_cast<int>(agree[2]);
+    throw Error("party " + std::to_string(bad) + " produced a non-finite update in round " +
+                    std::to_string(report.round) +
+                    "; the global model was not changed (use --skip-nonfinite to drop such "
+                    "parties, or lower the learning rate)",
+                /*collective=*/true);
+  }
+  return true;
+}
+
+void FederatedTrainer::gather_party_table() {
+  std::vector<std::int64_t> mine;
+  for (const auto& p : m_parties)
+    mine.insert(mine.end(), {p.id, p.data->size(), m_runner->planned_steps(*p.data)});
+  m_party_samples.assign(static_cast<std::size_t>(m_total_parties), 0);
+  m_party_steps.assign(static_cast<std::size_t>(m_total_parties), 0);
+  for (const auto& bytes : m_comm.allgatherv(mine.data(), mine.size() * sizeof(std::int64_t))) {
+    std::vector<std::int64_t> rows(bytes.size() / sizeof(std::int64_t));
+    std::memcpy(rows.data(), bytes.data(), rows.size() * sizeof(std::int64_t));
+    for (std::size_t i = 0; i + 2 < rows.size(); i += 3) {
+      const auto id = static_cast<std::size_t>(rows[i]);
+      require(id < m_party_samples.size(), "party table: party " + std::to_string(rows[i]) +
+                                               " outside the " + std::to_string(m_total_parties) +
+                                               " parties");
+      m_party_samples[id] = rows[i + 1];
+      m_party_steps[id] = rows[i + 2];
+    }
+  }
 }
 
 void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tensor>& state) {
-  std::map<std::string, torch::Tensor> g, d;
-  for (auto& [k, v] : state) {
-    if (k.rfind("g/", 0) == 0) g[k.substr(2)] = v.to(m_config.device);
-    if (k.rfind("d/", 0) == 0) d[k.substr(2)] = v.to(m_config.device);
-  }
-  m_server_g->load_state(g);
-  m_server_d->load_state(d);
-}
-
-}  // namespace fedgan::federated
-
-namespace fedgan::federated {
-
-train::PartyOptimizers FederatedTrainer::new_party_optimizers() {
-  auto o = train::make_party_optimizers(*m_local, m_trainer.config());
-  if (!m_g_plan.identity) o.g.set_lr_scale(m_g_plan.lr_scale);
-  if (!m_d_plan.identity) o.d.set_lr_scale(m_d_plan.lr_scale);
-  return o;
-}
-
-void FederatedTrainer::save_party_state(int party,
-                                        std::map<std::string, torch::Tensor>& out) const {
-  const auto it = m_states.find(party);
-  if (it == m_states.end()) return;
-  const auto& st = it->second;
-  const std::string p = "party/" + std::to_string(party) + "/";
-  if (m_config.optimizer_state == "keep" && st.optimizers) {
-    auto& o = *st.optimizers;
-    out[p + "g_exp_avg"] = o.g.exp_avg();
-    out[p + "g_exp_avg_sq"] = o.g.exp_avg_sq();
-    out[p + "g_step"] = torch::tensor({o.g.step_count()}, torch::kInt64);
-    out[p + "d_exp_avg"] = o.d.exp_avg();
-    out[p + "d_exp_avg_sq"] = o.d.exp_avg_sq();
-    out[p + "d_step"] = torch::tensor({o.d.step_count()}, torch::kInt64);
-  }
-  if (m_config.local_bn && st.g_buffers.defined()) {
-    out[p + "g_buffers"] = st.g_buffers;
-    out[p + "d_buffers"] = st.d_buffers;
-  }
-}
-
-void FederatedTrainer::load_party_state(int party,
-                                        const std::map<std::string, torch::Tensor>& t) {
-  auto get = [&](const std::string& key) {
-    auto it = t.find(key);
-    return it == t.end() ? torch::Tensor() : it->second;
-  };
-  const std::string p = "party/" + std::to_string(party) + "/";
-  auto& st = m_states[party];
-  if (auto gm = get(p + "g_exp_avg"); gm.defined() && m_config.optimizer_state == "keep") {
-    st.optimizers = new_party_optimizers();
-    auto& o = *st.optimizers;
-    require(gm.numel() == o.g.exp_avg().numel(), "checkpoint: party state of another model");
-    o.g.exp_avg().copy_(gm.reshape(o.g.exp_avg().sizes()));
-    o.g.exp_avg_sq().copy_(get(p + "g_exp_avg_sq").reshape(o.g.exp_avg().sizes()));
-    o.g.set_step_count(get(p + "g_step").item<std::int64_t>());
-    o.d.exp_avg().copy_(get(p + "d_exp_avg").reshape(o.d.exp_avg().sizes()));
-    o.d.exp_avg_sq().copy_(get(p + "d_exp_avg_sq").reshape(o.d.exp_avg().sizes()));
-    o.d.set_step_count(get(p + "d_step").item<std::int64_t>());
-  }
-  if (auto gb = get(p + "g_buffers"); gb.defined() && m_config.local_bn) {
-    st.g_buffers = gb.to(m_config.device, /*non_blocking=*/false, /*copy=*/true);
-    st.d_buffers = get(p + "d_buffers").to(m_config.device, false, true);
-  }
+  m_server->load_state(state, m_config.device);
 }
 
 std::map<std::string, torch::Tensor> FederatedTrainer::party_state_tensors() const {
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& entry : m_states) save_party_state(entry.first, out);
-  return out;
+  return m_runner->state_tensors();
 }
 
 void FederatedTrainer::load_party_state_tensors(const std::map<std::string, torch::Tensor>& t) {
-  for (const auto& party : m_parties) load_party_state(party.id, t);
-}
-
-void FederatedTrainer::backup_state(int party) {
-  if (!has_party_state()) return;
-  std::map<std::string, torch::Tensor> saved;
-  save_party_state(party, saved);
-  for (auto& entry : saved) entry.second = entry.second.clone();  // the live ones change
-  m_round_backup[party] = std::move(saved);
-}
-
-void FederatedTrainer::restore_round_backup() {
-  torch::NoGradGuard no_grad;
-  // A party without saved state (its first round) goes back to none; the others are loaded.
-  for (const auto& [party, saved] : m_round_backup) {
-    m_states[party] = PartyState{};
-    load_party_state(party, saved);
-  }
-  m_round_backup.clear();
+  std::vector<int> ids;
+  for (const auto& p : m_parties) ids.push_back(p.id);
+  m_runner->load_state_tensors(t, ids);
 }
 
 }  // namespace fedgan::federated

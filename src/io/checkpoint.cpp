@@ -71,11 +71,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
 
 CheckpointData read_checkpoint(const std::string& path) {
   h5::File file(path, h5::File::Mode::Read);
-  const auto format = file.attr_string("/", "format");
-  if (!format || *format != kCheckpointFormat)
-    throw Error(path + ": not a fedgan checkpoint (attribute 'format' is " +
-                (format ? "'" + *format + "'" : "missing") + ", expected '" + kCheckpointFormat +
-                "')");
+  h5::require_format(file, kCheckpointFormat, "checkpoint");
   CheckpointData data;
   data.round = file.attr_int("/", "round").value_or(0);
   if (data.round < 0)

@@ -374,4 +374,17 @@ std::optional<double> File::attr_double(const std::string& object,
   return v;
 }
 
+bool has_format(const File& file, const std::string& format) {
+  return file.attr_string("/", "format") == format;
+}
+
+void require_format(const File& file, const std::string& format, const std::string& kind,
+                    const std::string& hint) {
+  const auto found = file.attr_string("/", "format");
+  if (found && *found == format) return;
+  throw Error(file.path() + ": not a fedgan " + kind + " (attribute 'format' is " +
+              (found ? "'" + *found + "'" : "missing") + ", expected '" + format + "'" + hint +
+              ")");
+}
+
 }  // namespace fedgan::h5

@@ -1,10 +1,10 @@
 // Local GAN training of one party (see include/fedgan/train/local_trainer.hpp).
 #include "fedgan/train/local_trainer.hpp"
 
+#include <cmath>
+
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
-
-#include <cmath>
 
 namespace fedgan::train {
 namespace {
@@ -15,38 +15,11 @@ void set_requires_grad(torch::nn::Module& m, bool on) {
 
 }  // namespace
 
-TensorPartyData::TensorPartyData(torch::Tensor images, torch::Tensor labels, std::uint64_t seed)
-    : m_images(std::move(images)), m_labels(std::move(labels)), m_seed(seed) {
-  require(m_images.dim() == 4, "party data: images must be [N, C, H, W]");
-  require(!m_labels.defined() || m_labels.size(0) == m_images.size(0),
-          "party data: labels and images differ in count");
-}
-
-std::vector<TrainBatch> TensorPartyData::epoch(std::int64_t epoch, int batch_size) {
-  auto gen = compat::make_cpu_generator(m_seed * 1000003ULL + static_cast<std::uint64_t>(epoch));
-  auto order = torch::randperm(size(), gen, torch::kInt64).to(m_images.device());
-  std::vector<TrainBatch> out;
-  for (std::int64_t i = 0; i + batch_size <= size() || (i == 0 && size() > 0); i += batch_size) {
-    auto idx = order.narrow(0, i, std::min<std::int64_t>(batch_size, size() - i));
-    out.push_back({m_images.index_select(0, idx),
-                   m_labels.defined() ? m_labels.index_select(0, idx) : torch::Tensor()});
-  }
-  return out;
-}
-
 PartyOptimizers make_party_optimizers(models::Gan& local, const LocalTrainConfig& c) {
   return {FlatAdam(local.g_flat().parameters_view(), local.g_grad(),
                    AdamOptions{c.lr_g, c.beta1, c.beta2, 1e-8}),
           FlatAdam(local.d_flat().parameters_view(), local.d_grad(),
                    AdamOptions{c.lr_d, c.beta1, c.beta2, 1e-8})};
-}
-
-torch::Tensor kd_loss(const torch::Tensor& student, const torch::Tensor& teacher) {
-  return (student - teacher).pow(2).mean();
-}
-
-void LocalTrainer::set_round(int round) {
-  m_kd_now = m_config.kd_weight * std::pow(m_config.kd_decay, std::max(0, round - 1));
 }
 
 LocalTrainer::LocalTrainer(LocalTrainConfig config)
@@ -57,18 +30,39 @@ LocalTrainer::LocalTrainer(LocalTrainConfig config)
           "train: local_epochs or local_steps must be >= 1");
   require(m_config.kd_weight >= 0 && m_config.kd_decay > 0 && m_config.kd_decay <= 1,
           "train: kd_weight must be >= 0 and kd_decay in (0, 1]");
-  m_kd_now = m_config.kd_weight;
+}
+
+void LocalTrainer::add_regularizer(std::shared_ptr<Regularizer> regularizer) {
+  require(regularizer != nullptr, "train: null regularizer");
+  m_regularizers.push_back(std::move(regularizer));
+}
+
+void LocalTrainer::begin_party(const PartyStart& start) {
+  for (auto& r : m_regularizers) r->begin_party(start);
+}
+
+void LocalTrainer::optimizer_step(Net net, models::Gan& gan, FlatAdam& opt) {
+  const bool g = net == Net::Generator;
+  if (m_regularizers.empty()) {
+    opt.step();
+    return;
+  }
+  const auto params = g ? gan.g_flat().parameters_view() : gan.d_flat().parameters_view();
+  auto& grad = g ? gan.g_grad() : gan.d_grad();
+  for (auto& r : m_regularizers) r->before_step(net, params, grad);
+  opt.step();
+  for (auto& r : m_regularizers) r->after_step(net, params);
 }
 
 std::pair<double, double> LocalTrainer::step(models::Gan& gan, PartyOptimizers& opt,
-                                             const TrainBatch& batch, torch::Generator& gen) {
+                                             const data::Batch& batch, torch::Generator& gen) {
   auto [d, g] = step_async(gan, opt, batch, gen);
   return {d.item<double>(), g.item<double>()};
 }
 
 std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& gan,
                                                                  PartyOptimizers& opt,
-                                                                 const TrainBatch& batch,
+                                                                 const data::Batch& batch,
                                                                  torch::Generator& gen) {
   auto& g = gan.generator();
   auto& d = gan.discriminator();
@@ -97,7 +91,7 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& ga
       loss = loss + m_loss->gradient_penalty_weight() *
                         models::gradient_penalty(d, batch.images, fake_in, labels, gen);
     loss.backward();
-    opt.d.step();
+    optimizer_step(Net::Discriminator, gan, opt.d);
     d_total = k == 0 ? loss.detach() : d_total + loss.detach();
   }
 
@@ -109,21 +103,17 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& ga
     fake = g.forward(z, labels);
   }
   auto g_loss = m_loss->g_loss(d.forward(fake, labels));
-  if (m_teacher && m_kd_now > 0) {
-    torch::Tensor target;
-    {
-      torch::NoGradGuard no_grad;
-      target = m_teacher->forward(z, labels);
-    }
-    g_loss = g_loss + m_kd_now * kd_loss(fake, target);
+  for (auto& r : m_regularizers) {
+    const auto term = r->g_loss_term(z, labels, fake);
+    if (term.defined()) g_loss = g_loss + term;
   }
   g_loss.backward();
   set_requires_grad(d, true);
-  opt.g.step();
+  optimizer_step(Net::Generator, gan, opt.g);
   return {d_total / m_config.d_steps, g_loss.detach()};
 }
 
-LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, PartyData& data,
+LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, data::PartyData& data,
                               std::int64_t epoch_base, torch::Generator& gen,
                               const std::function<bool()>& interrupted) {
   LocalResult result;
@@ -166,6 +156,7 @@ LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, PartyData&
     result.d_loss /= static_cast<double>(result.steps);
     result.g_loss /= static_cast<double>(result.steps);
   }
+  for (auto& r : m_regularizers) r->end_party(result.steps);
   return result;
 }
 

@@ -5,6 +5,7 @@
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/train/flat_adam.hpp"
 #include "fedgan/train/local_trainer.hpp"
+#include "fedgan/transfer/kd_regularizer.hpp"
 
 namespace fedgan::transfer {
 
@@ -35,13 +36,13 @@ DistillResult distill(models::Gan& teacher, models::Gan& student, const DistillC
     student.generator().eval();
     auto s = student.generator().forward(z_held, y_held);
     auto t = teacher.generator().forward(z_held, y_held);
-    const double pixel = train::kd_loss(s, t).item<double>();
+    const double pixel = kd_loss(s, t).item<double>();
     if (initial) {
       r.initial_pixel_loss = pixel;
     } else {
       r.pixel_loss = pixel;
       r.feature_loss =
-          train::kd_loss(teacher.discriminator().features(s), teacher.discriminator().features(t))
+          kd_loss(teacher.discriminator().features(s), teacher.discriminator().features(t))
               .item<double>();
     }
     student.generator().train();
@@ -63,8 +64,8 @@ DistillResult distill(models::Gan& teacher, models::Gan& student, const DistillC
     student.g_grad().zero_();
     auto out = student.generator().forward(z, y);
     auto loss =
-        train::kd_loss(out, target) +
-        c.feature_weight * train::kd_loss(teacher.discriminator().features(out), target_features);
+        kd_loss(out, target) +
+        c.feature_weight * kd_loss(teacher.discriminator().features(out), target_features);
     loss.backward();
     opt.step();
     if (!std::isfinite(loss.item<double>()))

@@ -97,6 +97,23 @@ TEST_CASE("agree_ok: one rank's failure reaches every rank with its message", "[
   CHECK(one == comm.size());
 }
 
+TEST_CASE("run_on_root: rank 0 works, every rank learns its failure", "[mpi]") {
+  auto& comm = world();
+  std::int64_t ran = 0;
+  comm::run_on_root(comm, [&] { ran += 1; });
+  comm.allreduce_sum(&ran, 1);
+  CHECK(ran == 1);  // rank 0 only
+  bool threw = false;
+  try {
+    comm::run_on_root(comm, [&] { throw Error("disk full writing latest.h5"); });
+  } catch (const Error& e) {
+    threw = true;
+    CHECK(e.collective());
+    CHECK(std::string(e.what()).find("disk full writing latest.h5") != std::string::npos);
+  }
+  CHECK(threw);  // on every rank, not only on rank 0
+}
+
 TEST_CASE("alltoallv and allgatherv_into move variable counts exactly", "[mpi]") {
   auto& comm = world();
   const int R = comm.size(), me = comm.rank();

@@ -11,7 +11,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "../unit/test_eval_fixtures.hpp"
+#include "../unit/eval/test_eval_fixtures.hpp"
 #include "fedgan/eval/evaluate.hpp"
 #include "fedgan/models/gan.hpp"
 #include "mpi_fixture.hpp"

@@ -22,12 +22,12 @@ models::ModelConfig tiny_model() {
 }
 
 // Party k: 10 + 5k images, deterministic from k, labels k mod 3 onwards.
-std::shared_ptr<train::PartyData> party_data(int k) {
+std::shared_ptr<data::PartyData> party_data(int k) {
   const std::int64_t n = 10 + 5 * k;
   auto gen = compat::make_cpu_generator(100 + static_cast<std::uint64_t>(k));
   auto images = torch::rand({n, 1, 28, 28}, gen) * 2 - 1;
   auto labels = (torch::arange(n, torch::kInt64) + k) % 3;
-  return std::make_shared<train::TensorPartyData>(images, labels,
+  return std::make_shared<data::TensorPartyData>(images, labels,
                                                   1000 + static_cast<std::uint64_t>(k));
 }
 
@@ -111,10 +111,11 @@ TEST_CASE("a non-finite update stops every rank, or is skipped", "[mpi][federate
   const int R = comm.size();
   const int total = 2 * R;
   federated::FederatedConfig fc;
-  fc.debug_nan_party = total - 1;  // on the last rank
-  fc.debug_nan_round = 1;
+  federated::DebugHooks nan;
+  nan.nan_party = total - 1;  // on the last rank
+  nan.nan_round = 1;
   federated::FederatedTrainer stop(comm, tiny_model(), local_config(), fc,
-                                   parties(comm.rank() * 2, comm.rank() * 2 + 2), total);
+                                   parties(comm.rank() * 2, comm.rank() * 2 + 2), total, nan);
   const auto before = stop.global().g_flat().snapshot();
   try {
     stop.run_round(1);
@@ -128,7 +129,7 @@ TEST_CASE("a non-finite update stops every rank, or is skipped", "[mpi][federate
 
   fc.skip_nonfinite = true;
   federated::FederatedTrainer skip(comm, tiny_model(), local_config(), fc,
-                                   parties(comm.rank() * 2, comm.rank() * 2 + 2), total);
+                                   parties(comm.rank() * 2, comm.rank() * 2 + 2), total, nan);
   auto report = skip.run_round(1);
   CHECK(report.skipped == 1);
   CHECK(report.parties == total - 1);

@@ -37,4 +37,13 @@ auto collective_try(Communicator& comm, Fn&& fn) -> decltype(fn()) {
   }
 }
 
+// "Rank 0 does it, every rank agrees": `fn` runs on rank 0 only (writing files, reading a
+// file whose content is then broadcast), and every rank learns whether it worked.
+template <class Fn>
+void run_on_root(Communicator& comm, Fn&& fn) {
+  collective_try(comm, [&] {
+    if (comm.is_root()) fn();
+  });
+}
+
 }  // namespace fedgan::comm

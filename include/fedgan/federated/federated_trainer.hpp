@@ -1,43 +1,46 @@
-// FederatedTrainer: the round loop. Every rank trains its participating parties locally, then
-// one fused allreduce forms Σ n_k·Δ_k with Σ n_k, and every rank applies the same server step.
+// FederatedTrainer: the round loop (docs/DESIGN.md, "Life of a round"). Every rank trains its
+// participating parties (PartyRunner → Update), passes each update through the transforms,
+// agrees with the other ranks (stop, non-finite, timing), aggregates (Aggregator, made from the
+// config name), runs the aggregate hooks, and applies the same ServerStep as every other rank.
 #pragma once
 
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "fedgan/comm/communicator.hpp"
-#include "fedgan/federated/fused_aggregator.hpp"
+#include "fedgan/federated/aggregator.hpp"
+#include "fedgan/federated/debug_hooks.hpp"
+#include "fedgan/federated/participation.hpp"
+#include "fedgan/federated/party_runner.hpp"
 #include "fedgan/federated/server_optimizer.hpp"
+#include "fedgan/federated/server_step.hpp"
+#include "fedgan/federated/transforms.hpp"
+#include "fedgan/federated/update.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/train/local_trainer.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
-
-#include <cstdint>
-#include <map>
-#include <memory>
-#include <optional>
-#include <string>
-#include <vector>
 
 namespace fedgan::federated {
 
 struct FederatedConfig {
   int rounds = 10;
-  double participation = 1.0;          // fraction of parties drawn each round
-  std::string optimizer_state = "reset";  // reset | keep (Adam state per party across rounds)
-  bool local_bn = false;               // keep BatchNorm running statistics per party
-  bool skip_nonfinite = false;         // skip a party whose update is NaN/inf instead of stopping
+  double participation = 1.0;  // fraction of parties drawn each round
+  OptimizerState optimizer_state = OptimizerState::Reset;  // Adam state per party
+  bool local_bn = false;        // keep BatchNorm running statistics per party (FedBN)
+  bool skip_nonfinite = false;  // skip a party whose update is NaN/inf instead of stopping
   std::uint64_t seed = 0;
   ServerOptimizerConfig server;
+  AggregatorConfig aggregator;
   transfer::FreezeConfig freeze_g, freeze_d;  // fine-tuning: frozen blocks, lr multipliers
   // Where this rank's models, parties' batches, optimizer states and the aggregation buffer
   // live (the run resolves --device into it).
   torch::Device device = torch::kCPU;
-  // Testing aid: this party's update is made NaN in this round.
-  int debug_nan_party = -1;
-  int debug_nan_round = -1;
-};
-
-struct LocalParty {
-  int id = 0;  // global party id
-  std::shared_ptr<train::PartyData> data;
 };
 
 struct RoundReport {
@@ -46,7 +49,7 @@ struct RoundReport {
   double local_s = 0;      // slowest rank's local training
   double own_local_s = 0;  // this rank's local training
   double wait_s = 0;       // this rank's wait for the slowest rank (agreement collective)
-  double aggregate_s = 0;  // the fused allreduce and the server step
+  double aggregate_s = 0;  // aggregation and the server step
   double d_loss = 0;       // mean over participating parties
   double g_loss = 0;
   std::int64_t parties = 0;   // participating parties that contributed
@@ -56,31 +59,34 @@ struct RoundReport {
   bool interrupted = false;   // a rank was asked to stop: nothing was aggregated
 };
 
-// Same seeded draw on every rank: ceil(fraction * total) distinct parties, sorted.
-std::vector<int> sample_participants(int total_parties, double fraction, std::uint64_t seed,
-                                     int round);
-
-// Derives a 64-bit seed from several numbers (splitmix64 mixing), e.g. (seed, party, round).
-std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c = 0);
-
 class FederatedTrainer {
  public:
   FederatedTrainer(comm::Communicator& comm, const models::ModelConfig& model,
                    train::LocalTrainConfig local, FederatedConfig config,
-                   std::vector<LocalParty> parties, int total_parties);
+                   std::vector<LocalParty> parties, int total_parties,
+                   DebugHooks debug = {});
 
   models::Gan& global() { return *m_global; }
   const FederatedConfig& config() const { return m_config; }
   int total_parties() const { return m_total_parties; }
+  const std::vector<LocalParty>& parties() const { return m_parties; }
+
+  // The round's seams (docs/DESIGN.md): update transforms run in the order added, on each
+  // finite update of this rank; aggregate transforms after the aggregation, on every rank;
+  // regularizers change every local step.
+  void add_update_transform(std::unique_ptr<UpdateTransform> transform);
+  void add_aggregate_transform(std::unique_ptr<AggregateTransform> transform);
+  void add_regularizer(std::shared_ptr<train::Regularizer> regularizer);
+  Aggregator& aggregator() { return *m_aggregator; }
 
   // Rank 0's global model goes to every rank (one broadcast per model).
   void broadcast_global(int root = 0);
   // Freezes a copy of the current global generator as the distillation teacher (KD).
   void snapshot_teacher();
-  const transfer::ParameterPlan& g_plan() const { return m_g_plan; }
-  const transfer::ParameterPlan& d_plan() const { return m_d_plan; }
-  // Values that one round's fused allreduce carries (model part).
-  std::int64_t aggregated_numel() const;
+  const transfer::ParameterPlan& g_plan() const { return m_plans->g; }
+  const transfer::ParameterPlan& d_plan() const { return m_plans->d; }
+  // Values that one round aggregates (model part).
+  std::int64_t aggregated_numel() const { return m_plans->aggregated_numel(); }
   // Runs round `round` (1-based). Throws a collective fedgan::Error on a non-finite update
   // unless skip_nonfinite; the global model is then unchanged. When `interrupted` answers
   // true on any rank, every rank abandons the round (report.interrupted) and the global
@@ -88,7 +94,7 @@ class FederatedTrainer {
   RoundReport run_round(int round, const std::function<bool()>& interrupted = {});
 
   // Server optimizer state ("g/…", "d/…") for checkpoints, and its restore.
-  std::map<std::string, torch::Tensor> server_state() const;
+  std::map<std::string, torch::Tensor> server_state() const { return m_server->state(); }
   void load_server_state(const std::map<std::string, torch::Tensor>& state);
 
   // State that parties carry across rounds (Adam moments with optimizer_state = keep, BN
@@ -96,38 +102,36 @@ class FederatedTrainer {
   // restore from a map that may hold every party's (each rank takes its own).
   std::map<std::string, torch::Tensor> party_state_tensors() const;
   void load_party_state_tensors(const std::map<std::string, torch::Tensor>& tensors);
-  bool has_party_state() const { return m_config.optimizer_state == "keep" || m_config.local_bn; }
-
-  // Per-party Adam state (optimizer_state = keep): this rank's parties.
-  struct PartyState {
-    std::optional<train::PartyOptimizers> optimizers;
-    torch::Tensor g_buffers, d_buffers;  // local_bn
-  };
-  std::map<int, PartyState>& party_states() { return m_states; }
+  bool has_party_state() const { return m_runner->has_state(); }
 
  private:
+  // This rank's part of a round before the agreement.
+  struct LocalRound {
+    bool stopped = false;
+    std::int64_t first_bad_party = -1, skipped = 0;
+    double seconds = 0;
+  };
+  LocalRound train_parties(const RoundContext& round, const std::function<bool()>& interrupted);
+  // The agreement collective: slowest local time, skipped count, first non-finite party and
+  // the stop flag, so that no rank enters the aggregation alone. Fills the report's times and
+  // returns false when the round is abandoned; throws the agreed non-finite error.
+  bool agree(const LocalRound& local, RoundReport& report);
+  // Every party's n_k and planned steps on every rank (one allgather, before the first round).
+  void gather_party_table();
+
   comm::Communicator& m_comm;
-  train::LocalTrainer m_trainer;
   FederatedConfig m_config;
   std::vector<LocalParty> m_parties;
   int m_total_parties;
-  std::unique_ptr<models::Gan> m_global, m_local;
-  std::unique_ptr<ServerOptimizer> m_server_g, m_server_d;
-  std::map<int, PartyState> m_states;
-  // Party state as it was before this round touched it (kept Adam moments are updated in
-  // place), in the checkpoint's form, so an interrupted round leaves every party as the last
-  // complete round left it.
-  std::map<int, std::map<std::string, torch::Tensor>> m_round_backup;
-  void backup_state(int party);
-  void restore_round_backup();
-  // One party's state as "party/<id>/<what>" tensors (aliasing the live ones), and its restore.
-  void save_party_state(int party, std::map<std::string, torch::Tensor>& out) const;
-  void load_party_state(int party, const std::map<std::string, torch::Tensor>& tensors);
-  // A party's fresh optimizers on the local model, with the freeze plan's lr scales.
-  train::PartyOptimizers new_party_optimizers();
-  std::unique_ptr<FusedAggregator> m_aggregator;  // reused every round
-  transfer::ParameterPlan m_g_plan, m_d_plan;
+  std::unique_ptr<models::Gan> m_global;
+  std::shared_ptr<ModelPlans> m_plans;
+  std::unique_ptr<PartyRunner> m_runner;
+  std::vector<std::unique_ptr<UpdateTransform>> m_update_transforms;
+  std::unique_ptr<Aggregator> m_aggregator;
+  std::vector<std::unique_ptr<AggregateTransform>> m_aggregate_transforms;
+  std::unique_ptr<ServerStep> m_server;
   std::unique_ptr<models::Gan> m_teacher;
+  std::vector<std::int64_t> m_party_samples, m_party_steps;  // by party id
 };
 
 }  // namespace fedgan::federated

@@ -29,6 +29,11 @@ class FusedAggregator {
   // Weighted mean of segment i as float32 (requires total_weight() > 0).
   torch::Tensor mean(std::size_t segment) const;
   std::int64_t bytes() const { return m_buffer.numel() * 8; }
+  std::size_t segments() const { return m_sizes.size(); }
+  // Σ weight·delta of segment i in float64 (a view into the buffer).
+  torch::Tensor sum(std::size_t segment) const {
+    return m_buffer.narrow(0, m_offsets.at(segment), m_sizes.at(segment));
+  }
 
  private:
   std::vector<std::int64_t> m_sizes, m_offsets;

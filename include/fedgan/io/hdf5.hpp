@@ -80,6 +80,14 @@ class File {
   Handle m_file;
 };
 
+// fedgan's file kinds carry a root attribute `format` ("fedgan-checkpoint-1", ...): whether
+// the file has this one, and the one check every reader makes (checkpoint, evaluator, real
+// statistics). require_format throws fedgan::Error "PATH: not a fedgan KIND (attribute 'format'
+// is 'X' | missing, expected 'FORMAT'HINT)" when it differs.
+bool has_format(const File& file, const std::string& format);
+void require_format(const File& file, const std::string& format, const std::string& kind,
+                    const std::string& hint = "");
+
 // Silences HDF5's own error printing once per process (we raise our own messages).
 void quiet_errors();
 

@@ -84,6 +84,8 @@ class Gan {
   std::shared_ptr<Generator> generator_ptr() { return m_g; }
   FlatParameters& g_flat() { return m_g_flat; }
   FlatParameters& d_flat() { return m_d_flat; }
+  const FlatParameters& g_flat() const { return m_g_flat; }
+  const FlatParameters& d_flat() const { return m_d_flat; }
   torch::Tensor& g_grad() { return m_g_grad; }
   torch::Tensor& d_grad() { return m_d_grad; }
 

@@ -1,9 +1,6 @@
-// Local GAN training of one party: D and G updates with Adam on the party's own shard.
+// Local GAN training of one party: D and G updates with Adam on the party's own shard, with
+// optional regularizers (train/regularizer.hpp) hooked into every step.
 #pragma once
-
-#include "fedgan/models/gan.hpp"
-#include "fedgan/models/losses.hpp"
-#include "fedgan/train/flat_adam.hpp"
 
 #include <torch/torch.h>
 
@@ -13,33 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "fedgan/data/party_data.hpp"
+#include "fedgan/models/gan.hpp"
+#include "fedgan/models/losses.hpp"
+#include "fedgan/train/flat_adam.hpp"
+#include "fedgan/train/regularizer.hpp"
+
 namespace fedgan::train {
-
-struct TrainBatch {
-  torch::Tensor images;  // float [B, C, H, W] in [-1, 1]
-  torch::Tensor labels;  // int64 [B], or undefined
-};
-
-// A party's data as the trainer sees it: shuffled batches for a given epoch number.
-class PartyData {
- public:
-  virtual ~PartyData() = default;
-  virtual std::int64_t size() const = 0;
-  // The epoch's batches, shuffled deterministically from (seed, party, epoch).
-  virtual std::vector<TrainBatch> epoch(std::int64_t epoch, int batch_size) = 0;
-};
-
-// In-memory party data (tests, and the adapter over ShardLoader).
-class TensorPartyData final : public PartyData {
- public:
-  TensorPartyData(torch::Tensor images, torch::Tensor labels, std::uint64_t seed);
-  std::int64_t size() const override { return m_images.size(0); }
-  std::vector<TrainBatch> epoch(std::int64_t epoch, int batch_size) override;
-
- private:
-  torch::Tensor m_images, m_labels;
-  std::uint64_t m_seed;
-};
 
 struct LocalTrainConfig {
   int local_epochs = 1;
@@ -52,8 +29,8 @@ struct LocalTrainConfig {
   double beta2 = 0.999;
   std::string loss = "bce";
   double gp_weight = 10.0;
-  // Knowledge distillation from a frozen teacher generator (the pretrained one):
-  // G's loss += kd_weight · kd_decay^(round-1) · mean((G(z) - T(z))²) on the same z.
+  // Knowledge distillation from the --init generator (transfer::KdRegularizer, added by the
+  // run): G's loss += kd_weight · kd_decay^(round-1) · mean((G(z) - T(z))²) on the same z.
   double kd_weight = 0.0;
   double kd_decay = 1.0;
   // The G step's fake batch: false draws a fresh one (one more G forward per step); true
@@ -63,10 +40,6 @@ struct LocalTrainConfig {
   // CUDA only: forward passes under bfloat16 autocast (losses and BatchNorm stay float32).
   bool autocast_bf16 = false;
 };
-
-// The distillation loss between a student's and a teacher's outputs on the same inputs:
-// mean squared difference (0 exactly when they agree).
-torch::Tensor kd_loss(const torch::Tensor& student, const torch::Tensor& teacher);
 
 // The optimizers of one party, bound to the (shared) local model's flat buffers.
 struct PartyOptimizers {
@@ -88,13 +61,18 @@ class LocalTrainer {
   explicit LocalTrainer(LocalTrainConfig config);
   const LocalTrainConfig& config() const { return m_config; }
 
+  // Regularizers change every step from now on, in the order they were added.
+  void add_regularizer(std::shared_ptr<Regularizer> regularizer);
+  // Tells the regularizers that a party starts (before run()).
+  void begin_party(const PartyStart& start);
+
   // One D update (d_steps times) and one G update on a real batch; returns (d_loss, g_loss).
-  std::pair<double, double> step(models::Gan& gan, PartyOptimizers& opt, const TrainBatch& batch,
-                                 torch::Generator& gen);
+  std::pair<double, double> step(models::Gan& gan, PartyOptimizers& opt,
+                                 const data::Batch& batch, torch::Generator& gen);
   // The same step, its losses left as scalar tensors on the model's device (no host sync):
   // D's loss averaged over its d_steps, G's loss.
   std::pair<torch::Tensor, torch::Tensor> step_async(models::Gan& gan, PartyOptimizers& opt,
-                                                     const TrainBatch& batch,
+                                                     const data::Batch& batch,
                                                      torch::Generator& gen);
 
   // The party's local work for one round: local_epochs over its data (or local_steps).
@@ -104,20 +82,15 @@ class LocalTrainer {
   // On the CPU every step's losses are checked at once; on a GPU they are summed on the
   // device and read once at the end (a host read per step would stall the GPU's queue), so a
   // non-finite party there is found after its last step, not at its first bad one.
-  // The teacher for knowledge distillation (frozen; same latent and label inputs as G).
-  void set_teacher(std::shared_ptr<models::Generator> teacher) { m_teacher = std::move(teacher); }
-  // Sets the round, which scales the distillation weight by kd_decay^(round-1).
-  void set_round(int round);
-  double kd_weight_now() const { return m_kd_now; }
-
-  LocalResult run(models::Gan& gan, PartyOptimizers& opt, PartyData& data, std::int64_t epoch_base,
-                  torch::Generator& gen, const std::function<bool()>& interrupted = {});
+  LocalResult run(models::Gan& gan, PartyOptimizers& opt, data::PartyData& data,
+                  std::int64_t epoch_base, torch::Generator& gen,
+                  const std::function<bool()>& interrupted = {});
 
  private:
+  void optimizer_step(Net net, models::Gan& gan, FlatAdam& opt);
   LocalTrainConfig m_config;
   std::unique_ptr<models::GanLoss> m_loss;
-  std::shared_ptr<models::Generator> m_teacher;
-  double m_kd_now = 0.0;
+  std::vector<std::shared_ptr<Regularizer>> m_regularizers;
 };
 
 }  // namespace fedgan::train

@@ -6,6 +6,7 @@
 #include "fedgan/federated/federated_trainer.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
+#include "fedgan/transfer/kd_regularizer.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 
 using namespace fedgan;
@@ -94,7 +95,7 @@ TEST_CASE("frozen parameters do not change over rounds and leave the allreduce",
   lc.batch_size = 8;
   std::vector<federated::LocalParty> parties;
   for (int k = 0; k < 2; ++k)
-    parties.push_back({k, std::make_shared<train::TensorPartyData>(
+    parties.push_back({k, std::make_shared<data::TensorPartyData>(
                               torch::rand({16, 1, 28, 28}, compat::make_cpu_generator(k)) * 2 - 1,
                               torch::Tensor(), k)});
   federated::FederatedTrainer t(*comm, model(), lc, fc, parties, 2);
@@ -126,9 +127,9 @@ TEST_CASE("distillation loss is zero for the teacher itself, positive otherwise"
   auto z = torch::randn({6, 8});
   torch::NoGradGuard g;
   auto t = teacher.generator().forward(z, {});
-  CHECK(train::kd_loss(t, t).item<double>() == 0.0);
+  CHECK(transfer::kd_loss(t, t).item<double>() == 0.0);
   student.copy_from(teacher);
-  CHECK(train::kd_loss(student.generator().forward(z, {}), t).item<double>() == 0.0);
+  CHECK(transfer::kd_loss(student.generator().forward(z, {}), t).item<double>() == 0.0);
   models::Gan other(model());
-  CHECK(train::kd_loss(other.generator().forward(z, {}), t).item<double>() > 0.0);
+  CHECK(transfer::kd_loss(other.generator().forward(z, {}), t).item<double>() > 0.0);
 }

@@ -109,3 +109,25 @@ TEST_CASE("remove_tree removes a nested tree and nothing else", "[io]") {
   CHECK(std::filesystem::exists(dir.file("keep.txt")));
   CHECK(io::remove_tree(root));  // already gone: nothing to do
 }
+
+TEST_CASE("one format check for every fedgan file kind", "[io][hdf5]") {
+  TempDir dir;
+  const auto path = dir.file("f.h5"), bare = dir.file("bare.h5");
+  {
+    h5::File f(path, h5::File::Mode::Create);
+    f.set_attr("/", "format", std::string("fedgan-evaluator-1"));
+    h5::File b(bare, h5::File::Mode::Create);
+    b.set_attr("/", "round", std::int64_t{3});
+  }
+  const h5::File f(path, h5::File::Mode::Read), b(bare, h5::File::Mode::Read);
+  CHECK(h5::has_format(f, "fedgan-evaluator-1"));
+  CHECK_FALSE(h5::has_format(f, "fedgan-checkpoint-1"));
+  CHECK_FALSE(h5::has_format(b, "fedgan-checkpoint-1"));
+  CHECK_NOTHROW(h5::require_format(f, "fedgan-evaluator-1", "evaluator"));
+  CHECK_THROWS_WITH(h5::require_format(f, "fedgan-checkpoint-1", "checkpoint"),
+                    Contains(path + ": not a fedgan checkpoint (attribute 'format' is "
+                                    "'fedgan-evaluator-1', expected 'fedgan-checkpoint-1')"));
+  CHECK_THROWS_WITH(h5::require_format(b, "fedgan-evaluator-1", "evaluator", "; make one"),
+                    Contains("not a fedgan evaluator (attribute 'format' is missing, expected "
+                             "'fedgan-evaluator-1'; make one)"));
+}

@@ -209,7 +209,7 @@ TEST_CASE("local training is deterministic for a seed", "[train]") {
     cfg.batch_size = 8;
     train::LocalTrainer trainer(cfg);
     auto opt = train::make_party_optimizers(gan, cfg);
-    train::TensorPartyData data(torch::rand({20, 1, 28, 28}, compat::make_cpu_generator(1)) * 2 - 1,
+    data::TensorPartyData data(torch::rand({20, 1, 28, 28}, compat::make_cpu_generator(1)) * 2 - 1,
                                 torch::arange(20, torch::kInt64) % 3, 9);
     auto gen = compat::make_cpu_generator(11);
     auto r = trainer.run(gan, opt, data, 0, gen);

@@ -63,7 +63,7 @@ TEST_CASE("the reused fake batch is the pytorch/examples step: same D update, fe
     train::LocalTrainer trainer(c);
     auto opt = train::make_party_optimizers(gan, c);
     auto gen = compat::make_cpu_generator(3);
-    train::TrainBatch batch{torch::rand({8, 1, 28, 28}, compat::make_cpu_generator(9)) * 2 - 1, {}};
+    data::Batch batch{torch::rand({8, 1, 28, 28}, compat::make_cpu_generator(9)) * 2 - 1, {}};
     auto [d, g] = trainer.step(gan, opt, batch, gen);
     return std::make_tuple(d, g, gan.d_flat().parameters_view().clone(),
                            gan.g_flat().parameters_view().clone(),

@@ -1,0 +1,66 @@
+// Aggregator: turns the round's updates into one aggregate that every rank holds. Made by
+// make_aggregator from the config name (--aggregator). `fedavg` streams each update into one
+// float64 buffer (FusedAggregator) and sums it with a single allreduce; a rule that needs the
+// individual updates (median, Krum) keeps this rank's updates in accumulate() and runs its own
+// collectives in reduce(). How to add one: docs/DESIGN.md, "Adding an aggregator".
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fedgan/comm/communicator.hpp"
+#include "fedgan/federated/update.hpp"
+
+namespace fedgan::federated {
+
+struct AggregatorConfig {
+  std::string name = "fedavg";  // one of aggregator_names()
+};
+
+class Aggregator {
+ public:
+  virtual ~Aggregator() = default;
+  virtual std::string name() const = 0;
+  // One line for the run's log: what moves between ranks per round.
+  virtual std::string describe() const = 0;
+
+  // Starts a round: forgets the last round's updates and totals.
+  void begin_round(const RoundContext& round);
+  // A finite, transformed update of a party this rank hosts.
+  void add(Update update);
+  // A party that trained but is not aggregated (non-finite and skipped): its images count.
+  void add_skipped(const Update& update);
+  // Collective: every rank calls it once per round, after the round's agreement, and gets
+  // the same aggregate (sums, weights and the totals of every rank).
+  AggregateResult finish(comm::Communicator& comm);
+
+ protected:
+  virtual void on_begin_round(const RoundContext& round) = 0;
+  virtual void accumulate(Update update) = 0;
+  // Must fill every field of the result; `local` holds this rank's totals (sum them over
+  // ranks, inside the aggregator's own collective or with sum_totals).
+  virtual AggregateResult reduce(comm::Communicator& comm, const RoundTotals& local) = 0;
+  // One float64 allreduce of the totals (for aggregators without a fused buffer).
+  static RoundTotals sum_totals(comm::Communicator& comm, const RoundTotals& local);
+  const RoundContext& round() const { return m_round; }
+
+ private:
+  RoundContext m_round;
+  RoundTotals m_local;
+};
+
+// The names make_aggregator knows (for --aggregator's check).
+std::vector<std::string> aggregator_names();
+
+// `segment_sizes`: values per Segment (the plans' index counts); the buffers live on `device`.
+// fedgan::Error for an unknown name.
+std::unique_ptr<Aggregator> make_aggregator(const AggregatorConfig& config,
+                                            std::vector<std::int64_t> segment_sizes,
+                                            const torch::Device& device,
+                                            comm::Communicator& comm);
+
+}  // namespace fedgan::federated

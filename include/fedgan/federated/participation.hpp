@@ -1,0 +1,17 @@
+// Who takes part in a round, and the seed mixing every per-(party, round) draw uses. Both are
+// functions of numbers every rank knows, so every rank draws the same.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace fedgan::federated {
+
+// Same seeded draw on every rank: ceil(fraction * total) distinct parties, sorted.
+std::vector<int> sample_participants(int total_parties, double fraction, std::uint64_t seed,
+                                     int round);
+
+// Derives a 64-bit seed from several numbers (splitmix64 mixing), e.g. (seed, party, round).
+std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c = 0);
+
+}  // namespace fedgan::federated

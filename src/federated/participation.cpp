@@ -1,0 +1,40 @@
+// Participation draws and seed mixing (see include/fedgan/federated/participation.hpp).
+#include "fedgan/federated/participation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "fedgan/core/error.hpp"
+
+namespace fedgan::federated {
+
+std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
+  auto mix = [](std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(mix(a) ^ b) ^ c);
+}
+
+std::vector<int> sample_participants(int total, double fraction, std::uint64_t seed, int round) {
+  require(fraction > 0 && fraction <= 1, "participation must be in (0, 1]");
+  const int k = std::clamp(static_cast<int>(std::ceil(fraction * total - 1e-9)), 1, total);
+  std::vector<int> ids(total);
+  for (int i = 0; i < total; ++i) ids[i] = i;
+  if (k < total) {
+    // Partial Fisher-Yates with our own integer draws: identical on every platform.
+    std::mt19937_64 rng(mix_seed(seed, 0x5a3d, static_cast<std::uint64_t>(round)));
+    for (int i = 0; i < k; ++i) {
+      const auto j = i + static_cast<int>(rng() % static_cast<std::uint64_t>(total - i));
+      std::swap(ids[i], ids[j]);
+    }
+    ids.resize(k);
+    std::sort(ids.begin(), ids.end());
+  }
+  return ids;
+}
+
+}  // namespace fedgan::federated
