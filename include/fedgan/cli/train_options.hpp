@@ -25,6 +25,8 @@ struct TrainOptions {
   std::string init_map;                   // "gen.=generator.,disc.=discriminator."
   std::string lr_mult_g, lr_mult_d;       // "blocks.0=0.1,out=2"
   std::vector<std::string> train_only;    // one list of globs for G and D
+  std::string attack = "none";            // none | sign-flip | scale:K | gaussian:SIGMA | nan
+  std::string attackers;                  // "0,3"
 };
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.

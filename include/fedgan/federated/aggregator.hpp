@@ -19,7 +19,16 @@ namespace fedgan::federated {
 
 struct AggregatorConfig {
   std::string name = "fedavg";  // one of aggregator_names()
+  // Robust rules (federated/robust.hpp): trimmed-mean's β, Krum's f and Multi-Krum's m.
+  double trim_beta = 0.1;
+  int krum_f = 1;
+  int krum_m = 0;  // 0: P − f
 };
+
+// Why these aggregation settings cannot work with `parties` parties of which ⌈participation·P⌉
+// take part in a round ("" when they can): Krum's f against the participants, Multi-Krum's m.
+std::string aggregator_settings_problem(const AggregatorConfig& config, int parties,
+                                        double participation);
 
 class Aggregator {
  public:

@@ -37,6 +37,7 @@ struct FederatedConfig {
   std::uint64_t seed = 0;
   ServerOptimizerConfig server;
   AggregatorConfig aggregator;
+  AttackSpec attack;  // simulated hostile parties (testing robust aggregation)
   transfer::FreezeConfig freeze_g, freeze_d;  // fine-tuning: frozen blocks, lr multipliers
   // Where this rank's models, parties' batches, optimizer states and the aggregation buffer
   // live (the run resolves --device into it).

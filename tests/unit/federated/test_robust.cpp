@@ -1,12 +1,15 @@
 // Robust rules on one block (median, trimmed mean, Krum) against hand-computed values, and the
-// simulated attacks: parsing, errors and their effect on an update.
+// simulated attacks: parsing, errors and their effect on an update; the rules as Aggregators.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "fedgan/comm/communicator.hpp"
 #include "fedgan/core/error.hpp"
+#include "fedgan/federated/aggregator.hpp"
 #include "fedgan/federated/attack.hpp"
 #include "fedgan/federated/robust_rules.hpp"
 
@@ -202,4 +205,70 @@ TEST_CASE("attacks: what each does to an update", "[robust][attack]") {
   const double mean = sum / 1e5, sd = std::sqrt(sum2 / 1e5 - mean * mean);
   CHECK(std::abs(mean) < 0.03);    // 5 standard errors (2/√1e5 ≈ 0.0063)
   CHECK(std::abs(sd - 2) < 0.03);  // standard error of sd ≈ 2/√2e5 ≈ 0.0045
+}
+
+TEST_CASE("robust aggregators through the Aggregator factory and interface", "[robust]") {
+  auto comm = comm::make_serial_communicator();
+  const std::vector<std::int64_t> sizes = {3, 1, 2, 1};
+  // Three parties; segment values chosen so that each coordinate's median is known.
+  const std::vector<std::vector<float>> flat = {
+      {1, 5, -2, 0, 4, 1, 9}, {2, 5, 7, 3, -4, 1, 8}, {10, -1, 0, 6, 4, 2, 7}};
+  auto run = [&](AggregatorConfig config) {
+    auto agg = make_aggregator(config, sizes, torch::kCPU, *comm);
+    CHECK(agg->name() == config.name);
+    agg->begin_round(RoundContext{});
+    for (int k = 0; k < 3; ++k) {
+      Update u;
+      u.party = k;
+      u.samples = 10 * (k + 1);
+      u.weight = static_cast<double>(u.samples);
+      u.d_loss = 1;
+      auto t = torch::tensor(flat[k]);
+      std::int64_t at = 0;
+      for (auto n : sizes) {
+        u.segments.push_back(t.narrow(0, at, n).clone());
+        at += n;
+      }
+      agg->add(std::move(u));
+    }
+    return agg->finish(*comm);
+  };
+  AggregatorConfig config;
+  config.name = "median";
+  const auto median = run(config);
+  CHECK(median.totals.parties == 3);
+  CHECK(median.totals.d_loss == 3);
+  CHECK(median.total_weight == 60);
+  std::vector<float> got;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    auto m = median.mean(i);
+    got.insert(got.end(), m.data_ptr<float>(), m.data_ptr<float>() + m.numel());
+  }
+  CHECK(got == std::vector<float>{2, 5, 0, 3, 4, 1, 8});
+  config.name = "norm-bound";  // every rule is known to the factory
+  CHECK(run(config).totals.parties == 3);
+  const auto names = aggregator_names();
+  for (const char* name : {"median", "trimmed-mean", "krum", "multi-krum", "norm-bound"})
+    CHECK(std::find(names.begin(), names.end(), name) != names.end());
+}
+
+TEST_CASE("aggregation settings are checked against the parties of a round", "[robust]") {
+  AggregatorConfig krum;
+  krum.name = "krum";
+  krum.krum_f = 1;
+  CHECK_THAT(aggregator_settings_problem(krum, 4, 1.0),
+             Catch::Contains("--krum-f 1 needs more than 2f + 2 = 4 parties in a round, but 4 "
+                             "of the 4 parties take part"));
+  CHECK(aggregator_settings_problem(krum, 5, 1.0).empty());
+  CHECK_FALSE(aggregator_settings_problem(krum, 8, 0.5).empty());  // 4 drawn of 8
+  AggregatorConfig multi = krum;
+  multi.name = "multi-krum";
+  multi.krum_m = 5;
+  CHECK_THAT(aggregator_settings_problem(multi, 5, 1.0),
+             Catch::Contains("--krum-m 5 is more than the 4 updates Multi-Krum may average"));
+  multi.krum_m = 4;
+  CHECK(aggregator_settings_problem(multi, 5, 1.0).empty());
+  AggregatorConfig median;
+  median.name = "median";
+  CHECK(aggregator_settings_problem(median, 1, 1.0).empty());
 }
