@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   add_prepare_command(app, commands);
   add_evaluator_command(app, commands);
   add_eval_command(app, commands);
+  add_privacy_command(app, commands);
   add_debug_command(app, commands);
 
   // The config file is checked first (CLI11 2.1 reads it leniently); every rank reads the same

@@ -63,7 +63,10 @@ const std::vector<std::string>& run_defining_settings() {
       "model",    "latent-dim", "g-width",          "d-width",
       "d-norm",   "loss",       "server-optimizer", "optimizer-state",
       "local-bn", "init",       "init-map",         "freeze-g",
-      "freeze-d", "train-only"};
+      "freeze-d", "train-only",
+      // DP on or off, and how the noise is placed and the updates weighted, define what the
+      // account means (z, δ and the budget may change: each round is accounted as it ran).
+      "dp-clip",  "dp-noise",   "dp-weighting"};
   return keys;
 }
 

@@ -279,6 +279,7 @@ void add_train_command(CLI::App& root, Commands& commands) {
   auto* sub = root.add_subcommand("train", "federated GAN training across the MPI ranks");
   add_train_options(*sub, *options);
   add_transfer_options(*sub, *options);
+  add_dp_options(*sub, *options);
   commands.push_back({sub, [options, sub](comm::Communicator& comm) {
                         // The effective config, reusable as `fedgan --config FILE train`.
                         return run_training(comm, *options, run_config_text("train", *sub));

@@ -41,6 +41,7 @@ federated::RunConfig to_run_config(const TrainOptions& o, const std::string& con
   c.federated.freeze_g.train_only = globs;
   c.federated.freeze_d.train_only = globs;
   c.federated.attack = federated::parse_attack(o.attack, o.attackers);
+  c.dp = to_dp_config(o);
   return c;
 }
 

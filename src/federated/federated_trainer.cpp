@@ -91,7 +91,9 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   RoundContext context;
   context.round = round;
   context.participants =
-      sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
+      m_config.poisson_sampling
+          ? poisson_participants(m_total_parties, m_config.participation, m_config.seed, round)
+          : sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
   context.total_parties = m_total_parties;
   context.seed = m_config.seed;
   if (m_party_samples.empty()) gather_party_table();
@@ -117,8 +119,8 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   if (report.parties > 0) {
     report.d_loss = totals.d_loss / totals.parties;
     report.g_loss = totals.g_loss / totals.parties;
-    m_server->apply(*m_global, aggregate);
   }
+  if (report.parties > 0 || aggregate.apply_when_empty) m_server->apply(*m_global, aggregate);
   report.aggregate_s = seconds_since(t_aggregate);
   report.wall_s = seconds_since(t_round);
   return report;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "fedgan/core/error.hpp"
+#include "fedgan/data/random.hpp"
 
 namespace fedgan::federated {
 
@@ -33,6 +34,18 @@ std::vector<int> sample_participants(int total, double fraction, std::uint64_t s
     }
     ids.resize(k);
     std::sort(ids.begin(), ids.end());
+  }
+  return ids;
+}
+
+std::vector<int> poisson_participants(int total, double q, std::uint64_t seed, int round) {
+  require(q > 0 && q <= 1, "Poisson sampling rate must be in (0, 1]");
+  std::vector<int> ids;
+  // "pois" as a stream tag keeps these draws apart from every other seeded stream.
+  data::Rng rng(data::derive_seed(seed, 0x706f6973, static_cast<std::uint64_t>(round)));
+  for (int k = 0; k < total; ++k) {
+    // One draw per party even when q = 1, so the stream does not depend on q.
+    if (rng.uniform() < q) ids.push_back(k);
   }
   return ids;
 }

@@ -2,6 +2,7 @@
 // the rounds with rank 0's outputs. Every step that can fail on one rank is agreed.
 #include "fedgan/federated/training_run.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #include "fedgan/io/hdf5.hpp"
 #include "fedgan/io/image_grid.hpp"
 #include "fedgan/io/run_directory.hpp"
+#include "fedgan/privacy/dp_fedavg.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 
 namespace fedgan::federated {
@@ -99,6 +101,14 @@ const std::vector<std::string> kMetricsColumns = {
     "round",  "wall_s",  "local_train_s", "wait_s", "aggregate_s", "other_s",   "d_loss",
     "g_loss", "parties", "skipped",       "samples", "images",     "images_per_s", "fid_all",
     "fid_avg", "kid",    "precision",     "recall",  "eval_n",     "eval_s"};
+// With --dp-clip: ε after the round (at the run's δ) and the clip norm the round used.
+const std::vector<std::string> kDpColumns = {"epsilon", "dp_clip"};
+
+std::vector<std::string> metrics_columns(const RunConfig& c) {
+  auto columns = kMetricsColumns;
+  if (c.dp.enabled) columns.insert(columns.end(), kDpColumns.begin(), kDpColumns.end());
+  return columns;
+}
 
 }  // namespace
 
@@ -116,14 +126,23 @@ struct TrainingRun::Impl {
   std::unique_ptr<models::Gan> eval_cpu_copy;  // a GPU run's model, copied for the evaluator
   eval::RealStats real_stats;
   io::MetricsCsv metrics;
+  std::unique_ptr<privacy::DpFedAvg> dp;  // with --dp-clip
+  std::int64_t last_checkpoint = -1;       // the round latest.h5 holds (this process's writes)
 
   Impl(comm::Communicator& c, RunConfig rc)
-      : comm(c), config(std::move(rc)), run(config.out), metrics(run.metrics(), kMetricsColumns) {}
+      : comm(c),
+        config(std::move(rc)),
+        run(config.out),
+        metrics(run.metrics(), metrics_columns(config)) {}
 
   bool resolve_resume();
   void prepare_directory();
   std::vector<LocalParty> load_parties();
   void make_trainer(std::vector<LocalParty> parties);
+  void make_dp(const std::vector<LocalParty>& parties);
+  bool budget_reached(std::int64_t round);
+  io::CheckpointData checkpoint(std::int64_t round,
+                                const std::map<std::string, torch::Tensor>& party_state);
   void warm_start();
   void resume_from_checkpoint();
   void load_evaluator();
@@ -237,13 +256,93 @@ std::vector<LocalParty> TrainingRun::Impl::load_parties() {
 void TrainingRun::Impl::make_trainer(std::vector<LocalParty> parties) {
   FederatedConfig fed = config.federated;
   fed.device = rank_device.device;
+  // Under DP the accountant assumes Poisson sampling at rate q = --participation.
+  fed.poisson_sampling = config.dp.enabled;
+  if (config.dp.enabled) make_dp(parties);
   comm::Communicator& round_comm = rank_device.round_comm(comm);
   trainer = comm::collective_try(comm, [&] {
     return std::make_unique<FederatedTrainer>(round_comm, model, config.local, fed,
                                               std::move(parties), total_parties, config.debug);
   });
+  if (dp) {
+    // First in each chain: a later transform (secure-aggregation masking) sees clipped,
+    // noised updates.
+    trainer->add_update_transform(dp->update_transform());
+    trainer->add_aggregate_transform(dp->aggregate_transform());
+  }
   comm.agree_ok(config.local.kd_weight == 0 || !config.init.path.empty(),
                 "--kd-weight needs --init: the pretrained generator is the teacher");
+}
+
+// Client-level DP: the plan needs every party's n_k (fixed-n weights, the denominator), which
+// only the hosting rank knows: one allgather. Ranks host contiguous blocks in rank order, so
+// the concatenation is in party order.
+void TrainingRun::Impl::make_dp(const std::vector<LocalParty>& parties) {
+  std::vector<std::int64_t> mine;
+  for (const auto& p : parties) mine.push_back(p.data->size());
+  std::vector<std::int64_t> sizes;
+  for (const auto& bytes : comm.allgatherv(mine.data(), mine.size() * sizeof(std::int64_t))) {
+    const auto n = bytes.size() / sizeof(std::int64_t);
+    const auto* v = reinterpret_cast<const std::int64_t*>(bytes.data());
+    sizes.insert(sizes.end(), v, v + n);
+  }
+  const auto& c = config.dp;
+  // Every rank checks the same values: a refusal is reached alike everywhere.
+  comm.agree_ok(config.federated.aggregator.name == "fedavg",
+                "--dp-clip: the noise is calibrated to a sum of clipped updates; use --aggregator "
+                "fedavg (not " + config.federated.aggregator.name + ")");
+  comm.agree_ok(!(c.noise == privacy::NoiseMode::Distributed && config.federated.skip_nonfinite),
+                "--dp-noise distributed with --skip-nonfinite: a skipped party's share of the "
+                "noise would be missing from the sum (use --dp-noise central, or drop "
+                "--skip-nonfinite)");
+  auto plan = comm::collective_try(comm, [&] {
+    return privacy::make_dp_plan(c, config.federated.participation, sizes);
+  });
+  if (comm.is_root() && c.noise_multiplier == 0)
+    spdlog::warn("--dp-noise-multiplier 0: updates are clipped but not noised; epsilon is "
+                 "infinite (no privacy guarantee)");
+  dp = std::make_unique<privacy::DpFedAvg>(comm, std::move(plan));
+}
+
+// A checkpoint of the run: model, server and party state, and the DP account.
+io::CheckpointData TrainingRun::Impl::checkpoint(
+    std::int64_t round, const std::map<std::string, torch::Tensor>& party_state) {
+  auto ck = make_checkpoint(*trainer, round, config.config_text, party_state);
+  if (dp)
+    for (auto& [k, v] : dp->state()) ck.state[k] = v;
+  return ck;
+}
+
+// --epsilon-budget: true when round `round` would take ε above the budget; the run then ends
+// with round − 1 in latest.h5. A budget that allows no round at all is an error.
+bool TrainingRun::Impl::budget_reached(std::int64_t round) {
+  if (!dp || !dp->next_round_exceeds_budget()) return false;
+  const double budget = config.dp.epsilon_budget;
+  const auto now = dp->spent(), next = dp->spent_after(1);
+  if (round == start_round + 1)
+    throw Error(fmt::format("--epsilon-budget {:g}: {}; round {} would make epsilon {:.4g} "
+                            "(delta {:g}). Raise the budget, or the noise of a new run",
+                            budget,
+                            resume ? fmt::format("already spent: the resumed run is at epsilon "
+                                                 "{:.4g} after round {}",
+                                                 now.epsilon, start_round)
+                                   : std::string("below the epsilon of a single round"),
+                            round, next.epsilon, dp->plan().delta),
+                /*collective=*/true);
+  if (last_checkpoint != round - 1) {
+    const auto party_state = gather_party_state();
+    comm::run_on_root(comm, [&] {
+      const auto ck = checkpoint(round - 1, party_state);
+      io::write_checkpoint(run.checkpoint(round - 1), ck);
+      io::write_checkpoint(run.latest_checkpoint(), ck);
+    });
+    last_checkpoint = round - 1;
+  }
+  if (comm.is_root())
+    spdlog::warn("--epsilon-budget {:g}: round {} would take epsilon from {:.4g} to {:.4g}; "
+                 "stopped after round {} ({} holds it)",
+                 budget, round, now.epsilon, next.epsilon, round - 1, run.latest_checkpoint());
+  return true;
 }
 
 // Warm start: rank 0 reads the pretrained model and loads what matches by name and shape.
@@ -295,6 +394,7 @@ void TrainingRun::Impl::warm_start() {
 // its own parties' state.
 void TrainingRun::Impl::resume_from_checkpoint() {
   layout::StateParts state;
+  std::map<std::string, torch::Tensor> privacy_state;
   const auto latest = run.latest_checkpoint();
   comm::run_on_root(comm, [&] {
     auto ck = io::read_checkpoint(latest);
@@ -305,8 +405,16 @@ void TrainingRun::Impl::resume_from_checkpoint() {
     io::load_strict(trainer->global().d_flat(), ck.discriminator, "discriminator", latest);
     start_round = ck.round;
     state = layout::split_state(ck.state);
+    for (const auto& [k, v] : ck.state)
+      if (k.rfind("privacy/", 0) == 0) privacy_state[k] = v;
   });
   comm.broadcast(&start_round, sizeof(start_round), 0);
+  last_checkpoint = start_round;
+  comm::broadcast_tensors(comm, privacy_state, 0);
+  comm.agree_ok(dp || privacy_state.empty(),
+                latest + ": the run being resumed is differentially private (it holds an "
+                         "epsilon account): resume it with its --dp-* options");
+  if (dp) comm::collective_try(comm, [&] { dp->load_state(privacy_state); });
   comm::broadcast_tensors(comm, state.server, 0);
   trainer->load_server_state(state.server);
   if (trainer->has_party_state()) {
@@ -351,6 +459,17 @@ void TrainingRun::Impl::log_start() {
     spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
     metrics.load_existing(start_round);
   }
+  if (dp) {
+    spdlog::info("DP: {}", dp->guarantee(config.federated.rounds));
+    spdlog::info("  (what {} rounds give; Poisson sampling of parties, {} noise, {} weighting, "
+                 "denominator {:g}{})",
+                 config.federated.rounds, privacy::to_string(config.dp.noise),
+                 privacy::to_string(config.dp.weighting), dp->plan().denominator,
+                 config.dp.epsilon_budget > 0
+                     ? fmt::format("; --epsilon-budget {:g} stops earlier if reached",
+                                   config.dp.epsilon_budget)
+                     : std::string());
+  }
   // The settings of this invocation (a resume may change rounds, learning rates ...).
   io::write_text_atomically(run.config(), config.config_text);
 }
@@ -361,20 +480,27 @@ RunOutcome TrainingRun::run() {
   const auto t_start = Clock::now();
   double train_seconds = 0;
   for (std::int64_t round = s.start_round + 1; round <= rounds; ++round) {
+    if (s.budget_reached(round)) break;
     const auto t0 = Clock::now();
+    const double clip_used = s.dp ? s.dp->clip() : 0;
     const bool debug_stop = round == s.config.debug.stop_round;
     const RoundReport r = s.trainer->run_round(static_cast<int>(round),
                                                [&] { return debug_stop || stop_requested(); });
     if (r.interrupted) return s.preempted(round);
     s.check_round(round, r);
     s.write_outputs(round);
-    const auto eval_cells = s.evaluate(round);
+    auto eval_cells = s.evaluate(round);
+    if (s.dp) {
+      eval_cells.push_back(cell(s.dp->spent().epsilon));
+      eval_cells.push_back(cell(clip_used));
+    }
     const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
     train_seconds += wall;
     const double eta = train_seconds / static_cast<double>(round - s.start_round) *
                        static_cast<double>(rounds - round);
     s.log_round(round, r, wall, eta, eval_cells);
   }
+  if (s.dp && s.comm.is_root()) spdlog::info("DP: {}", s.dp->guarantee(s.dp->rounds_accounted()));
   if (s.comm.is_root())
     spdlog::info("done in {}: checkpoint {}, samples {}",
                  hms(std::chrono::duration<double>(Clock::now() - t_start).count()),
@@ -403,8 +529,7 @@ RunOutcome TrainingRun::Impl::preempted(std::int64_t round) {
   const auto party_state = write ? gather_party_state() : std::map<std::string, torch::Tensor>{};
   comm::run_on_root(comm, [&] {
     if (write)
-      io::write_checkpoint(run.latest_checkpoint(),
-                           make_checkpoint(*trainer, round - 1, config.config_text, party_state));
+      io::write_checkpoint(run.latest_checkpoint(), checkpoint(round - 1, party_state));
   });
   // The signal may have reached one rank only: learn which signal, the first rank that got
   // it, and whether it came from mpirun aborting the job.
@@ -428,7 +553,8 @@ RunOutcome TrainingRun::Impl::preempted(std::int64_t round) {
 void TrainingRun::Impl::check_round(std::int64_t round, const RoundReport& r) {
   // Every party of the round was dropped (--skip-nonfinite): the model cannot move, and
   // going on would log zero losses and save an unchanged model as if trained.
-  if (r.parties == 0)
+  // (Under DP a Poisson draw may pick no party at all: that round applies its noise alone.)
+  if (r.parties == 0 && r.skipped > 0)
     throw Error("round " + std::to_string(round) + ": every participating party (" +
                     std::to_string(r.skipped) +
                     ") produced a non-finite update and was "
@@ -460,11 +586,12 @@ void TrainingRun::Impl::write_outputs(std::int64_t round) {
       io::write_png_grid(run.samples(round),
                          sample_images(trainer->global(), config.federated.seed, 64), 8);
     if (checkpoint_now) {
-      const auto ck = make_checkpoint(*trainer, round, config.config_text, party_state);
+      const auto ck = checkpoint(round, party_state);
       io::write_checkpoint(run.checkpoint(round), ck);
       io::write_checkpoint(run.latest_checkpoint(), ck);
     }
   });
+  if (checkpoint_now) last_checkpoint = round;
 }
 
 // The evaluation columns of metrics.csv (empty cells when none is due).
@@ -508,10 +635,11 @@ void TrainingRun::Impl::log_round(std::int64_t round, const RoundReport& r, doub
   row.insert(row.end(), eval_cells.begin(), eval_cells.end());
   metrics.append(row);
   spdlog::info("{}round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.4f}s "
-               "other {:.3f}s | {:.0f} img/s/rank | ETA {}",
+               "other {:.3f}s | {:.0f} img/s/rank | ETA {}{}",
                progress_bar(round, rounds), round, rounds, r.d_loss, r.g_loss, r.parties,
                r.skipped ? " (" + std::to_string(r.skipped) + " skipped)" : std::string(),
-               r.local_s, r.aggregate_s, other, ips, hms(eta));
+               r.local_s, r.aggregate_s, other, ips, hms(eta),
+               dp ? fmt::format(" | epsilon {:.4g}", dp->spent().epsilon) : std::string());
 }
 
 }  // namespace fedgan::federated

@@ -70,7 +70,12 @@ File::File(const std::string& path, Mode mode) : m_path(path) {
   quiet_errors();
   hid_t id = -1;
   if (mode == Mode::Create) {
-    id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    // The HDF5 1.8 object format: an attribute above 64 KiB (the party table of 1,000 parties)
+    // goes to dense storage there, while the default (earliest) format refuses it. Still
+    // readable by every HDF5 since 1.8 and by h5py.
+    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18);
+    id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
     if (id < 0) fail("cannot create the file (is the directory writable?)");
   } else {
     std::FILE* probe = std::fopen(path.c_str(), "rb");

@@ -27,5 +27,6 @@ void add_debug_command(CLI::App& root, Commands& commands);
 void add_prepare_command(CLI::App& root, Commands& commands);
 void add_evaluator_command(CLI::App& root, Commands& commands);
 void add_eval_command(CLI::App& root, Commands& commands);
+void add_privacy_command(CLI::App& root, Commands& commands);
 
 }  // namespace fedgan::cli

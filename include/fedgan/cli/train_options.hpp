@@ -27,11 +27,19 @@ struct TrainOptions {
   std::vector<std::string> train_only;    // one list of globs for G and D
   std::string attack = "none";            // none | sign-flip | scale:K | gaussian:SIGMA | nan
   std::string attackers;                  // "0,3"
+  // Client-level DP (`train` only); the numbers are bound into run.dp.
+  std::string dp_clip = "off";            // off | C > 0
+  std::string dp_noise = "central";       // central | distributed
+  std::string dp_weighting = "uniform";   // uniform | fixed-n
 };
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.
 void add_train_options(CLI::App& sub, TrainOptions& options);
 void add_transfer_options(CLI::App& sub, TrainOptions& options);
+// --dp-* and --epsilon-budget (src/cli/dp_options.cpp).
+void add_dp_options(CLI::App& sub, TrainOptions& options);
+// The typed DP settings; a --dp-* option without --dp-clip is a (collective) error.
+privacy::DpConfig to_dp_config(const TrainOptions& options);
 
 // The typed run configuration of validated options; `config_text` is the effective config.
 federated::RunConfig to_run_config(const TrainOptions& options, const std::string& config_text);

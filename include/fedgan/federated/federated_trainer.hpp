@@ -31,6 +31,9 @@ namespace fedgan::federated {
 struct FederatedConfig {
   int rounds = 10;
   double participation = 1.0;  // fraction of parties drawn each round
+  // Each party joins with probability `participation`, independently (client-level DP: what
+  // the accountant assumes); otherwise exactly ceil(participation·P) parties are drawn.
+  bool poisson_sampling = false;
   OptimizerState optimizer_state = OptimizerState::Reset;  // Adam state per party
   bool local_bn = false;        // keep BatchNorm running statistics per party (FedBN)
   bool skip_nonfinite = false;  // skip a party whose update is NaN/inf instead of stopping

@@ -17,6 +17,7 @@
 #include "fedgan/federated/federated_trainer.hpp"
 #include "fedgan/federated/rank_device.hpp"
 #include "fedgan/models/model_config.hpp"
+#include "fedgan/privacy/dp_config.hpp"
 #include "fedgan/train/local_trainer.hpp"
 
 namespace fedgan::federated {
@@ -55,6 +56,7 @@ struct RunConfig {
   models::ModelConfig model;  // channels, image size and classes come from the data
   train::LocalTrainConfig local;
   FederatedConfig federated;
+  privacy::DpConfig dp;  // client-level DP-FedAvg (dp.enabled: --dp-clip given)
   DebugHooks debug;
 };
 

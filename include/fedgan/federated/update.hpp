@@ -66,6 +66,9 @@ struct AggregateResult {
   double total_weight = 0;  // Σ weight of the contributing updates
   double denominator = 0;   // what `sums` is divided by; total_weight unless a hook sets it
   RoundTotals totals;       // summed over ranks
+  // Apply the server step even when no party contributed (DP: a round's release must not show
+  // whether anyone took part, so its noise is applied all the same).
+  bool apply_when_empty = false;
   // sums[segment] / denominator as float32 (the server step's input). Requires denominator > 0.
   torch::Tensor mean(std::size_t segment) const;
 };

@@ -1,0 +1,115 @@
+// `train`'s client-level DP options (--dp-*, --epsilon-budget) and their typed form.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "fedgan/cli/train_options.hpp"
+#include "fedgan/cli/validators.hpp"
+#include "fedgan/core/error.hpp"
+
+namespace fedgan::cli {
+namespace {
+
+// "off" or a finite number > 0 (the clip norm C).
+CLI::Validator clip_or_off() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        if (input == "off") return {};
+        double v = 0;
+        if (!CLI::detail::lexical_cast(input, v) || !std::isfinite(v))
+          return "'" + input + "' is neither off nor a finite number (the clip norm C > 0)";
+        return v > 0 ? std::string()
+                     : input + " is not > 0 (the clip norm C must be positive; off: no DP)";
+      },
+      "off | C > 0");
+}
+
+}  // namespace
+
+void add_dp_options(CLI::App& sub, TrainOptions& o) {
+  auto& d = o.run.dp;
+  const char* group = "Client-level differential privacy (DP-FedAvg; see README, Privacy)";
+  sub.add_option("--dp-clip", o.dp_clip,
+                 "clip each participating party's whole update (G and D) to this L2 norm C and "
+                 "turn DP on: Poisson sampling at rate --participation, Gaussian noise, the "
+                 "RDP account (off: no DP)")
+      ->capture_default_str()
+      ->check(clip_or_off())
+      ->group(group);
+  sub.add_option("--dp-noise-multiplier", d.noise_multiplier,
+                 "z: the sum of clipped updates gets N(0, z^2 C^2) per value (0: no noise, "
+                 "infinite epsilon)")
+      ->capture_default_str()
+      ->check(non_negative())
+      ->group(group);
+  sub.add_option("--dp-noise", o.dp_noise,
+                 "central: one draw added to the sum (trusted aggregator); distributed: each "
+                 "participant adds its share N(0, z^2 C^2/|S|) (pairs with secure aggregation)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"central", "distributed"}))
+      ->group(group);
+  sub.add_option("--dp-weighting", o.dp_weighting,
+                 "uniform: each clipped update counts 1, divided by q*P; fixed-n: weight n_k/max n, "
+                 "divided by q*sum(n_k/max n) (never by the round's own sum of n_k)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"uniform", "fixed-n"}))
+      ->group(group);
+  sub.add_option("--dp-delta", d.delta,
+                 "delta of the (epsilon, delta) guarantee, below 1/parties (0: 1/(10 parties))")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open))
+      ->group(group);
+  sub.add_option("--epsilon-budget", d.epsilon_budget,
+                 "stop (with a checkpoint) before the round that would take epsilon above this "
+                 "(0: no budget)")
+      ->capture_default_str()
+      ->check(non_negative())
+      ->group(group);
+  sub.add_option("--dp-clip-quantile", d.clip_quantile,
+                 "adaptive clipping (Andrew et al. 2021): move C toward this quantile of the "
+                 "update norms, from a noised count (0: fixed C)")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Closed, End::Open))
+      ->group(group);
+  sub.add_option("--dp-clip-lr", d.clip_lr, "adaptive clipping: geometric step size of C")
+      ->capture_default_str()
+      ->check(positive())
+      ->group(group);
+  sub.add_option("--dp-clip-count-stddev", d.clip_count_stddev,
+                 "adaptive clipping: noise stddev of the clipped count, > z/2 (0: expected "
+                 "participants / 20)")
+      ->capture_default_str()
+      ->check(non_negative())
+      ->group(group);
+}
+
+privacy::DpConfig to_dp_config(const TrainOptions& o) {
+  privacy::DpConfig d = o.run.dp;
+  d.enabled = o.dp_clip != "off";
+  d.noise = o.dp_noise == "distributed" ? privacy::NoiseMode::Distributed
+                                        : privacy::NoiseMode::Central;
+  d.weighting = o.dp_weighting == "fixed-n" ? privacy::DpWeighting::FixedN
+                                            : privacy::DpWeighting::Uniform;
+  if (d.enabled) {
+    d.clip = std::stod(o.dp_clip);  // checked by the validator
+    return d;
+  }
+  // Every rank reads the same options: the refusal is collective.
+  const privacy::DpConfig defaults;
+  std::string given;
+  if (d.noise_multiplier != defaults.noise_multiplier) given += " --dp-noise-multiplier";
+  if (o.dp_noise != "central") given += " --dp-noise";
+  if (o.dp_weighting != "uniform") given += " --dp-weighting";
+  if (d.delta != defaults.delta) given += " --dp-delta";
+  if (d.epsilon_budget != defaults.epsilon_budget) given += " --epsilon-budget";
+  if (d.clip_quantile != defaults.clip_quantile) given += " --dp-clip-quantile";
+  if (d.clip_lr != defaults.clip_lr) given += " --dp-clip-lr";
+  if (d.clip_count_stddev != defaults.clip_count_stddev) given += " --dp-clip-count-stddev";
+  if (!given.empty())
+    throw Error("DP options without --dp-clip:" + given +
+                    "; give --dp-clip C to train with client-level DP",
+                /*collective=*/true);
+  return d;
+}
+
+}  // namespace fedgan::cli
