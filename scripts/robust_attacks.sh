@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The attack table: FID (fedgan eval) after the same rounds with no attack, and with party 3 of
+# The attack table: FID (fedgan eval) after the same rounds with no attack (FedAvg), and with party 3 of
 # 8 attacking (sign flip, scale 10), under FedAvg, median, trimmed mean and Krum. The runs
 # fine-tune a pretrained generator (--init) on 8 IID parties, 2 ranks.
 # usage: scripts/robust_attacks.sh FEDGAN DATA8 TEST EVALUATOR INIT OUTDIR [ROUNDS] [STEPS] [N]
@@ -16,7 +16,10 @@ common=(--data "$data" --init "$init" --rounds "$rounds" --local-steps "$steps" 
         --trim-beta 0.125 --krum-f 1)
 printf "%-13s %-10s %9s %8s\n" aggregator attack FID_all train_s
 for agg in fedavg median trimmed-mean krum; do
-  for attack in none sign-flip scale:10; do
+  attacks=(sign-flip scale:10)
+  # The clean baseline under FedAvg only, unless ROBUST_CLEAN_ALL=1 (a clean run per rule).
+  [ "$agg" = fedavg ] || [ "${ROBUST_CLEAN_ALL:-0}" = 1 ] && attacks=(none "${attacks[@]}")
+  for attack in "${attacks[@]}"; do
     name="${agg}_${attack/:/}"
     extra=()
     [ "$attack" = none ] || extra=(--attack "$attack" --attackers 3)
