@@ -5,6 +5,7 @@
 #include "fedgan/cli/validators.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/federated/aggregator.hpp"
+#include "fedgan/federated/attack.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/train/augment.hpp"
 #include "fedgan/privacy/secagg_config.hpp"
@@ -13,6 +14,27 @@
 
 namespace fedgan::cli {
 namespace {
+
+// --attack and --attackers checked on their own (their pairing is checked with the run's
+// settings); the message drops the flag name, which CLI11 puts in front.
+CLI::Validator attack_validator(bool attackers) {
+  return CLI::Validator(
+      [attackers](std::string& input) -> std::string {
+        if (input.empty() || (!attackers && input == "none")) return {};
+        try {
+          if (attackers)
+            federated::parse_attack("nan", input);
+          else
+            federated::parse_attack(input, "0");
+        } catch (const Error& e) {
+          std::string text = e.what();
+          const auto colon = text.find(": ");
+          return colon == std::string::npos ? text : text.substr(colon + 2);
+        }
+        return {};
+      },
+      attackers ? "party ids" : "attack");
+}
 
 std::vector<std::string> allow_change_keys() {
   auto keys = run_defining_settings();
@@ -192,7 +214,8 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
       ->check(non_negative_float());
   sub.add_option("--aggregator", r.federated.aggregator.name,
                  "how the round's updates are combined: fedavg (the sample-weighted mean, one "
-                 "fused allreduce)")
+                 "fused allreduce); robust rules: median, trimmed-mean (coordinate-wise), krum, "
+                 "multi-krum, norm-bound (clip to the median norm, then the weighted mean)")
       ->capture_default_str()
       ->check(CLI::IsMember(federated::aggregator_names()));
   sub.add_flag("--secure-agg", r.federated.aggregator.secure.enabled,
@@ -220,6 +243,28 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
             if (!s.empty()) privacy::parse_secagg_drop(s);  // "" is none (as config.toml writes)
           },
                         "--secagg-drop", "PARTY@ROUND"));
+  sub.add_option("--trim-beta", r.federated.aggregator.trim_beta,
+                 "trimmed-mean: drop floor(beta*P) values at each end of every coordinate")
+      ->capture_default_str()
+      ->check(in_range(0, 0.5, End::Closed, End::Open));
+  sub.add_option("--krum-f", r.federated.aggregator.krum_f,
+                 "krum, multi-krum: hostile parties tolerated (needs more than 2f+2 parties in a "
+                 "round)")
+      ->capture_default_str()
+      ->check(non_negative());
+  sub.add_option("--krum-m", r.federated.aggregator.krum_m,
+                 "multi-krum: updates averaged, the m with the best Krum scores (0: P - f)")
+      ->capture_default_str()
+      ->check(non_negative());
+  sub.add_option("--attack", o.attack,
+                 "(testing robust aggregation) what the --attackers send instead of their "
+                 "update: none, sign-flip, scale:K, gaussian:SIGMA (N(0, SIGMA^2) noise), nan")
+      ->capture_default_str()
+      ->check(attack_validator(false));
+  sub.add_option("--attackers", o.attackers,
+                 "(testing) the attacking parties' ids, comma-separated, e.g. 0,3")
+      ->capture_default_str()
+      ->check(attack_validator(true));
   sub.add_option("--seed", r.federated.seed, "seed of every random draw")->capture_default_str();
   sub.add_option("--latent-dim", r.model.latent_dim, "size of z")
       ->capture_default_str()

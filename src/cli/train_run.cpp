@@ -4,6 +4,8 @@
 #include "fedgan/cli/run_settings.hpp"
 #include "fedgan/cli/train_options.hpp"
 #include "fedgan/privacy/secagg_config.hpp"
+#include "fedgan/comm/collective.hpp"
+#include "fedgan/federated/attack.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 
@@ -42,6 +44,7 @@ federated::RunConfig to_run_config(const TrainOptions& o, const std::string& con
   globs.erase(std::remove(globs.begin(), globs.end(), std::string()), globs.end());
   c.federated.freeze_g.train_only = globs;
   c.federated.freeze_d.train_only = globs;
+  c.federated.attack = federated::parse_attack(o.attack, o.attackers);
   c.dp = to_dp_config(o);
   for (const auto& drop : o.secagg_drop)
     if (!drop.empty()) c.federated.aggregator.secure.drops.push_back(privacy::parse_secagg_drop(drop));
@@ -50,7 +53,10 @@ federated::RunConfig to_run_config(const TrainOptions& o, const std::string& con
 
 int run_training(comm::Communicator& comm, const TrainOptions& options,
                  const std::string& config_text) {
-  federated::TrainingRun run(comm, to_run_config(options, config_text));
+  // Every rank converts the same options: an error (e.g. --attack without --attackers) is
+  // agreed, not one rank's.
+  auto config = comm::collective_try(comm, [&] { return to_run_config(options, config_text); });
+  federated::TrainingRun run(comm, std::move(config));
   return run.run() == federated::RunOutcome::Preempted ? kPreempted : kOk;
 }
 

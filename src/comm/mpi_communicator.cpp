@@ -112,6 +112,23 @@ class MpiCommunicator final : public Communicator {
       out[r].assign(all.begin() + displs[r], all.begin() + displs[r] + counts[r]);
     return out;
   }
+  void allgatherv_into(const void* in, void* out, const std::vector<std::size_t>& counts,
+                       DType type) override {
+    std::vector<int> n, at;
+    int_layout(counts, "allgatherv", n, at);
+    check_mpi(MPI_Allgatherv(in, n[m_rank], mpi_type(type), out, n.data(), at.data(),
+                             mpi_type(type), m_comm),
+              "MPI_Allgatherv");
+  }
+  void alltoallv(const void* send, const std::vector<std::size_t>& send_counts, void* recv,
+                 const std::vector<std::size_t>& recv_counts, DType type) override {
+    std::vector<int> sn, sat, rn, rat;
+    int_layout(send_counts, "alltoallv", sn, sat);
+    int_layout(recv_counts, "alltoallv", rn, rat);
+    check_mpi(MPI_Alltoallv(send, sn.data(), sat.data(), mpi_type(type), recv, rn.data(),
+                            rat.data(), mpi_type(type), m_comm),
+              "MPI_Alltoallv");
+  }
   void barrier() override { check_mpi(MPI_Barrier(m_comm), "MPI_Barrier"); }
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
@@ -119,6 +136,22 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  // Per-rank counts and displacements (elements, consecutive by rank) as MPI's ints.
+  void int_layout(const std::vector<std::size_t>& counts, const char* what, std::vector<int>& n,
+                  std::vector<int>& at) const {
+    require(static_cast<int>(counts.size()) == m_size,
+            std::string(what) + ": one count per rank expected");
+    std::size_t total = 0;
+    for (std::size_t c : counts) {
+      n.push_back(static_cast<int>(c));
+      at.push_back(static_cast<int>(total));
+      total += c;
+      require(total <= static_cast<std::size_t>(INT_MAX),
+              std::string(what) + ": " + std::to_string(total) +
+                  " elements exceed MPI's int counts (2^31 - 1); use more ranks");
+    }
+  }
+
   MPI_Comm m_comm = MPI_COMM_NULL;
   MPI_Comm m_node = MPI_COMM_NULL;
   int m_rank = 0, m_size = 1, m_local_rank = 0, m_local_size = 1;

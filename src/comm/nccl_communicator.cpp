@@ -77,6 +77,14 @@ class NcclCommunicator final : public Communicator {
   std::vector<std::vector<std::uint8_t>> allgatherv(const void* in, std::size_t bytes) override {
     return m_host.allgatherv(in, bytes);
   }
+  void allgatherv_into(const void* in, void* out, const std::vector<std::size_t>& counts,
+                       DType type) override {
+    m_host.allgatherv_into(in, out, counts, type);
+  }
+  void alltoallv(const void* send, const std::vector<std::size_t>& send_counts, void* recv,
+                 const std::vector<std::size_t>& recv_counts, DType type) override {
+    m_host.alltoallv(send, send_counts, recv, recv_counts, type);
+  }
   void barrier() override { m_host.barrier(); }
   [[noreturn]] void abort(int code) override {
     m_host.abort(code);

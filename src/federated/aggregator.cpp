@@ -6,6 +6,8 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/federated/fused_aggregator.hpp"
 #include "fedgan/federated/secure_aggregator.hpp"
+#include "fedgan/federated/participation.hpp"
+#include "fedgan/federated/robust_aggregator.hpp"
 
 namespace fedgan::federated {
 namespace {
@@ -88,7 +90,27 @@ RoundTotals Aggregator::sum_totals(comm::Communicator& comm, const RoundTotals& 
   return out;
 }
 
-std::vector<std::string> aggregator_names() { return {"fedavg"}; }
+std::vector<std::string> aggregator_names() {
+  return {"fedavg", "median", "trimmed-mean", "krum", "multi-krum", "norm-bound"};
+}
+
+std::string aggregator_settings_problem(const AggregatorConfig& config, int parties,
+                                        double participation) {
+  if (config.name != "krum" && config.name != "multi-krum") return "";
+  const int drawn = static_cast<int>(sample_participants(parties, participation, 0, 1).size());
+  const int f = config.krum_f;
+  if (drawn <= 2 * f + 2)
+    return "--aggregator " + config.name + " --krum-f " + std::to_string(f) + " needs more than " +
+           "2f + 2 = " + std::to_string(2 * f + 2) + " parties in a round, but " +
+           std::to_string(drawn) + " of the " + std::to_string(parties) +
+           " parties take part (lower --krum-f, or raise --participation or the parties)";
+  if (config.name == "multi-krum" && config.krum_m > drawn - f)
+    return "--krum-m " + std::to_string(config.krum_m) + " is more than the " +
+           std::to_string(drawn - f) + " updates Multi-Krum may average (" + std::to_string(drawn) +
+           " parties in a round minus --krum-f " + std::to_string(f) + "); use at most " +
+           std::to_string(drawn - f) + ", or 0 for that many";
+  return "";
+}
 
 std::unique_ptr<Aggregator> make_aggregator(const AggregatorConfig& config,
                                             std::vector<std::int64_t> segment_sizes,
@@ -106,6 +128,15 @@ std::unique_ptr<Aggregator> make_aggregator(const AggregatorConfig& config,
   }
   if (config.name == "fedavg")
     return std::make_unique<FedAvgAggregator>(std::move(segment_sizes), device);
+  for (const auto& name : aggregator_names())
+    if (name == config.name) {
+      RobustConfig robust;
+      robust.rule = parse_robust_rule(name);
+      robust.trim_beta = config.trim_beta;
+      robust.krum_f = config.krum_f;
+      robust.krum_m = config.krum_m;
+      return make_robust_aggregator(robust, std::move(segment_sizes), device);
+    }
   std::string names;
   for (const auto& n : aggregator_names()) names += (names.empty() ? "" : ", ") + n;
   throw Error("--aggregator: unknown aggregator '" + config.name + "' (expected one of " +

@@ -52,10 +52,9 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
     if (plan->lr_scale.defined()) plan->lr_scale = plan->lr_scale.to(device);
   }
   m_plans = plans;
-  m_runner = std::make_unique<PartyRunner>(
-      model, std::move(local),
-      PartyRunnerConfig{m_config.optimizer_state, m_config.local_bn, m_config.seed, device, debug},
-      m_plans);
+  PartyRunnerConfig runner{
+      m_config.optimizer_state, m_config.local_bn, m_config.seed, device, debug, m_config.attack};
+  m_runner = std::make_unique<PartyRunner>(model, std::move(local), runner, m_plans);
   m_server = std::make_unique<ServerStep>(m_config.server, m_plans);
   privacy::check_secure_agg(m_config.aggregator.secure, m_total_parties, m_config.participation,
                             m_config.rounds);

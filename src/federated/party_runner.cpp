@@ -83,7 +83,25 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
                 dg.index_select(0, m_plans->g.buffer_index),
                 dd.index_select(0, m_plans->d.param_index),
                 dd.index_select(0, m_plans->d.buffer_index)};
+  if (m_config.attack.attacks(party.id)) attack_update(u, round);
   return u;
+}
+
+void PartyRunner::attack_update(Update& u, const RoundContext& round) const {
+  // The whole update as one flat float32 vector on the CPU (the attack's draws run over it in
+  // one order), attacked, then cut back into the segments on the training device.
+  std::vector<std::int64_t> sizes;
+  for (const auto& s : u.segments) sizes.push_back(s.numel());
+  auto flat = torch::cat(u.segments).to(torch::kCPU, torch::kFloat32).contiguous();
+  apply_attack(m_config.attack, u.party, round.round, m_config.seed, flat.data_ptr<float>(),
+               flat.numel());
+  flat = flat.to(m_config.device);
+  std::int64_t at = 0;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    u.segments[i] = flat.narrow(0, at, sizes[i]);
+    at += sizes[i];
+  }
+  u.finite = torch::isfinite(flat).all().item<bool>();
 }
 
 bool PartyRunner::has_state() const {

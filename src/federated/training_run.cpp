@@ -236,6 +236,11 @@ std::vector<LocalParty> TrainingRun::Impl::load_parties() {
                                             " ranks (each rank needs at least one party)");
   comm.agree_ok(!o.conditional || info.classes > 1,
                 o.data + ": --conditional needs labels with num_classes > 1");
+  // Robust aggregation and attacks against the party count (the same verdict on every rank).
+  const std::string aggregation =
+      aggregator_settings_problem(o.federated.aggregator, total_parties, o.federated.participation);
+  comm.agree_ok(aggregation.empty(), aggregation);
+  comm::collective_try(comm, [&] { check_attackers(o.federated.attack, total_parties); });
   model = o.model;
   model.channels = static_cast<int>(info.channels);
   model.image_size = static_cast<int>(info.size);
@@ -489,8 +494,16 @@ void TrainingRun::Impl::log_start() {
   if (!comm.is_root()) return;
   spdlog::info("fedgan train: {} rank(s), {} parties ({}..{} on rank 0), model {}", comm.size(),
                total_parties, first_party, last_party - 1, model.to_string());
-  spdlog::info("  G {} + D {} values; {}", trainer->global().g_flat().numel(),
-               trainer->global().d_flat().numel(), trainer->aggregator().describe());
+  spdlog::info("  G {} + D {} values; {}: {}", trainer->global().g_flat().numel(),
+               trainer->global().d_flat().numel(), trainer->aggregator().name(),
+               trainer->aggregator().describe());
+  const auto& attack = config.federated.attack;
+  if (attack.active()) {
+    std::string ids;
+    for (int id : attack.attackers) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    spdlog::warn("simulated attack: parties {} send {} updates (--attack, --attackers)", ids,
+                 attack_name(attack));
+  }
   if (resume) {
     spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
     metrics.load_existing(start_round);

@@ -2,7 +2,7 @@
 # End-to-end tests of `fedgan train` / `sample` on a small Fashion-MNIST subset.
 # usage: train_cli.sh FEDGAN MPIEXEC WORKDIR CASE
 #   CASE: resume | resume_keep | preempt | sigterm | fault | pytorch | distill | refuse | config |
-#         settings | arch | sample | nonfinite | ranks | badflags | baddata | badckpt | strategies | small_data
+#         settings | arch | sample | nonfinite | ranks | badflags | baddata | badckpt | strategies | small_data | robust
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
@@ -317,6 +317,69 @@ nonfinite)
     "$fedgan" train "${small[@]}" --parties-per-rank 1 --rounds 3 --out "$work/all" \
     --skip-nonfinite --debug-nan-party 0 --debug-nan-round 2
   [ ! -e "$work/all/checkpoints/round_0002.h5" ] || fail "a checkpoint was written for round 2"
+  ;;
+robust)
+  # Robust aggregators and simulated attacks end to end (4 parties, 2 ranks): each rule runs
+  # and says so in the log; settings that cannot work and bad flags fail clearly on every rank;
+  # a NaN attack meets the non-finite handling; values from a config file arrive.
+  for agg in median trimmed-mean norm-bound; do
+    mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/$agg" --aggregator "$agg" \
+      --attack scale:10 --attackers 1 >"$work/$agg.log" 2>&1 || { cat "$work/$agg.log"; fail "$agg run"; }
+    grep -q "values; $agg: " "$work/$agg.log" || fail "the log does not name $agg"
+    grep -q "simulated attack: parties 1 send scale:10 updates" "$work/$agg.log" || fail "no attack warning"
+    [ -f "$work/$agg/checkpoints/latest.h5" ] || fail "$agg wrote no checkpoint"
+  done
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/krum" --aggregator krum \
+    --krum-f 0 >"$work/krum.log" 2>&1 || fail "krum run"
+  grep -q "values; krum: " "$work/krum.log" || fail "the log does not name krum"
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/multi" --aggregator multi-krum \
+    --krum-f 0 --krum-m 2 >"$work/multi.log" 2>&1 || fail "multi-krum run"
+  grep -q "values; multi-krum: " "$work/multi.log" || fail "the log does not name multi-krum"
+  # The median of the attacked run differs from FedAvg's attacked run (the rule is applied).
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/fedavg" --attack scale:10 \
+    --attackers 1 >/dev/null 2>&1 || fail "fedavg run"
+  ! same_models "$work/fedavg/checkpoints/latest.h5" "$work/median/checkpoints/latest.h5" \
+    >/dev/null 2>&1 || fail "median and FedAvg gave the same model"
+  expect_fail "--aggregator krum --krum-f 1 needs more than 2f \+ 2 = 4 parties in a round, but 4 of the 4" \
+    mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/x" --aggregator krum
+  expect_fail "--krum-m 5 is more than the 4 updates Multi-Krum may average" \
+    mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/x" --aggregator multi-krum \
+    --krum-f 0 --krum-m 5
+  expect_fail "--attackers: party 4 does not exist \(the run has 4 parties, ids 0..3\)" \
+    mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/x" --attack sign-flip --attackers 4
+  expect_fail "--attack sign-flip needs --attackers" \
+    mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/x" --attack sign-flip
+  expect_fail "--attack: 'flip' is not an attack \(expected none, sign-flip" \
+    "$fedgan" train "${small[@]}" --out "$work/x" --attack flip --attackers 1
+  expect_fail "--attack: .*'x' is not a finite number" \
+    "$fedgan" train "${small[@]}" --out "$work/x" --attack scale:x --attackers 1
+  expect_fail "--attackers: .*'1;2' is not a party id" \
+    "$fedgan" train "${small[@]}" --out "$work/x" --attack nan --attackers '1;2'
+  expect_fail "--trim-beta: 0.5 is outside \[0, 0.5\)" \
+    "$fedgan" train "${small[@]}" --out "$work/x" --trim-beta 0.5
+  expect_fail "--aggregator: .*bogus" "$fedgan" train "${small[@]}" --out "$work/x" --aggregator bogus
+  # NaN from an attacker: the run stops naming it, or skips it with --skip-nonfinite.
+  expect_fail "party 1 produced a non-finite update in round 1" \
+    mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/nan" --aggregator median \
+    --attack nan --attackers 1
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/nanskip" --aggregator median \
+    --attack nan --attackers 1 --skip-nonfinite >"$work/nanskip.log" 2>&1 || fail "nan skip run"
+  grep -q "(1 skipped)" "$work/nanskip.log" || fail "no skip reported"
+  # From a config file: the values arrive (log, the run's config.toml).
+  printf '[train]\naggregator = "trimmed-mean"\ntrim-beta = 0.25\nattack = "sign-flip"\nattackers = "2"\n' \
+    >"$work/robust.toml"
+  mpi 2 "$fedgan" --config "$work/robust.toml" train "${small[@]}" --rounds 1 --out "$work/cfg" \
+    >"$work/cfg.log" 2>&1 || { cat "$work/cfg.log"; fail "config run"; }
+  grep -q "values; trimmed-mean: " "$work/cfg.log" || fail "aggregator from the config file"
+  grep -q "parties 2 send sign-flip updates" "$work/cfg.log" || fail "attack from the config file"
+  grep -q '^trim-beta=0.25' "$work/cfg/config.toml" || fail "trim-beta did not arrive"
+  grep -Eq '^attackers="?2"?$' "$work/cfg/config.toml" || fail "attackers did not arrive"
+  # A run's config.toml with a list of attackers runs again as it is.
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --out "$work/two" --attack sign-flip \
+    --attackers 1,2 >/dev/null 2>&1 || fail "two attackers"
+  "$fedgan" --config "$work/two/config.toml" train --out "$work/two_again" >"$work/two.log" 2>&1 \
+    || { cat "$work/two.log"; fail "config.toml with two attackers does not run again"; }
+  grep -q "parties 1,2 send sign-flip updates" "$work/two.log" || fail "two attackers not named"
   ;;
 ranks)
   expect_fail "fewer than the 4 ranks|need" mpi 4 "$fedgan" train "${small[@]}" --rounds 1 \

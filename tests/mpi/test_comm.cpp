@@ -113,3 +113,42 @@ TEST_CASE("run_on_root: rank 0 works, every rank learns its failure", "[mpi]") {
   }
   CHECK(threw);  // on every rank, not only on rank 0
 }
+
+TEST_CASE("alltoallv and allgatherv_into move variable counts exactly", "[mpi]") {
+  auto& comm = world();
+  const int R = comm.size(), me = comm.rank();
+  // Rank s sends s + d + 1 floats to rank d, each 100·s + d + i/8 (exact in float32); rank 0
+  // sends nothing to itself when R > 1 to test an empty block.
+  auto count = [&](int s, int d) -> std::size_t {
+    return R > 1 && s == 0 && d == 0 ? 0 : static_cast<std::size_t>(s + d + 1);
+  };
+  std::vector<std::size_t> send_counts(R), recv_counts(R);
+  std::vector<float> send;
+  for (int d = 0; d < R; ++d) {
+    send_counts[d] = count(me, d);
+    recv_counts[d] = count(d, me);
+    for (std::size_t i = 0; i < send_counts[d]; ++i)
+      send.push_back(static_cast<float>(100 * me + d + i / 8.0));
+  }
+  std::size_t total = 0;
+  for (auto c : recv_counts) total += c;
+  std::vector<float> recv(total, -1.0f);
+  comm.alltoallv(send.data(), send_counts, recv.data(), recv_counts, comm::DType::Float32);
+  std::size_t at = 0;
+  for (int s = 0; s < R; ++s)
+    for (std::size_t i = 0; i < recv_counts[s]; ++i)
+      CHECK(recv[at++] == static_cast<float>(100 * s + me + i / 8.0));
+
+  // allgatherv_into: rank r gives r + 2 doubles r + i/4.
+  std::vector<std::size_t> counts(R);
+  for (int r = 0; r < R; ++r) counts[r] = static_cast<std::size_t>(r + 2);
+  std::vector<double> mine(counts[me]);
+  for (std::size_t i = 0; i < mine.size(); ++i) mine[i] = me + i / 4.0;
+  std::size_t n = 0;
+  for (auto c : counts) n += c;
+  std::vector<double> all(n);
+  comm.allgatherv_into(mine.data(), all.data(), counts, comm::DType::Float64);
+  at = 0;
+  for (int r = 0; r < R; ++r)
+    for (std::size_t i = 0; i < counts[r]; ++i) CHECK(all[at++] == r + i / 4.0);
+}

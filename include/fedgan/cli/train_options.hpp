@@ -27,6 +27,8 @@ struct TrainOptions {
   std::vector<std::string> train_only;    // one list of globs for G and D
   std::string diffaug = "none";           // "translation,cutout,color"
   std::string lr_schedule = "constant";   // constant | cosine | linear
+  std::string attack = "none";            // none | sign-flip | scale:K | gaussian:SIGMA | nan
+  std::string attackers;                  // "0,3"
   // Client-level DP (`train` only); the numbers are bound into run.dp.
   std::string dp_clip = "off";            // off | C > 0
   std::string dp_noise = "central";       // central | distributed

@@ -42,6 +42,17 @@ class Communicator {
   virtual void allgather(const void* in, std::size_t bytes, void* out) = 0;
   // Variable sizes: returns every rank's bytes, ordered by rank.
   virtual std::vector<std::vector<std::uint8_t>> allgatherv(const void* in, std::size_t bytes) = 0;
+  // Variable sizes into one buffer: rank r contributes counts[r] elements of `type` (the
+  // caller knows every rank's count); `out` receives them all, ordered by rank.
+  virtual void allgatherv_into(const void* in, void* out, const std::vector<std::size_t>& counts,
+                               DType type) = 0;
+  // All-to-all with variable counts (elements of `type`): this rank sends send_counts[d]
+  // elements to rank d, laid out in `send` by destination rank, and receives recv_counts[s]
+  // elements from rank s into `recv`, laid out by source rank. Counts must match pairwise
+  // (this rank's recv_counts[s] is rank s's send_counts[this rank]).
+  virtual void alltoallv(const void* send, const std::vector<std::size_t>& send_counts,
+                         void* recv, const std::vector<std::size_t>& recv_counts,
+                         DType type) = 0;
   virtual void barrier() = 0;
   // Last resort: ends every rank of the job now.
   [[noreturn]] virtual void abort(int code) = 0;

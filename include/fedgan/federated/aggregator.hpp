@@ -23,7 +23,16 @@ struct AggregatorConfig {
   AggregatorConfig(std::string rule = "fedavg") : name(std::move(rule)) {}  // NOLINT: implicit
   std::string name;                 // one of aggregator_names()
   privacy::SecureAggConfig secure;  // --secure-agg: fedavg over masked updates
+  // Robust rules (federated/robust.hpp): trimmed-mean's β, Krum's f and Multi-Krum's m.
+  double trim_beta = 0.1;
+  int krum_f = 1;
+  int krum_m = 0;  // 0: P − f
 };
+
+// Why these aggregation settings cannot work with `parties` parties of which ⌈participation·P⌉
+// take part in a round ("" when they can): Krum's f against the participants, Multi-Krum's m.
+std::string aggregator_settings_problem(const AggregatorConfig& config, int parties,
+                                        double participation);
 
 class Aggregator {
  public:

@@ -43,6 +43,7 @@ struct FederatedConfig {
   ServerOptimizerConfig server;
   AggregatorConfig aggregator;
   ClientStrategyConfig client;  // fedavg | fednova | scaffold, and FedProx's μ
+  AttackSpec attack;  // simulated hostile parties (testing robust aggregation)
   transfer::FreezeConfig freeze_g, freeze_d;  // fine-tuning: frozen blocks, lr multipliers
   train::AdaConfig ada;  // adaptive augmentation strength: one p for the federation
   // Where this rank's models, parties' batches, optimizer states and the aggregation buffer

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fedgan/data/party_data.hpp"
+#include "fedgan/federated/attack.hpp"
 #include "fedgan/federated/debug_hooks.hpp"
 #include "fedgan/federated/server_step.hpp"
 #include "fedgan/federated/update.hpp"
@@ -37,6 +38,9 @@ struct PartyRunnerConfig {
   std::uint64_t seed = 0;
   torch::Device device = torch::kCPU;
   DebugHooks debug;
+  // Simulated hostile parties (--attack, --attackers): their updates are replaced before the
+  // finiteness check, so a NaN attack meets the non-finite handling like a real NaN.
+  AttackSpec attack;
 };
 
 class PartyRunner {
@@ -76,6 +80,8 @@ class PartyRunner {
     torch::Tensor g_buffers, d_buffers;  // local_bn
   };
   train::PartyOptimizers new_optimizers();
+  // Replaces an attacker's update (m_config.attack) and re-checks that it is finite.
+  void attack_update(Update& update, const RoundContext& round) const;
   void save_state(int party, std::map<std::string, torch::Tensor>& out) const;
   void load_state(int party, const std::map<std::string, torch::Tensor>& tensors);
   void backup(int party);
