@@ -83,10 +83,13 @@ resume)
     || { cat "$work/log"; fail "resume"; }
   grep -q "resuming after round 2" "$work/log" || fail "resume did not start after round 2"
   same_checkpoints "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
-  cols() { cut -d, -f1,21,22 "$1"; }
+  # The epsilon and dp_clip columns, found by name (other options add columns after them).
+  col_of() { head -1 "$work/full/metrics.csv" | tr , '\n' | grep -nx "$1" | cut -d: -f1; }
+  e_col=$(col_of epsilon); c_col=$(col_of dp_clip)
+  [ -n "$e_col" ] && [ -n "$c_col" ] && [ "$c_col" -eq $((e_col + 1)) ] || fail "metrics.csv header"
+  cols() { cut -d, -f1,"$e_col","$c_col" "$1"; }
   [ "$(cols "$work/full/metrics.csv")" = "$(cols "$work/part/metrics.csv")" ] \
     || { cols "$work/full/metrics.csv"; cols "$work/part/metrics.csv"; fail "epsilon/dp_clip columns differ"; }
-  head -1 "$work/full/metrics.csv" | grep -q ",epsilon,dp_clip$" || fail "metrics.csv header"
   # The clip moved (adaptive) and epsilon grows every round.
   "$python" - "$work/full/metrics.csv" <<'PY' || fail "metrics"
 import csv, sys
