@@ -2,6 +2,7 @@
 // adaptive clip give the same model at any rank count, and one account.
 #include <catch2/catch.hpp>
 
+#include "../unit/federated/toy_federation.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/federated/federated_trainer.hpp"
 #include "fedgan/privacy/dp_fedavg.hpp"
@@ -12,23 +13,11 @@ using fedgan::testing::world;
 
 namespace {
 
-models::ModelConfig dp_mpi_model() {
-  models::ModelConfig c;
-  c.latent_dim = 8;
-  c.g_width = 4;
-  c.d_width = 4;
-  return c;
-}
-
+// Party k holds 12 + 4k images.
 std::vector<federated::LocalParty> dp_mpi_parties(int first, int last) {
-  std::vector<federated::LocalParty> out;
-  for (int k = first; k < last; ++k) {
-    auto gen = compat::make_cpu_generator(300 + static_cast<std::uint64_t>(k));
-    out.push_back({k, std::make_shared<data::TensorPartyData>(
-                          torch::rand({12 + 4 * k, 1, 28, 28}, gen) * 2 - 1, torch::Tensor(),
-                          2000 + static_cast<std::uint64_t>(k))});
-  }
-  return out;
+  std::vector<std::int64_t> sizes;
+  for (int k = 0; k < last; ++k) sizes.push_back(12 + 4 * k);
+  return testing::toy_parties(sizes, 300, 2000, first, last);
 }
 
 }  // namespace
@@ -57,14 +46,14 @@ TEST_CASE("DP-FedAvg: R ranks x 4/R parties equal 1 rank x 4 parties", "[mpi][dp
     c.clip_quantile = 0.5;
     c.clip_count_stddev = 1.0;
     const auto plan = privacy::make_dp_plan(c, fc.participation, sizes);
-    federated::FederatedTrainer spread(comm, dp_mpi_model(), local, fc,
+    federated::FederatedTrainer spread(comm, testing::toy_model(), local, fc,
                                        dp_mpi_parties(comm.rank() * per, (comm.rank() + 1) * per),
                                        4);
     privacy::DpFedAvg spread_dp(comm, plan);
     spread.add_update_transform(spread_dp.update_transform());
     spread.add_aggregate_transform(spread_dp.aggregate_transform());
     auto serial_comm = comm::make_serial_communicator();
-    federated::FederatedTrainer serial(*serial_comm, dp_mpi_model(), local, fc,
+    federated::FederatedTrainer serial(*serial_comm, testing::toy_model(), local, fc,
                                        dp_mpi_parties(0, 4), 4);
     privacy::DpFedAvg serial_dp(*serial_comm, plan);
     serial.add_update_transform(serial_dp.update_transform());

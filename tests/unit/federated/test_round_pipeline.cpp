@@ -1,9 +1,9 @@
 // The seams of a round: the aggregator factory, the FedAvg aggregator through the Aggregator
 // interface, update and aggregate transforms and regularizers as the trainer calls them.
 #include <catch2/catch.hpp>
-
 #include <set>
 
+#include "federated/toy_federation.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/party_data.hpp"
@@ -14,25 +14,6 @@ using namespace fedgan;
 using namespace fedgan::federated;
 
 namespace {
-
-models::ModelConfig pipeline_model() {
-  models::ModelConfig c;
-  c.latent_dim = 8;
-  c.g_width = 4;
-  c.d_width = 4;
-  return c;
-}
-
-std::vector<LocalParty> pipeline_parties(std::vector<std::int64_t> sizes) {
-  std::vector<LocalParty> out;
-  for (std::size_t k = 0; k < sizes.size(); ++k)
-    out.push_back({static_cast<int>(k),
-                   std::make_shared<data::TensorPartyData>(
-                       torch::rand({sizes[k], 1, 28, 28}, compat::make_cpu_generator(k + 5)) * 2 -
-                           1,
-                       torch::Tensor(), 40 + k)});
-  return out;
-}
 
 train::LocalTrainConfig pipeline_local() {
   train::LocalTrainConfig c;
@@ -155,8 +136,8 @@ TEST_CASE("transforms and regularizers see every party of every round", "[federa
   fc.seed = 9;
   fc.participation = 0.5;  // 2 of 4 parties per round
   Calls calls;
-  FederatedTrainer t(*comm, pipeline_model(), pipeline_local(), fc,
-                     pipeline_parties({16, 16, 16, 16}), 4);
+  FederatedTrainer t(*comm, testing::toy_model(), pipeline_local(), fc,
+                     testing::toy_parties({16, 16, 16, 16}, 5, 40), 4);
   t.add_update_transform(std::make_unique<RecordingTransform>(calls, false));
   t.add_aggregate_transform(std::make_unique<RecordingAggregateHook>(calls));
   t.add_regularizer(std::make_shared<RecordingRegularizer>(calls));
@@ -182,8 +163,8 @@ TEST_CASE("an update transform's weights steer the mean (uniform = FedAvg on equ
   fc.seed = 4;
   Calls calls;
   auto run = [&](std::vector<std::int64_t> sizes, bool uniform) {
-    FederatedTrainer t(*comm, pipeline_model(), pipeline_local(), fc, pipeline_parties(sizes),
-                       static_cast<int>(sizes.size()));
+    FederatedTrainer t(*comm, testing::toy_model(), pipeline_local(), fc,
+                       testing::toy_parties(sizes, 5, 40), static_cast<int>(sizes.size()));
     if (uniform) t.add_update_transform(std::make_unique<RecordingTransform>(calls, true));
     for (int round = 1; round <= 2; ++round) t.run_round(round);
     return t.global().g_flat().snapshot();

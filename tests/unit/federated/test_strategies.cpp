@@ -3,6 +3,7 @@
 // degenerate setting, and differs outside it).
 #include <catch2/catch.hpp>
 
+#include "federated/toy_federation.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/party_data.hpp"
@@ -14,28 +15,6 @@ using namespace fedgan;
 using namespace fedgan::federated;
 
 namespace {
-
-models::ModelConfig strategy_model() {
-  models::ModelConfig c;
-  c.latent_dim = 8;
-  c.g_width = 4;
-  c.d_width = 4;
-  return c;
-}
-
-std::vector<LocalParty> strategy_parties(const std::vector<std::int64_t>& sizes, int first = 0,
-                                         int last = -1) {
-  if (last < 0) last = static_cast<int>(sizes.size());
-  std::vector<LocalParty> out;
-  for (int k = first; k < last; ++k)
-    out.push_back({k, std::make_shared<data::TensorPartyData>(
-                          torch::rand({sizes[static_cast<std::size_t>(k)], 1, 28, 28},
-                                      compat::make_cpu_generator(70 + static_cast<std::uint64_t>(k))) *
-                                  2 -
-                              1,
-                          torch::Tensor(), 90 + static_cast<std::uint64_t>(k))});
-  return out;
-}
 
 train::LocalTrainConfig steps_config(int steps) {
   train::LocalTrainConfig c;
@@ -68,7 +47,7 @@ template <class Setup>
 ModelValues run_rounds(FederatedConfig fc, const train::LocalTrainConfig& lc,
              const std::vector<std::int64_t>& sizes, int rounds, Setup setup) {
   auto comm = comm::make_serial_communicator();
-  FederatedTrainer t(*comm, strategy_model(), lc, fc, strategy_parties(sizes),
+  FederatedTrainer t(*comm, testing::toy_model(), lc, fc, testing::toy_parties(sizes, 70, 90),
                      static_cast<int>(sizes.size()));
   setup(t);
   for (int r = 1; r <= rounds; ++r) t.run_round(r);
@@ -165,7 +144,8 @@ TEST_CASE("SCAFFOLD round 1 with zero variates equals FedAvg bit for bit, then c
       same_models(run_rounds(base_config(), steps_config(3), sizes, 2), run_rounds(sc, steps_config(3), sizes, 2)));
   // After round 1 the server variate is the mean drift, non-zero.
   auto comm = comm::make_serial_communicator();
-  FederatedTrainer t(*comm, strategy_model(), steps_config(3), sc, strategy_parties(sizes), 3);
+  FederatedTrainer t(*comm, testing::toy_model(), steps_config(3), sc,
+                     testing::toy_parties(sizes, 70, 90), 3);
   t.run_round(1);
   const auto state = t.server_state();
   REQUIRE(state.count("scaffold/c_g"));
@@ -179,17 +159,20 @@ TEST_CASE("SCAFFOLD resumes exactly from its saved variates", "[federated][strat
   sc.participation = 0.6;  // 2 of 3: variates of absent parties must survive too
   const std::vector<std::int64_t> sizes = {16, 24, 40};
   auto comm = comm::make_serial_communicator();
-  FederatedTrainer straight(*comm, strategy_model(), steps_config(2), sc, strategy_parties(sizes), 3);
+  FederatedTrainer straight(*comm, testing::toy_model(), steps_config(2), sc,
+                            testing::toy_parties(sizes, 70, 90), 3);
   for (int r = 1; r <= 4; ++r) straight.run_round(r);
 
-  FederatedTrainer first(*comm, strategy_model(), steps_config(2), sc, strategy_parties(sizes), 3);
+  FederatedTrainer first(*comm, testing::toy_model(), steps_config(2), sc,
+                         testing::toy_parties(sizes, 70, 90), 3);
   for (int r = 1; r <= 2; ++r) first.run_round(r);
   const auto g = first.global().g_flat().snapshot(), d = first.global().d_flat().snapshot();
   auto server = first.server_state();
   auto party = first.party_state_tensors();
   for (auto* m : {&server, &party})
     for (auto& [k, v] : *m) v = v.clone();  // as a checkpoint holds them
-  FederatedTrainer resumed(*comm, strategy_model(), steps_config(2), sc, strategy_parties(sizes), 3);
+  FederatedTrainer resumed(*comm, testing::toy_model(), steps_config(2), sc,
+                           testing::toy_parties(sizes, 70, 90), 3);
   resumed.global().g_flat().restore(g);
   resumed.global().d_flat().restore(d);
   resumed.load_server_state(server);
@@ -203,7 +186,8 @@ TEST_CASE("SCAFFOLD: an abandoned round leaves the variates as they were", "[fed
   sc.client.name = "scaffold";
   const std::vector<std::int64_t> sizes = {16, 24};
   auto comm = comm::make_serial_communicator();
-  FederatedTrainer t(*comm, strategy_model(), steps_config(2), sc, strategy_parties(sizes), 2);
+  FederatedTrainer t(*comm, testing::toy_model(), steps_config(2), sc,
+                     testing::toy_parties(sizes, 70, 90), 2);
   t.run_round(1);
   const auto before = t.server_state().at("scaffold/c_g").clone();
   const auto party_before = t.party_state_tensors().at("party/0/scaffold_c_g").clone();

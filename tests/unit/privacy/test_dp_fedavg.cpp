@@ -2,10 +2,10 @@
 // C = ∞ is FedAvg with uniform weights bit for bit, central and distributed noise have the same
 // variance, the account survives a checkpoint).
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 
+#include "federated/toy_federation.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/party_data.hpp"
@@ -19,25 +19,6 @@ using namespace fedgan::federated;
 namespace {
 
 const double kNoClip = std::numeric_limits<double>::infinity();
-
-models::ModelConfig dp_model() {
-  models::ModelConfig c;
-  c.latent_dim = 8;
-  c.g_width = 4;
-  c.d_width = 4;
-  return c;
-}
-
-std::vector<LocalParty> dp_parties(const std::vector<std::int64_t>& sizes) {
-  std::vector<LocalParty> out;
-  for (std::size_t k = 0; k < sizes.size(); ++k)
-    out.push_back({static_cast<int>(k),
-                   std::make_shared<data::TensorPartyData>(
-                       torch::rand({sizes[k], 1, 28, 28}, compat::make_cpu_generator(k + 11)) * 2 -
-                           1,
-                       torch::Tensor(), 70 + k)});
-  return out;
-}
 
 train::LocalTrainConfig dp_local() {
   train::LocalTrainConfig c;
@@ -90,9 +71,11 @@ TEST_CASE("DP with z = 0 and C = inf equals FedAvg with uniform weights, bit for
   FederatedConfig fc;
   fc.seed = 5;
   fc.poisson_sampling = true;  // q = 1: every party, as the plain run
-  FederatedTrainer plain(*comm, dp_model(), dp_local(), fc, dp_parties(sizes), 3);
+  FederatedTrainer plain(*comm, testing::toy_model(), dp_local(), fc,
+                         testing::toy_parties(sizes, 11, 70), 3);
   plain.add_update_transform(std::make_unique<UniformWeights>());
-  FederatedTrainer dp(*comm, dp_model(), dp_local(), fc, dp_parties(sizes), 3);
+  FederatedTrainer dp(*comm, testing::toy_model(), dp_local(), fc,
+                      testing::toy_parties(sizes, 11, 70), 3);
   privacy::DpFedAvg mech(*comm, dp_plan(kNoClip, 0, 1.0, sizes));
   dp.add_update_transform(mech.update_transform());
   dp.add_aggregate_transform(mech.aggregate_transform());
@@ -114,7 +97,8 @@ TEST_CASE("clipping bounds a party: a 1000x update moves the model no more than 
     FederatedConfig fc;
     fc.seed = 8;
     fc.poisson_sampling = true;
-    FederatedTrainer t(*comm, dp_model(), dp_local(), fc, dp_parties(sizes), 4);
+    FederatedTrainer t(*comm, testing::toy_model(), dp_local(), fc,
+                       testing::toy_parties(sizes, 11, 70), 4);
     privacy::DpFedAvg mech(*comm, dp_plan(clip, 0, 1.0, sizes));
     t.add_update_transform(std::make_unique<Amplify>(2, factor));
     t.add_update_transform(mech.update_transform());
@@ -135,7 +119,8 @@ TEST_CASE("clipping bounds a party: a 1000x update moves the model no more than 
   // Without clipping the same attack moves the model hundreds of times further.
   FederatedConfig fc;
   fc.seed = 8;
-  FederatedTrainer t(*comm, dp_model(), dp_local(), fc, dp_parties(sizes), 4);
+  FederatedTrainer t(*comm, testing::toy_model(), dp_local(), fc,
+                     testing::toy_parties(sizes, 11, 70), 4);
   t.add_update_transform(std::make_unique<Amplify>(2, 1000));
   const auto before = whole_model(t).to(torch::kFloat64);
   t.run_round(1);
