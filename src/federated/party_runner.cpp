@@ -36,15 +36,26 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
                                        const RoundContext& round,
                                        const std::function<bool()>& interrupted) {
   backup(party.id);
-  auto& state = m_states[party.id];
+  // An entry in m_states only for a party that carries something across rounds: with
+  // --optimizer-state reset and no --local-bn a party keeps nothing, and one Adam of the rank
+  // serves every party in turn (an entry per party that ever trained held two Adam moments of G
+  // and D each, 2 × 4 bytes per parameter, until the run ended).
+  PartyState* state = has_state() ? &m_states[party.id] : nullptr;
   m_local->copy_from(global);
-  if (m_config.local_bn && state.g_buffers.defined()) {
+  if (m_config.local_bn && state->g_buffers.defined()) {
     torch::NoGradGuard g;
-    m_local->g_flat().buffers_view().copy_(state.g_buffers);
-    m_local->d_flat().buffers_view().copy_(state.d_buffers);
+    m_local->g_flat().buffers_view().copy_(state->g_buffers);
+    m_local->d_flat().buffers_view().copy_(state->d_buffers);
   }
-  if (!state.optimizers || m_config.optimizer_state == OptimizerState::Reset)
-    state.optimizers = new_optimizers();
+  train::PartyOptimizers* optimizers = nullptr;
+  if (m_config.optimizer_state == OptimizerState::Keep) {
+    if (!state->optimizers) state->optimizers = new_optimizers();
+    optimizers = &*state->optimizers;
+  } else {
+    m_fresh_optimizers.reset();  // the previous party's moments go before the new ones exist
+    m_fresh_optimizers = new_optimizers();
+    optimizers = &*m_fresh_optimizers;
+  }
   m_trainer.begin_party({party.id, round.round, &global});
   auto gen = compat::make_generator(mix_seed(m_config.seed,
                                              static_cast<std::uint64_t>(party.id) + 1,
@@ -53,7 +64,7 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
   const std::int64_t epochs_per_round =
       m_trainer.config().local_steps > 0 ? 1000000 : m_trainer.config().local_epochs;
   const auto result =
-      m_trainer.run(*m_local, *state.optimizers, *party.data,
+      m_trainer.run(*m_local, *optimizers, *party.data,
                     static_cast<std::int64_t>(round.round) * epochs_per_round, gen, interrupted);
   if (result.interrupted) return std::nullopt;
   if (party.id == m_config.debug.nan_party && round.round == m_config.debug.nan_round)
@@ -73,8 +84,8 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
              torch::isfinite(m_local->d_flat().flat()).all().item<bool>();
   if (!u.finite) return u;
   if (m_config.local_bn) {
-    state.g_buffers = m_local->g_flat().buffers_view().clone();
-    state.d_buffers = m_local->d_flat().buffers_view().clone();
+    state->g_buffers = m_local->g_flat().buffers_view().clone();
+    state->d_buffers = m_local->d_flat().buffers_view().clone();
   }
   // Δ_k = local − global at the plans' indices (frozen values never travel).
   const auto dg = m_local->g_flat().flat() - global.g_flat().flat();

@@ -90,7 +90,9 @@ class PartyRunner {
   std::shared_ptr<const ModelPlans> m_plans;
   std::unique_ptr<models::Gan> m_local;
   train::LocalTrainer m_trainer;
-  std::map<int, PartyState> m_states;
+  std::map<int, PartyState> m_states;  // only parties with state (has_state())
+  // --optimizer-state reset: the Adam of the party in training, made fresh for each party.
+  std::optional<train::PartyOptimizers> m_fresh_optimizers;
   // Party state as it was before this round touched it (kept Adam moments are updated in
   // place), in the checkpoint's form.
   std::map<int, std::map<std::string, torch::Tensor>> m_backup;
