@@ -5,21 +5,8 @@
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)"; common="$work/common"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-mpi() { "$mpiexec" --oversubscribe -n "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-python=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 json_field() { "$python" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
-
-expect_fail() {  # expect_fail REGEX command...
-  local regex="$1"; shift
-  set +e; out="$("$@" 2>&1)"; rc=$?; set -e
-  [ $rc -ne 0 ] || fail "expected failure of: $*"
-  grep -Eq -- "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
-  ! grep -Eq "Exception raised from|frame #|MPI_ABORT|ORTE_ERROR_LOG|179769313" <<<"$out" \
-    || { echo "$out"; fail "unclean error output"; }
-  echo "ok: failed as expected ($regex)"
-}
 
 data=(--data "$common/train.h5" --evaluator "$common/ev.h5")
 case "$case" in

@@ -5,28 +5,14 @@
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-mpi() { "$mpiexec" --oversubscribe -n "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-python=/usr/bin/python3
-
-expect_fail() {  # expect_fail REGEX command... (leaves the output in $out)
-  local regex="$1"; shift
-  set +e; out="$("$@" 2>&1)"; rc=$?; set -e
-  [ $rc -ne 0 ] || fail "expected failure of: $*"
-  grep -Eq -- "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
-  ! grep -Eq "Exception raised from|frame #|MPI_ABORT|ORTE_ERROR_LOG|179769313" <<<"$out" \
-    || { echo "$out"; fail "unclean error output"; }
-  echo "ok: failed as expected ($regex)"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # json FIELD: one field of the JSON object on stdin.
 json() { "$python" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 # A small DP run: 2 classes of the test split, 4 parties, q = 0.5 (delta default 1/40).
 setup_small() {
-  "$fedgan" prepare --split test --classes 0,1 --parties 4 --partition dirichlet --alpha 1 \
-    --seed 1 --out "$work/data.h5" >/dev/null 2>&1 || fail "prepare"
+  prepare_four_parties "$work/data.h5"
   small=(--data "$work/data.h5" --g-width 8 --d-width 8 --latent-dim 16 --local-steps 2
          --batch-size 16 --threads 1 --participation 0.5 --dp-clip 0.5 --dp-noise-multiplier 1)
 }

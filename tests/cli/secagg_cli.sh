@@ -4,48 +4,12 @@
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-mpi() { "$mpiexec" --oversubscribe -n "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-python=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# 2 classes of the test split (2000 images), 4 non-IID parties (unequal n_k: FedAvg weights).
-"$fedgan" prepare --split test --classes 0,1 --parties 4 --partition dirichlet --alpha 1 \
-  --seed 1 --out "$work/data.h5" >/dev/null 2>&1 || fail "prepare"
+prepare_four_parties "$work/data.h5"
 small=(--data "$work/data.h5" --g-width 8 --d-width 8 --latent-dim 16 --local-steps 2
        --batch-size 16 --server-optimizer fedavgm --threads 1)
 secure=(--secure-agg --secagg-range 1)
-
-# compare A.h5 B.h5 TOL: every model tensor equal (TOL 0) or within TOL; prints the largest gap.
-compare() {
-  "$python" - "$1" "$2" "$3" <<'PY'
-import sys, h5py, numpy as np
-a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
-tol = float(sys.argv[3])
-assert a.attrs["round"] == b.attrs["round"], (a.attrs["round"], b.attrs["round"])
-gap = 0.0
-for g in ("generator", "discriminator"):
-    assert sorted(a[g]) == sorted(b[g])
-    for k in a[g]:
-        x, y = a[g][k][()], b[g][k][()]
-        gap = max(gap, float(np.abs(x.astype(np.float64) - y).max()))
-        if tol == 0 and not np.array_equal(x, y):
-            sys.exit(f"{g}/{k} differs by {gap}")
-if gap > tol:
-    sys.exit(f"largest difference {gap} > {tol}")
-print(f"largest difference {gap} (tolerance {tol})")
-PY
-}
-
-expect_fail() {  # expect_fail REGEX command...
-  local regex="$1"; shift
-  set +e; out="$("$@" 2>&1)"; rc=$?; set -e
-  [ $rc -ne 0 ] || fail "expected failure of: $*"
-  grep -Eq -- "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
-  ! grep -Eq "Exception raised from|frame #|MPI_ABORT|ORTE_ERROR_LOG|179769313" <<<"$out" \
-    || { echo "$out"; fail "unclean error output"; }
-  echo "ok: failed as expected ($regex)"
-}
 
 case "$case" in
 run)

@@ -6,45 +6,13 @@
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
 mkdir -p "$work"; work="$(cd "$work" && pwd)/$case"; rm -rf "$work"; mkdir -p "$work"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-mpi() { "$mpiexec" --oversubscribe -n "$@"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-python=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # 2 classes of the test split (2000 images), 4 non-IID parties.
-"$fedgan" prepare --split test --classes 0,1 --parties 4 --partition dirichlet --alpha 1 \
-  --seed 1 --out "$work/data.h5" >/dev/null 2>&1 || fail "prepare"
+prepare_four_parties "$work/data.h5"
 base=(--data "$work/data.h5" --g-width 8 --d-width 8 --latent-dim 16 --local-steps 2
       --batch-size 16 --server-optimizer fedavgm)
 small=("${base[@]}" --threads 1)
-
-# Compares two checkpoints' models bit for bit (and their rounds).
-same_models() {
-  "$python" - "$1" "$2" <<'PY'
-import sys, h5py, numpy as np
-a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
-assert a.attrs["round"] == b.attrs["round"], (a.attrs["round"], b.attrs["round"])
-n = 0
-for g in ("generator", "discriminator"):
-    assert sorted(a[g]) == sorted(b[g])
-    for k in a[g]:
-        if not np.array_equal(a[g][k][()], b[g][k][()]):
-            sys.exit(f"{g}/{k} differs: max |a-b| = {np.abs(a[g][k][()] - b[g][k][()]).max()}")
-        n += 1
-print(f"{n} tensors equal at round {a.attrs['round']}")
-PY
-}
-
-expect_fail() {  # expect_fail REGEX command... (leaves the output in $out)
-  local regex="$1"; shift
-  set +e; out="$("$@" 2>&1)"; rc=$?; set -e
-  [ $rc -ne 0 ] || fail "expected failure of: $*"
-  grep -Eq -- "$regex" <<<"$out" || { echo "$out"; fail "output lacks '$regex'"; }
-  # A clean message: no LibTorch backtrace, no abort of the job, no 309-digit range.
-  ! grep -Eq "Exception raised from|frame #|MPI_ABORT|ORTE_ERROR_LOG|179769313" <<<"$out" \
-    || { echo "$out"; fail "unclean error output"; }
-  echo "ok: failed as expected ($regex)"
-}
 
 # A 6-round 2-rank run in the background, waited for until round 2: mpirun itself is the
 # background job (not a function), so $pid is mpirun's pid and it forwards SIGUSR1.
