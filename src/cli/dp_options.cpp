@@ -28,59 +28,49 @@ CLI::Validator clip_or_off() {
 
 void add_dp_options(CLI::App& sub, TrainOptions& o) {
   auto& d = o.run.dp;
-  const char* group = "Client-level differential privacy (DP-FedAvg; see README, Privacy)";
-  sub.add_option("--dp-clip", o.dp_clip,
-                 "clip each participating party's whole update (G and D) to this L2 norm C and "
-                 "turn DP on: Poisson sampling at rate --participation, Gaussian noise, the "
-                 "RDP account (off: no DP)")
-      ->capture_default_str()
-      ->check(clip_or_off())
-      ->group(group);
-  sub.add_option("--dp-noise-multiplier", d.noise_multiplier,
-                 "z: the sum of clipped updates gets N(0, z^2 C^2) per value (0: no noise, "
-                 "infinite epsilon)")
-      ->capture_default_str()
-      ->check(non_negative())
-      ->group(group);
-  sub.add_option("--dp-noise", o.dp_noise,
-                 "central: one draw added to the sum (trusted aggregator); distributed: each "
-                 "participant adds its share N(0, z^2 C^2/|S|) (pairs with secure aggregation)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"central", "distributed"}))
-      ->group(group);
-  sub.add_option("--dp-weighting", o.dp_weighting,
-                 "uniform: each clipped update counts 1, divided by q*P; fixed-n: weight n_k/max n, "
-                 "divided by q*sum(n_k/max n) (never by the round's own sum of n_k)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"uniform", "fixed-n"}))
-      ->group(group);
-  sub.add_option("--dp-delta", d.delta,
-                 "delta of the (epsilon, delta) guarantee, below 1/parties (0: 1/(10 parties))")
-      ->capture_default_str()
-      ->check(in_range(0, 1, End::Closed, End::Open))
-      ->group(group);
-  sub.add_option("--epsilon-budget", d.epsilon_budget,
-                 "stop (with a checkpoint) before the round that would take epsilon above this "
-                 "(0: no budget)")
-      ->capture_default_str()
-      ->check(non_negative())
-      ->group(group);
-  sub.add_option("--dp-clip-quantile", d.clip_quantile,
-                 "adaptive clipping (Andrew et al. 2021): move C toward this quantile of the "
-                 "update norms, from a noised count (0: fixed C)")
-      ->capture_default_str()
-      ->check(in_range(0, 1, End::Closed, End::Open))
-      ->group(group);
-  sub.add_option("--dp-clip-lr", d.clip_lr, "adaptive clipping: geometric step size of C")
-      ->capture_default_str()
-      ->check(positive())
-      ->group(group);
-  sub.add_option("--dp-clip-count-stddev", d.clip_count_stddev,
-                 "adaptive clipping: noise stddev of the clipped count, > z/2 (0: expected "
-                 "participants / 20)")
-      ->capture_default_str()
-      ->check(non_negative())
-      ->group(group);
+  // Every DP option alike: its default shown in --help, its validator, the DP group.
+  const auto add = [&sub](const std::string& name, auto& value, const std::string& help,
+                          const CLI::Validator& check) {
+    sub.add_option(name, value, help)
+        ->capture_default_str()
+        ->check(check)
+        ->group("Client-level differential privacy (DP-FedAvg; see README, Privacy)");
+  };
+  add("--dp-clip", o.dp_clip,
+      "clip each participating party's whole update (G and D) to this L2 norm C and "
+      "turn DP on: Poisson sampling at rate --participation, Gaussian noise, the "
+      "RDP account (off: no DP)",
+      clip_or_off());
+  add("--dp-noise-multiplier", d.noise_multiplier,
+      "z: the sum of clipped updates gets N(0, z^2 C^2) per value (0: no noise, "
+      "infinite epsilon)",
+      non_negative());
+  add("--dp-noise", o.dp_noise,
+      "central: one draw added to the sum (trusted aggregator); distributed: each "
+      "participant adds its share N(0, z^2 C^2/|S|) (pairs with secure aggregation)",
+      CLI::IsMember({"central", "distributed"}));
+  add("--dp-weighting", o.dp_weighting,
+      "uniform: each clipped update counts 1, divided by q*P; fixed-n: weight n_k/max n, "
+      "divided by q*sum(n_k/max n) (never by the round's own sum of n_k)",
+      CLI::IsMember({"uniform", "fixed-n"}));
+  add("--dp-delta", d.delta,
+      "delta of the (epsilon, delta) guarantee, below 1/parties (0: 1/(10 parties))",
+      in_range(0, 1, End::Closed, End::Open));
+  add("--epsilon-budget", d.epsilon_budget,
+      "stop (with a checkpoint) before the round that would take epsilon above this "
+      "(0: no budget)",
+      non_negative());
+  add("--dp-clip-quantile", d.clip_quantile,
+      "adaptive clipping (Andrew et al. 2021): move C toward this quantile of the "
+      "update norms, from a noised count (0: fixed C)",
+      in_range(0, 1, End::Closed, End::Open));
+  add("--dp-clip-lr", d.clip_lr,
+      "adaptive clipping: geometric step size of C",
+      positive());
+  add("--dp-clip-count-stddev", d.clip_count_stddev,
+      "adaptive clipping: noise stddev of the clipped count, > z/2 (0: expected "
+      "participants / 20)",
+      non_negative());
 }
 
 privacy::DpConfig to_dp_config(const TrainOptions& o) {
