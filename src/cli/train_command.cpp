@@ -225,7 +225,8 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
   sub.add_option("--secagg-range", r.federated.aggregator.secure.range,
                  "with --secure-agg: bound B on each value of a party's update (values beyond are "
                  "clamped and counted); sets the fixed-point scale so the sum cannot wrap; 0: "
-                 "not given")
+                 "from --dp-clip C (C, or C + 10*z*C/sqrt(m) with distributed noise), required "
+                 "without DP")
       ->capture_default_str()
       ->check(non_negative_float());
   sub.add_option("--secagg-threshold", r.federated.aggregator.secure.threshold,

@@ -46,6 +46,7 @@ federated::RunConfig to_run_config(const TrainOptions& o, const std::string& con
   c.federated.freeze_d.train_only = globs;
   c.federated.attack = federated::parse_attack(o.attack, o.attackers);
   c.dp = to_dp_config(o);
+  c.federated.aggregator.secure.dp = privacy::secagg_dp_bound(c.dp);  // the range DP implies
   for (const auto& drop : o.secagg_drop)
     if (!drop.empty()) c.federated.aggregator.secure.drops.push_back(privacy::parse_secagg_drop(drop));
   return c;

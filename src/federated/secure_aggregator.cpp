@@ -1,10 +1,10 @@
 // SecureFedAvgAggregator (see include/fedgan/federated/secure_aggregator.hpp).
 #include "fedgan/federated/secure_aggregator.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdio>
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/privacy/fixed_point.hpp"
@@ -26,19 +26,25 @@ class SecureFedAvgAggregator final : public Aggregator {
   }
   std::string name() const override { return "fedavg"; }
   std::string describe() const override {
-    char buf[256];
-    std::snprintf(buf, sizeof(buf),
-                  "secure aggregation (Bonawitz et al. 2017): masked uint64 allreduce of %.1f MB "
-                  "per round, update values clamped to ±%g, threshold t = max(2, floor(%g·m)+1) "
-                  "of the round's m parties",
-                  static_cast<double>(m_numel) * 8 / 1e6, m_config.range, m_config.threshold);
-    return buf;
+    const auto& dp = m_config.dp;
+    const std::string range =
+        m_config.range > 0   ? fmt::format("±{}", m_config.range)
+        : dp.share_noise > 0 ? fmt::format("±(C + 10·z·C/√m) from --dp-clip (C = {}, z = {})",
+                                           dp.clip, dp.share_noise)
+                             : fmt::format("±C = {} from --dp-clip", dp.clip);
+    return fmt::format(
+        "secure aggregation (Bonawitz et al. 2017): masked uint64 allreduce of {:.1f} MB per "
+        "round, update values clamped to {}, threshold t = max(2, floor({}·m)+1) of the "
+        "round's m parties",
+        static_cast<double>(m_numel) * 8 / 1e6, range, m_config.threshold);
   }
 
  protected:
   void on_begin_round(const RoundContext& round) override {
     require(round.party_samples != nullptr, "secure aggregation: the party table is missing");
     const auto& n = *round.party_samples;
+    // Given, or from --dp-clip at this round's m (the m its noise shares were drawn for).
+    m_range = privacy::round_range(m_config, round.participants.size());
     // The scale covers the largest sum this round's parties can form: range · Σ n_k.
     double weight_sum = 0, weight_max = 0;
     for (int k : round.participants) {
@@ -46,7 +52,7 @@ class SecureFedAvgAggregator final : public Aggregator {
       weight_max = std::max(weight_max, static_cast<double>(n.at(static_cast<std::size_t>(k))));
     }
     m_codec = std::make_unique<privacy::FixedPointCodec>(
-        m_config.range * weight_max, m_config.range * weight_sum,
+        m_range * weight_max, m_range * weight_sum,
         static_cast<std::int64_t>(round.participants.size()));
     std::vector<privacy::SecAggParty> hosted;
     for (int k : round.hosted)
@@ -70,7 +76,9 @@ class SecureFedAvgAggregator final : public Aggregator {
     for (auto& s : update.segments) parts.push_back(s.to(torch::kCPU, torch::kFloat32).flatten());
     auto flat = torch::cat(parts).contiguous();
     require(flat.numel() == m_numel, "secure aggregation: an update has the wrong size");
-    const double B = m_config.range;
+    // Clamped, never wrapped: beyond ±B a value is set to ±B and counted (warned after the
+    // round); the codec's scale leaves the clamped sum no room to wrap.
+    const double B = m_range;
     m_clamped += (flat.abs() > B).sum().item<std::int64_t>();
     flat.clamp_(-B, B);
     std::vector<std::uint64_t> encoded(static_cast<std::size_t>(m_numel));
@@ -116,9 +124,9 @@ class SecureFedAvgAggregator final : public Aggregator {
     const int round = this->round().round;
     if (slots[RoundTotals::kSlots + 1] > 0 && comm.is_root())
       spdlog::warn(
-          "secure aggregation: {:.0f} update values beyond --secagg-range {} were "
-          "clamped in round {} (a larger range keeps them, at a coarser scale)",
-          slots[RoundTotals::kSlots + 1], m_config.range, round);
+          "secure aggregation: {:.0f} update values beyond the range {} were clamped in "
+          "round {} (a larger --secagg-range keeps them, at a coarser scale)",
+          slots[RoundTotals::kSlots + 1], m_range, round);
     if (!result.dropped.empty() && !result.abandoned && comm.is_root())
       spdlog::info(
           "secure aggregation: round {}: {} of {} parties dropped after the key "
@@ -159,6 +167,7 @@ class SecureFedAvgAggregator final : public Aggregator {
   RoundTotals m_failed;
   double m_weight = 0;
   std::int64_t m_clamped = 0;
+  double m_range = 0;  // this round's ±bound on a party's values
 };
 
 }  // namespace

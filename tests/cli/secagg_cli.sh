@@ -24,6 +24,20 @@ run)
   compare "$work/s1/checkpoints/latest.h5" "$work/s2/checkpoints/latest.h5" 0
   compare "$work/plain/checkpoints/latest.h5" "$work/s2/checkpoints/latest.h5" 1e-5
   grep -q '^secure-agg=true' "$work/s2/config.toml" || fail "config.toml lacks secure-agg"
+  # With distributed DP noise the range follows from the clip, per round:
+  # C + 10*z*C/sqrt(m) = 1 + 10*0.5/2 = 3.5 at m = 4; no value of a clipped, noised update
+  # (|x| <= C plus a share N(0, z^2 C^2/m)) comes near it, so nothing is clamped.
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 2 --secure-agg --dp-clip 1 --dp-noise distributed \
+    --dp-noise-multiplier 0.5 --out "$work/dp" >"$work/dp.log" 2>&1 \
+    || { cat "$work/dp.log"; fail "secure run with distributed DP noise"; }
+  grep -q "clamped to ±(C + 10·z·C/√m) from --dp-clip (C = 1, z = 0.5)" "$work/dp.log" \
+    || { cat "$work/dp.log"; fail "no range from --dp-clip"; }
+  ! grep -q "were clamped" "$work/dp.log" || { cat "$work/dp.log"; fail "values clamped under the DP bound"; }
+  # A range far below the updates: values are clamped (and said so), never wrapped.
+  mpi 2 "$fedgan" train "${small[@]}" --rounds 1 --secure-agg --secagg-range 1e-6 \
+    --out "$work/tiny" >"$work/tiny.log" 2>&1 || { cat "$work/tiny.log"; fail "tiny-range run"; }
+  grep -Eq "[0-9]+ update values beyond the range 1e-06 were clamped in round 1" "$work/tiny.log" \
+    || { cat "$work/tiny.log"; fail "no clamp warning"; }
   ;;
 drop)
   # One party fails after masking in round 2: recovered, 3 parties aggregated.
@@ -73,6 +87,16 @@ errors)
     --secagg-drop 1@1 --out "$work/e7"
   expect_fail "needs at least 2 parties per round .*draws 1" mpi 2 "$fedgan" train "${small[@]}" \
     "${secure[@]}" --participation 0.25 --out "$work/e8"
+  # With --dp-clip: a given range below the clip's bound names both; adaptive clipping has no
+  # fixed bound, so it needs a given range.
+  expect_fail "--secagg-range 0.5 is below the bound that --dp-clip 1 implies, 1 \(C, central" \
+    mpi 2 "$fedgan" train "${small[@]}" --secure-agg --secagg-range 0.5 --dp-clip 1 --out "$work/e9"
+  expect_fail "--secagg-range 2 is below the bound that --dp-clip 1 implies, 6 \(C \+ 10\*z\*C/sqrt\(m\) with z = 1 and m = 4" \
+    mpi 2 "$fedgan" train "${small[@]}" --secure-agg --secagg-range 2 --dp-clip 1 \
+    --dp-noise distributed --out "$work/e10"
+  expect_fail "--secure-agg with adaptive clipping \(--dp-clip-quantile\)" mpi 2 "$fedgan" train \
+    "${small[@]}" --secure-agg --dp-clip 1 --dp-clip-quantile 0.5 --dp-clip-count-stddev 1 \
+    --out "$work/e11"
   ;;
 config)
   # Every --secure-agg option arrives from a config file and is written back to config.toml.
@@ -100,6 +124,25 @@ TOML
   # The run's own config.toml runs again as it is.
   mpi 2 "$fedgan" --config "$work/run/config.toml" train --threads 1 --out "$work/again" \
     >/dev/null 2>&1 || fail "config.toml of a secure run is not reusable"
+  # Without secagg-range, the range comes from the config file's dp-clip and dp-noise.
+  cat >"$work/dp.toml" <<TOML
+[train]
+data = "$work/data.h5"
+g-width = 8
+d-width = 8
+latent-dim = 16
+local-steps = 2
+batch-size = 16
+rounds = 1
+secure-agg = true
+dp-clip = 0.25
+dp-noise = "distributed"
+dp-noise-multiplier = 0.75
+TOML
+  mpi 2 "$fedgan" --config "$work/dp.toml" train --threads 1 --out "$work/dp" >"$work/dp.log" 2>&1 \
+    || { cat "$work/dp.log"; fail "config run with DP"; }
+  grep -q "clamped to ±(C + 10·z·C/√m) from --dp-clip (C = 0.25, z = 0.75)" "$work/dp.log" \
+    || { cat "$work/dp.log"; fail "the range from dp-clip did not arrive"; }
   ;;
 *)
   fail "unknown case $case"

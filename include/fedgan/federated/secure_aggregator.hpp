@@ -13,7 +13,8 @@
 
 namespace fedgan::federated {
 
-// `segment_sizes`: values per Segment. The update of each party is clamped to ±range, weighted
+// `segment_sizes`: values per Segment. The update of each party is clamped to ±range (given, or
+// from DP at the round's m: privacy::round_range), weighted
 // (FedAvg's n_k, or whatever weight a transform set, at most n_k), encoded with a scale chosen
 // per round from range·Σ n_k over the round's participants, masked and summed as uint64.
 std::unique_ptr<Aggregator> make_secure_aggregator(const privacy::SecureAggConfig& config,

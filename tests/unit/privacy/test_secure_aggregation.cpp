@@ -9,6 +9,7 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/federated/aggregator.hpp"
 #include "fedgan/privacy/fixed_point.hpp"
+#include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/privacy/secagg_crypto.hpp"
 #include "fedgan/privacy/secure_aggregation.hpp"
 #include "fedgan/privacy/shamir.hpp"
@@ -295,5 +296,113 @@ TEST_CASE("secure aggregator: FedAvg's sums within the fixed-point rounding; rob
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("needs every party's update in the clear") !=
           std::string::npos);
+  }
+}
+
+namespace {
+
+// The message of the fedgan::Error that `f` throws ("" when it throws none).
+template <class F>
+std::string secagg_error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("secure aggregation range: given, or from --dp-clip; refused when neither holds",
+          "[privacy][secagg]") {
+  SecureAggConfig c;
+  c.enabled = true;
+  // Without DP the range is required, as before.
+  CHECK(secagg_error_of([&] { check_secure_agg(c, 10, 1.0, 2); })
+            .find("needs --secagg-range B > 0") != std::string::npos);
+  // Central noise: the parties send clipped updates, |x| <= C.
+  DpConfig dp;
+  dp.enabled = true;
+  dp.clip = 0.5;
+  dp.noise_multiplier = 2;
+  c.dp = secagg_dp_bound(dp);
+  CHECK(c.dp.share_noise == 0);
+  CHECK(round_range(c, 4) == 0.5);
+  CHECK_NOTHROW(check_secure_agg(c, 10, 1.0, 2));
+  // Distributed noise: each share is N(0, z^2 C^2/m), the bound C + 10 z C/sqrt(m) at the
+  // round's own m.
+  dp.noise = NoiseMode::Distributed;
+  c.dp = secagg_dp_bound(dp);
+  CHECK(c.dp.share_noise == 2);
+  CHECK(round_range(c, 4) == Approx(0.5 + 10 * 2 * 0.5 / 2));
+  CHECK(round_range(c, 100) == Approx(0.5 + 10 * 2 * 0.5 / 10));
+  CHECK(round_range(c, 100) < round_range(c, 4));
+  CHECK_NOTHROW(check_secure_agg(c, 10, 1.0, 2));
+  // A given range wins; below the DP bound (at m = 10: 0.5 + 10/sqrt(10) = 3.66) it is an
+  // error naming both options.
+  c.range = 4;
+  CHECK(round_range(c, 4) == 4);
+  CHECK_NOTHROW(check_secure_agg(c, 10, 1.0, 2));
+  c.range = 3;
+  const auto below = secagg_error_of([&] { check_secure_agg(c, 10, 1.0, 2); });
+  CHECK(below.find("--secagg-range 3 is below the bound that --dp-clip 0.5 implies, 3.66228") !=
+        std::string::npos);
+  CHECK(below.find("z = 2 and m = 10") != std::string::npos);
+  // Adaptive clipping has no fixed bound: only a given range.
+  dp.clip_quantile = 0.5;
+  c.dp = secagg_dp_bound(dp);
+  c.range = 0;
+  CHECK(secagg_error_of([&] { check_secure_agg(c, 10, 1.0, 2); })
+            .find("--secure-agg with adaptive clipping (--dp-clip-quantile)") != std::string::npos);
+  c.range = 4;
+  CHECK_NOTHROW(check_secure_agg(c, 10, 1.0, 2));
+  // No DP, no secure aggregation: no bound.
+  CHECK_FALSE(secagg_dp_bound(DpConfig{}).enabled);
+}
+
+TEST_CASE("secure aggregator: values beyond the range are clamped, never wrapped",
+          "[privacy][secagg]") {
+  auto comm = comm::make_serial_communicator();
+  const std::vector<std::int64_t> sizes = {4, 1, 1, 1};  // G, D parameters and buffers
+  const std::vector<std::int64_t> samples = {3, 5};
+  federated::RoundContext round;
+  round.round = 1;
+  round.participants = {0, 1};
+  round.hosted = {0, 1};
+  round.total_parties = 2;
+  round.party_samples = &samples;
+  // Range given (2), and from central DP (C = 0.5): the same updates clamp at either bound.
+  for (const double B : {2.0, 0.5}) {
+    federated::AggregatorConfig config;
+    config.secure.enabled = true;
+    if (B == 2.0) {
+      config.secure.range = 2.0;
+    } else {
+      config.secure.dp.enabled = true;
+      config.secure.dp.clip = 0.5;
+    }
+    auto secure = federated::make_aggregator(config, sizes, torch::kCPU, *comm);
+    secure->begin_round(round);
+    // Values far beyond the range: unclamped, 1e30·5 would wrap any 64-bit fixed point.
+    const std::vector<std::vector<float>> x = {{1e30f, -1e30f, 0.25f, 3.0f},
+                                               {1e6f, -1e6f, -0.25f, -3.0f}};
+    for (int k = 0; k < 2; ++k) {
+      federated::Update u;
+      u.party = k;
+      u.samples = samples[k];
+      u.weight = static_cast<double>(samples[k]);
+      u.segments = {torch::tensor(x[k]), torch::zeros({1}), torch::zeros({1}), torch::zeros({1})};
+      secure->add(u);
+    }
+    const auto r = secure->finish(*comm);
+    REQUIRE(r.abandoned.empty());
+    const auto s = r.sums[0];
+    const double step = 2 * 8 * B * std::ldexp(1.0, -61);  // the fixed-point rounding, 2 parties
+    CHECK(s[0].item<double>() == Approx(8 * B).margin(step));
+    CHECK(s[1].item<double>() == Approx(-8 * B).margin(step));
+    CHECK(s[2].item<double>() == Approx(-2 * 0.25).margin(step));
+    // 3 and -3 clamp to ±B: 3B - 5B.
+    CHECK(s[3].item<double>() == Approx(-2 * B).margin(step));
   }
 }
