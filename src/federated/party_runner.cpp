@@ -174,6 +174,7 @@ std::map<std::string, torch::Tensor> PartyRunner::state_tensors() const {
 
 void PartyRunner::load_state_tensors(const std::map<std::string, torch::Tensor>& t,
                                      const std::vector<int>& ids) {
+  if (!has_state()) return;  // (SCAFFOLD's variates alone: nothing of the runner's)
   for (int id : ids) load_state(id, t);
 }
 

@@ -67,6 +67,8 @@ class PartyRunner {
 
   // Whether parties keep state across rounds (then checkpoints carry it).
   bool has_state() const;
+  // How many parties hold state now (0 unless has_state(): memory per party, README).
+  std::size_t parties_with_state() const { return m_states.size(); }
   // This rank's parties' state as "party/<id>/<what>" tensors (checkpoint_layout.hpp), aliasing
   // the live ones; and its restore from a map that may hold every party's (each rank takes the
   // parties in `ids`).

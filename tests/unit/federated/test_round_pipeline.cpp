@@ -9,6 +9,8 @@
 #include "fedgan/data/party_data.hpp"
 #include "fedgan/federated/aggregator.hpp"
 #include "fedgan/federated/federated_trainer.hpp"
+#include "fedgan/federated/party_runner.hpp"
+#include "fedgan/transfer/freeze_policy.hpp"
 
 using namespace fedgan;
 using namespace fedgan::federated;
@@ -173,4 +175,41 @@ TEST_CASE("an update transform's weights steer the mean (uniform = FedAvg on equ
   CHECK(torch::equal(run({16, 16}, false), run({16, 16}, true)));
   // Unequal shards: uniform weights give another model than sample weights.
   CHECK_FALSE(torch::equal(run({16, 48}, false), run({16, 48}, true)));
+}
+
+TEST_CASE("a party keeps state across rounds only when a feature needs it", "[federated]") {
+  const auto model = testing::toy_model();
+  torch::manual_seed(5);
+  models::Gan global(model, torch::kCPU);
+  auto plans = std::make_shared<ModelPlans>();
+  plans->g = transfer::make_plan(global.g_flat(), global.generator().block_prefixes(), {},
+                                 "generator");
+  plans->d = transfer::make_plan(global.d_flat(), global.discriminator().block_prefixes(), {},
+                                 "discriminator");
+  const auto parties = testing::toy_parties({8, 8, 8}, 11, 12);
+  RoundContext round;
+  round.round = 1;
+  round.participants = {0, 1, 2};
+  round.total_parties = 3;
+  struct Case {
+    OptimizerState optimizers;
+    bool local_bn;
+    std::size_t kept;
+  };
+  // Reset without local BN: nothing per party (each held a fresh Adam before the fix).
+  for (const Case c : {Case{OptimizerState::Reset, false, 0}, Case{OptimizerState::Keep, false, 3},
+                       Case{OptimizerState::Reset, true, 3}}) {
+    PartyRunnerConfig config;
+    config.optimizer_state = c.optimizers;
+    config.local_bn = c.local_bn;
+    PartyRunner runner(model, pipeline_local(), config, plans);
+    runner.begin_round();
+    for (const auto& p : parties) {
+      const auto u = runner.run(p, global, round, [] { return false; });
+      REQUIRE(u.has_value());
+      CHECK(u->finite);
+    }
+    CHECK(runner.parties_with_state() == c.kept);
+    CHECK(runner.has_state() == (c.kept > 0));
+  }
 }
