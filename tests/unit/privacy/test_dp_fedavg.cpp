@@ -1,6 +1,6 @@
 // DP-FedAvg on the round's seams: the issue's properties (clipping bounds a party, z = 0 and
 // C = ∞ is FedAvg with uniform weights bit for bit, central and distributed noise have the same
-// variance, the account survives a checkpoint).
+// variance, the account survives a checkpoint, a z = 0 account survives a checkpoint file).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -11,7 +11,10 @@
 #include "fedgan/data/party_data.hpp"
 #include "fedgan/federated/aggregator.hpp"
 #include "fedgan/federated/federated_trainer.hpp"
+#include "fedgan/io/checkpoint.hpp"
+#include "fedgan/models/gan.hpp"
 #include "fedgan/privacy/dp_fedavg.hpp"
+#include "temp_dir.hpp"
 
 using namespace fedgan;
 using namespace fedgan::federated;
@@ -196,4 +199,50 @@ TEST_CASE("the account and the adaptive clip survive a checkpoint exactly", "[dp
   CHECK(b.spent().epsilon == a.spent().epsilon);
   CHECK(b.spent_after(5).epsilon == a.spent_after(5).epsilon);
   CHECK_THROWS_WITH(b.load_state({}), Catch::Contains("/state/privacy/orders"));
+}
+
+TEST_CASE("a checkpoint file keeps the infinite account of a run without noise (z = 0)", "[dp]") {
+  // `train --dp-clip C --dp-noise-multiplier 0` is allowed (clipping only, epsilon = inf), so its
+  // checkpoints must read back for eval, sample and resume; they were refused as non-finite.
+  testing::TempDir dir;
+  auto comm = comm::make_serial_communicator();
+  const std::vector<std::int64_t> sizes(20, 10);
+  privacy::DpConfig c;
+  c.enabled = true;
+  c.clip = 1.0;
+  c.noise_multiplier = 0;
+  const auto plan = privacy::make_dp_plan(c, 0.5, sizes);
+  privacy::DpFedAvg a(*comm, plan);
+  auto server = a.aggregate_transform();
+  AggregateResult r;
+  r.sums = {torch::zeros({4}, torch::kFloat64), torch::zeros({0}, torch::kFloat64),
+            torch::zeros({0}, torch::kFloat64), torch::zeros({0}, torch::kFloat64)};
+  server->apply(r, RoundContext{1, {}, 20, 1});
+  REQUIRE(std::isinf(a.spent().epsilon));
+
+  io::CheckpointData ck;
+  ck.round = 1;
+  const auto model = testing::toy_model();
+  ck.architecture = model.to_string();
+  const auto shapes = models::ModelRegistry::instance().shapes(model);
+  for (const auto& [k, s] : shapes.generator) ck.generator[k] = torch::ones(s);
+  for (const auto& [k, s] : shapes.discriminator) ck.discriminator[k] = torch::ones(s);
+  for (const auto& [k, v] : a.state()) ck.state[k] = v;
+  io::write_checkpoint(dir.file("z0.h5"), ck);
+  const auto back = io::read_checkpoint(dir.file("z0.h5"));
+  privacy::DpFedAvg b(*comm, plan);
+  b.load_state(back.state);
+  CHECK(b.rounds_accounted() == 1);
+  CHECK(std::isinf(b.spent().epsilon));
+
+  // Only +inf, and only in the account: NaN there, or inf in a model tensor, is still refused.
+  ck.state["privacy/rdp"] = a.state().at("privacy/rdp").clone();
+  ck.state["privacy/rdp"][3] = std::numeric_limits<double>::quiet_NaN();
+  io::write_checkpoint(dir.file("nan.h5"), ck);
+  CHECK_THROWS_WITH(io::read_checkpoint(dir.file("nan.h5")),
+                    Catch::Contains("nan.h5: /state/privacy/rdp holds NaN or negative values"));
+  ck.state = a.state();
+  ck.generator.begin()->second[0] = std::numeric_limits<float>::infinity();
+  io::write_checkpoint(dir.file("inf.h5"), ck);
+  CHECK_THROWS_WITH(io::read_checkpoint(dir.file("inf.h5")), Catch::Contains("NaN/inf"));
 }
