@@ -33,7 +33,7 @@ step "data: Fashion-MNIST split into source (classes 0-4) and target (5-9) parti
 [ -f data/fmnist_target.h5 ] || "$fedgan" prepare --split test --classes 5,6,7,8,9 --parties 4 \
   --partition dirichlet --alpha 0.5 --out data/fmnist_target.h5
 
-step "evaluator: a Fashion-MNIST classifier whose features give FID (about 1.5 min the first \
+step "evaluator: a Fashion-MNIST classifier whose features give FID (about 2 min the first \
 time, then reused)"
 scripts/make_evaluator.sh "$fedgan"
 
