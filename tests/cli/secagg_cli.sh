@@ -100,7 +100,9 @@ errors)
   ;;
 config)
   # Every --secure-agg option arrives from a config file and is written back to config.toml.
-  cat >"$work/run.toml" <<TOML
+  # small_toml: the small run's settings as a config file's [train] section.
+  small_toml() {
+    cat <<TOML
 [train]
 data = "$work/data.h5"
 g-width = 8
@@ -108,12 +110,16 @@ d-width = 8
 latent-dim = 16
 local-steps = 2
 batch-size = 16
+TOML
+  }
+  { small_toml; cat <<TOML
 rounds = 2
 secure-agg = true
 secagg-range = 0.5
 secagg-threshold = 0.7
 secagg-drop = ["3@2"]
 TOML
+  } >"$work/run.toml"
   mpi 2 "$fedgan" --config "$work/run.toml" train --threads 1 --out "$work/run" >"$work/log" 2>&1 \
     || { cat "$work/log"; fail "config run"; }
   grep -q "clamped to ±0.5, threshold t = max(2, floor(0.7·m)+1)" "$work/log" || fail "range/threshold did not arrive"
@@ -125,20 +131,14 @@ TOML
   mpi 2 "$fedgan" --config "$work/run/config.toml" train --threads 1 --out "$work/again" \
     >/dev/null 2>&1 || fail "config.toml of a secure run is not reusable"
   # Without secagg-range, the range comes from the config file's dp-clip and dp-noise.
-  cat >"$work/dp.toml" <<TOML
-[train]
-data = "$work/data.h5"
-g-width = 8
-d-width = 8
-latent-dim = 16
-local-steps = 2
-batch-size = 16
+  { small_toml; cat <<TOML
 rounds = 1
 secure-agg = true
 dp-clip = 0.25
 dp-noise = "distributed"
 dp-noise-multiplier = 0.75
 TOML
+  } >"$work/dp.toml"
   mpi 2 "$fedgan" --config "$work/dp.toml" train --threads 1 --out "$work/dp" >"$work/dp.log" 2>&1 \
     || { cat "$work/dp.log"; fail "config run with DP"; }
   grep -q "clamped to ±(C + 10·z·C/√m) from --dp-clip (C = 0.25, z = 0.75)" "$work/dp.log" \
