@@ -29,8 +29,8 @@ class SecureFedAvgAggregator final : public Aggregator {
     const auto& dp = m_config.dp;
     const std::string range =
         m_config.range > 0   ? fmt::format("±{}", m_config.range)
-        : dp.share_noise > 0 ? fmt::format("±(C + 10·z·C/√m) from --dp-clip (C = {}, z = {})",
-                                           dp.clip, dp.share_noise)
+        : dp.share_noise > 0 ? fmt::format("±(C + {:g}·z·C/√m) from --dp-clip (C = {}, z = {})",
+                                           privacy::kDpBoundSigmas, dp.clip, dp.share_noise)
                              : fmt::format("±C = {} from --dp-clip", dp.clip);
     return fmt::format(
         "secure aggregation (Bonawitz et al. 2017): masked uint64 allreduce of {:.1f} MB per "

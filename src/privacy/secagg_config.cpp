@@ -66,9 +66,11 @@ void check_secure_agg(const SecureAggConfig& c, int total_parties, double partic
           "--dp-clip C it follows from the clip");
   // Adaptive clipping moves C by a noised count each round: no bound holds for the whole run.
   require(c.range > 0 || !c.dp.adaptive,
-          "--secure-agg with adaptive clipping (--dp-clip-quantile): the clip C changes every "
-          "round without a fixed bound, so give --secagg-range B for the largest clip you "
-          "expect (B >= C + 10*z*C/sqrt(m) with distributed noise)");
+          fmt::format("--secure-agg with adaptive clipping (--dp-clip-quantile): the clip C "
+                      "changes every round without a fixed bound, so give --secagg-range B for "
+                      "the largest clip you expect (B >= C + {:g}*z*C/sqrt(m) with distributed "
+                      "noise)",
+                      kDpBoundSigmas));
   require(c.threshold > 0 && c.threshold <= 1,
           "--secagg-threshold: must be in (0, 1] (got " + std::to_string(c.threshold) + ")");
   const auto m = static_cast<int>(std::ceil(participation * total_parties - 1e-9));
@@ -82,9 +84,9 @@ void check_secure_agg(const SecureAggConfig& c, int total_parties, double partic
                         "it out (0) to take the bound",
                         c.range, c.dp.clip, bound,
                         c.dp.share_noise > 0
-                            ? fmt::format("C + 10*z*C/sqrt(m) with z = {} and m = {} parties a "
-                                          "round",
-                                          c.dp.share_noise, m)
+                            ? fmt::format("C + {:g}*z*C/sqrt(m) with z = {} and m = {} "
+                                          "parties a round",
+                                          kDpBoundSigmas, c.dp.share_noise, m)
                             : std::string("C, central noise"),
                         c.dp.share_noise > 0 ? ", noised" : ""));
   }

@@ -66,6 +66,15 @@ torch::Tensor whole_model(FederatedTrainer& t) {
   return torch::cat({t.global().g_flat().snapshot(), t.global().d_flat().snapshot()});
 }
 
+// Round t of a 20-party federation in which no party took part (zero sums over 4 values): the DP
+// aggregate transform adds its noise, moves an adaptive clip and accounts the round.
+void apply_round_without_parties(AggregateTransform& server, int t) {
+  AggregateResult r;
+  r.sums = {torch::zeros({4}, torch::kFloat64), torch::zeros({0}, torch::kFloat64),
+            torch::zeros({0}, torch::kFloat64), torch::zeros({0}, torch::kFloat64)};
+  server.apply(r, RoundContext{t, {}, 20, 1});
+}
+
 }  // namespace
 
 TEST_CASE("DP with z = 0 and C = inf equals FedAvg with uniform weights, bit for bit", "[dp]") {
@@ -185,10 +194,7 @@ TEST_CASE("the account and the adaptive clip survive a checkpoint exactly", "[dp
   privacy::DpFedAvg a(*comm, plan);
   auto server = a.aggregate_transform();
   for (int t = 1; t <= 3; ++t) {
-    AggregateResult r;
-    r.sums = {torch::zeros({4}, torch::kFloat64), torch::zeros({0}, torch::kFloat64),
-              torch::zeros({0}, torch::kFloat64), torch::zeros({0}, torch::kFloat64)};
-    server->apply(r, RoundContext{t, {}, 20, 1});
+    apply_round_without_parties(*server, t);
   }
   CHECK(a.rounds_accounted() == 3);
   CHECK(a.clip() != 1.0);  // the noised count moved it
@@ -214,10 +220,7 @@ TEST_CASE("a checkpoint file keeps the infinite account of a run without noise (
   const auto plan = privacy::make_dp_plan(c, 0.5, sizes);
   privacy::DpFedAvg a(*comm, plan);
   auto server = a.aggregate_transform();
-  AggregateResult r;
-  r.sums = {torch::zeros({4}, torch::kFloat64), torch::zeros({0}, torch::kFloat64),
-            torch::zeros({0}, torch::kFloat64), torch::zeros({0}, torch::kFloat64)};
-  server->apply(r, RoundContext{1, {}, 20, 1});
+  apply_round_without_parties(*server, 1);
   REQUIRE(std::isinf(a.spent().epsilon));
 
   io::CheckpointData ck;
