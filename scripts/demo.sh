@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # The whole fedgan story on Fashion-MNIST, on 2 MPI ranks (about 5 minutes on 2 cores after setup):
 #  0. the evaluator for FID (a small Fashion-MNIST classifier), trained once and reused,
-#  1. pretrain a DCGAN on the source classes 0-4 (data-parallel over IID shards),
+#  1. pretrain a DCGAN "elsewhere", on a public catalogue: the train split's 60,000 images of all
+#     10 classes (data-parallel over IID shards; configs/pretrain_public.toml),
 #  2. federated fine-tuning on the target classes 5-9, held by 4 non-IID parties with little
-#     data each, warm-started from the pretrained checkpoint (rank 0 reads, all ranks receive),
-#     with the small-data recipe (configs/small_data.toml) and FID every round,
+#     data each (the test split's images: none of them is in the catalogue), warm-started from
+#     the pretrained checkpoint (rank 0 reads, all ranks receive), with the small-data recipe
+#     (configs/small_data.toml) and FID every round,
 #  3. the same federated run from scratch,
 #  4. the two sample grids side by side, FID per round of both runs (plot and table), and the
 #     round where the warm start reaches the scratch run's final FID.
-# usage: scripts/demo.sh [ranks]
+# With source `disjoint` the pretraining sees only classes 0-4 (tops, trousers, dresses, coats),
+# none of the target's classes: the harder transfer (README "Small data" has both measured).
+# usage: scripts/demo.sh [ranks] [public|disjoint]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ranks="${1:-2}"
+source="${2:-public}"
+case "$source" in
+  public) source_data=data/fmnist_public.h5 suffix="" ;;
+  disjoint) source_data=data/fmnist_source.h5 suffix="_disjoint" ;;
+  *) echo "demo.sh: source must be public or disjoint, got '$source'" >&2; exit 2 ;;
+esac
 t_all=$(date +%s); t_step=$t_all
 step() {  # step "what (usual time)": prints the step and the time the previous one took
   local now; now=$(date +%s)
@@ -27,9 +37,12 @@ fedgan=build/release/fedgan
 run() { mpirun --oversubscribe -n "$ranks" "$fedgan" "$@"; }
 mkdir -p data runs
 
-step "data: Fashion-MNIST split into source (classes 0-4) and target (5-9) parties (seconds)"
-[ -f data/fmnist_source.h5 ] || "$fedgan" prepare --classes 0,1,2,3,4 --parties 2 \
-  --partition iid --out data/fmnist_source.h5
+step "data: Fashion-MNIST split into the source (train split) and the target parties (test split, \
+classes 5-9) (seconds)"
+[ -f data/fmnist_public.h5 ] || "$fedgan" prepare --split train --parties 2 --partition iid \
+  --out data/fmnist_public.h5
+[ "$source" = public ] || [ -f data/fmnist_source.h5 ] || "$fedgan" prepare --classes 0,1,2,3,4 \
+  --parties 2 --partition iid --out data/fmnist_source.h5
 [ -f data/fmnist_target.h5 ] || "$fedgan" prepare --split test --classes 5,6,7,8,9 --parties 4 \
   --partition dirichlet --alpha 0.5 --out data/fmnist_target.h5
 
@@ -37,23 +50,26 @@ step "evaluator: a Fashion-MNIST classifier whose features give FID (about 2 min
 time, then reused)"
 scripts/make_evaluator.sh "$fedgan"
 
-step "1/3 pretraining on the source classes 0-4 (under a minute on 2 cores)"
-run --config configs/pretrain_source.toml pretrain --force
+step "1/3 pretraining on the source ($source_data; under a minute on 2 cores)"
+pre=runs/pretrain_$source
+run --config configs/pretrain_public.toml pretrain --force --data "$source_data" --out "$pre"
+warm=runs/target_warm$suffix
 step "2/3 federated fine-tuning on classes 5-9, warm start, FID every round (about 1 min)"
-run --config configs/small_data.toml train --force --out runs/target_warm \
-  --init runs/pretrain_source/checkpoints/latest.h5
+run --config configs/small_data.toml train --force --out "$warm" \
+  --init "$pre/checkpoints/latest.h5"
 step "3/3 the same federated run from scratch (about 1 min)"
 run --config configs/small_data.toml train --force --out runs/target_scratch
 
 step "plots: the two runs side by side, FID per round (seconds)"
-/usr/bin/python3 scripts/compare_runs.py runs/target_warm runs/target_scratch \
-  --labels "warm start" "from scratch" --out runs/transfer_comparison.png >/dev/null
-/usr/bin/python3 scripts/fid_plot.py runs/target_warm runs/target_scratch \
-  --labels "FID warm" "FID scratch" --out runs/fid_per_round.png --grids runs/final_grids.png \
-  --target "FID warm" "FID scratch"
+/usr/bin/python3 scripts/compare_runs.py "$warm" runs/target_scratch \
+  --labels "warm start" "from scratch" --out runs/transfer_comparison$suffix.png >/dev/null
+/usr/bin/python3 scripts/fid_plot.py "$warm" runs/target_scratch \
+  --labels "FID warm" "FID scratch" --out runs/fid_per_round$suffix.png \
+  --grids runs/final_grids$suffix.png --target "FID warm" "FID scratch"
 step "done in $(( $(date +%s) - t_all )) s"
 echo
-echo "demo: side-by-side sample grids and losses: runs/transfer_comparison.png"
-echo "      FID per round: runs/fid_per_round.png (table above); final grids: runs/final_grids.png"
-echo "      per-round grids: runs/target_warm/samples/ and runs/target_scratch/samples/"
+echo "demo: side-by-side sample grids and losses: runs/transfer_comparison$suffix.png"
+echo "      FID per round: runs/fid_per_round$suffix.png (table above); final grids: \
+runs/final_grids$suffix.png"
+echo "      per-round grids: $warm/samples/ and runs/target_scratch/samples/; pretrained: $pre/samples/"
 echo "      metrics: runs/target_*/metrics.csv; checkpoints: runs/target_*/checkpoints/latest.h5"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of `fedgan train` / `sample` on a small Fashion-MNIST subset.
 # usage: train_cli.sh FEDGAN MPIEXEC WORKDIR CASE
-#   CASE: resume | resume_keep | preempt | sigterm | fault | pytorch | distill | refuse | config |
+#   CASE: resume | resume_keep | preempt | sigterm | fault | pytorch | distill | refuse | config | configs |
 #         settings | arch | sample | nonfinite | ranks | badflags | baddata | badckpt | strategies | small_data | robust
 set -euo pipefail
 fedgan="$1"; mpiexec="$2"; work="$3"; case="$4"
@@ -186,6 +186,23 @@ assert after < 0.8 * before, (after, before)
 PY
   "$fedgan" sample --checkpoint "$work/student.h5" --n 4 --out "$work/s.png" >/dev/null 2>&1 || fail "sample from student"
   expect_fail "exists" "$fedgan" distill --teacher "$work/teacher/checkpoints/latest.h5" --out "$work/student.h5"
+  ;;
+configs)
+  # Every config the repository ships is read whole (no unknown key, every value valid) and runs:
+  # one round on the small data, its own size and data overridden by flags.
+  shipped="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../configs" && pwd)"
+  for cfg in "$shipped"/*.toml; do
+    sub=$(sed -n 's/^\[\(train\|pretrain\)\]$/\1/p' "$cfg" | head -1)
+    [ -n "$sub" ] || fail "$cfg has no [train] or [pretrain] section"
+    name=$(basename "$cfg" .toml)
+    "$fedgan" --config "$cfg" "$sub" "${base[@]}" --threads 1 --rounds 1 --local-steps 1 \
+      --eval-every 0 --out "$work/$name" >"$work/$name.log" 2>&1 \
+      || { tail -5 "$work/$name.log"; fail "$cfg: one round did not run"; }
+    # A value the flags leave alone, and not the default (2e-4), arrives from the file.
+    want=$(grep -m1 '^lr-g *=' "$cfg" | tr -d ' ')
+    [ -n "$want" ] || fail "$cfg: no lr-g to check"
+    grep -qx "$want" "$work/$name/config.toml" || fail "$cfg: $want did not arrive"
+  done
   ;;
 refuse)
   "$fedgan" train "${small[@]}" --rounds 1 --out "$work/run" >/dev/null 2>&1
