@@ -105,6 +105,18 @@ PY
   [ ! -e "$work/ev2.h5" ] || fail "an evaluator was written for unlabelled data"
   expect_fail "ev.h5: exists already" "$fedgan" evaluator --data "$common/test.h5" \
     --out "$common/ev.h5"
+  expect_fail "--augment: unknown augmentation 'rotate' in 'flip,rotate'" "$fedgan" evaluator \
+    --data "$common/test.h5" --out "$work/ev3.h5" --augment flip,rotate
+  # --augment comes from a config file too, and the evaluator file records it.
+  printf '[evaluator]\naugment = "translate"\n' >"$work/aug.toml"
+  "$fedgan" --config "$work/aug.toml" evaluator --data "$common/test.h5" --out "$work/ev3.h5" \
+    --epochs 1 --width 2 --features 4 --force >/dev/null 2>&1 || fail "evaluator with --config"
+  "$python" - "$work/ev3.h5" <<'PY' || fail "--augment from the config file did not arrive"
+import sys, h5py
+d = h5py.File(sys.argv[1], "r").attrs["description"]
+d = d.decode() if isinstance(d, bytes) else d
+assert "augment translate," in d, d
+PY
   expect_fail "holds 3000 images, fewer than --n 5000" "$fedgan" eval \
     --samples "$common/test.h5" "${data[@]}" --n 5000
   # Precision/recall sizes are checked up front, with the same message on every rank (they used
