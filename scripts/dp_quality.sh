@@ -51,7 +51,10 @@ pre="${PRETRAINED:-runs/pretrain_source/checkpoints/latest.h5}"
 evaluator="${EVALUATOR:-data/evaluator_fmnist.h5}"
 export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 for f in "$fedgan" "$pre" "$evaluator"; do
-  [ -e "$f" ] || { echo "dp_quality: $f is missing (scripts/demo.sh makes it)" >&2; exit 1; }
+  # The warm start must not have seen the parties' images (the train split's classes 5-9), so
+  # it is the class-disjoint pretraining, not the demo's public catalogue.
+  [ -e "$f" ] || { echo "dp_quality: $f is missing (pretraining: mpirun -n 2 $fedgan --config" \
+    "configs/pretrain_source.toml pretrain; evaluator: scripts/make_evaluator.sh)" >&2; exit 1; }
 done
 mkdir -p "$out" data
 data=data/fm${parties}_target.h5

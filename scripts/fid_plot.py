@@ -62,7 +62,7 @@ def main():
     save(fig, a.out)
 
     if a.grids:
-        fig, axes = plt.subplots(1, len(a.runs), figsize=(3.6 * len(a.runs), 4))
+        fig, axes = plt.subplots(1, len(a.runs), figsize=(3.6 * len(a.runs), 4.2))
         for i, (run, label) in enumerate(zip(a.runs, labels)):
             grids = sorted(glob.glob(os.path.join(run, "samples", "round_*.png")))
             ax = axes[i] if len(a.runs) > 1 else axes
@@ -73,7 +73,7 @@ def main():
                 ax.set_title(f"{label}\nround {last}" +
                              (f", FID {final:.1f}" if final is not None else ""), fontsize=9)
             ax.axis("off")
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.96))
         save(fig, a.grids)
 
     rounds = sorted(set().union(*[set(f) for f in fids.values()]))

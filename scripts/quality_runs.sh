@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Time to quality on the demo's target task (issue 13): FID-all per round (n = 2000, the
-# evaluator of scripts/make_evaluator.sh) for a warm start and a run from scratch, with the
-# previous recipe (configs/fashion_mnist.toml) and the small-data recipe (configs/small_data.toml).
+# evaluator of scripts/make_evaluator.sh) for a warm start and a run from scratch, the demo as it
+# was (old: pretraining on classes 0-4 with configs/pretrain_source.toml, fine-tuning with
+# configs/fashion_mnist.toml) against the demo now (new: pretraining on the public 10-class
+# catalogue with configs/pretrain_public.toml, fine-tuning with configs/small_data.toml).
 # Writes OUT/fid_per_round.png, OUT/final_grids.png, OUT/fid_table.csv and prints the table and
 # the round where each warm start reaches its scratch run's final FID. About 5 min on 2 cores
-# after the pretraining (the demo's, configs/pretrain_public.toml; reused when
-# runs/pretrain_public/checkpoints/latest.h5 exists; PRETRAINED=CKPT picks another warm start).
+# after the two pretrainings (reused when runs/pretrain_{source,public}/checkpoints/latest.h5
+# exist).
 # usage: scripts/quality_runs.sh [fedgan-binary] [OUT] [ranks]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,16 +20,16 @@ mkdir -p "$out" data
 [ -f data/fmnist_public.h5 ] || "$fedgan" prepare --split train --parties 2 --partition iid \
   --out data/fmnist_public.h5
 scripts/make_evaluator.sh "$fedgan"
-if [ -n "${PRETRAINED:-}" ]; then
-  pre="$PRETRAINED"
-  [ -f "$pre" ] || { echo "quality_runs: PRETRAINED=$pre: no such checkpoint" >&2; exit 1; }
-else
-  pre=runs/pretrain_public/checkpoints/latest.h5
-  [ -f "$pre" ] || run --config configs/pretrain_public.toml pretrain --force --out runs/pretrain_public
-fi
+[ -f data/fmnist_source.h5 ] || "$fedgan" prepare --classes 0,1,2,3,4 --parties 2 \
+  --partition iid --out data/fmnist_source.h5
+for source in source public; do
+  [ -f runs/pretrain_$source/checkpoints/latest.h5 ] ||
+    run --config configs/pretrain_$source.toml pretrain --force --out runs/pretrain_$source
+done
 eval_flags=(--eval-every 1 --evaluator data/evaluator_fmnist.h5 --eval-n 2000)
 for recipe in old new; do
-  config=configs/small_data.toml; [ $recipe = old ] && config=configs/fashion_mnist.toml
+  config=configs/small_data.toml pre=runs/pretrain_public/checkpoints/latest.h5
+  [ $recipe = old ] && config=configs/fashion_mnist.toml pre=runs/pretrain_source/checkpoints/latest.h5
   for init in warm scratch; do
     extra=(); [ $init = warm ] && extra=(--init "$pre")
     echo "== $recipe recipe, $init ($config)"
