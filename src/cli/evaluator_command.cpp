@@ -6,31 +6,10 @@
 #include "fedgan/cli/command.hpp"
 #include "fedgan/cli/validators.hpp"
 #include "fedgan/comm/collective.hpp"
-#include "fedgan/core/error.hpp"
 #include "fedgan/core/malloc_tuning.hpp"
 #include "fedgan/eval/evaluator_training.hpp"
 
 namespace fedgan::cli {
-namespace {
-
-// --augment parsed by ClassifierAugment::parse; the message without "--augment: " (CLI11 puts
-// the option name in front).
-CLI::Validator augment_validator() {
-  return CLI::Validator(
-      [](std::string& input) -> std::string {
-        try {
-          eval::ClassifierAugment::parse(input);
-          return {};
-        } catch (const Error& e) {
-          std::string m = e.what();
-          const std::string prefix = "--augment: ";
-          return m.rfind(prefix, 0) == 0 ? m.substr(prefix.size()) : m;
-        }
-      },
-      "LIST");
-}
-
-}  // namespace
 
 void add_evaluator_command(CLI::App& root, Commands& commands) {
   auto c = std::make_shared<eval::EvaluatorTrainConfig>();
@@ -60,7 +39,8 @@ void add_evaluator_command(CLI::App& root, Commands& commands) {
          "augmentation of the training images: none, or a list of flip (mirror left-right) and "
          "translate (shift by up to 2 pixels), drawn from --seed")
       ->default_str(c->augment.to_string())
-      ->check(augment_validator());
+      ->check(parsed_by([](const std::string& s) { eval::ClassifierAugment::parse(s); },
+                        "--augment", "LIST"));
   sub->add_option("--seed", c->seed, "seed of weights, dropout and batch order")
       ->capture_default_str();
   sub->add_option("--min-accuracy", c->min_accuracy,

@@ -42,24 +42,6 @@ std::vector<std::string> allow_change_keys() {
   return keys;
 }
 
-// A validator from a parser that throws fedgan::Error "OPTION: message": the message without
-// the option name (CLI11 puts it in front).
-template <class Parse>
-CLI::Validator parsed_by(Parse parse, const std::string& option, const std::string& what) {
-  return CLI::Validator(
-      [parse, option](std::string& input) -> std::string {
-        try {
-          parse(input);
-          return {};
-        } catch (const Error& e) {
-          std::string m = e.what();
-          if (m.rfind(option + ": ", 0) == 0) m = m.substr(option.size() + 2);
-          return m;
-        }
-      },
-      what);
-}
-
 CLI::Validator lr_mult_list(const std::string& option) {
   return parsed_by([option](const std::string& s) { transfer::parse_lr_mult(s, option); }, option,
                    "PREFIX=MULT,...");

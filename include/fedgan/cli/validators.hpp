@@ -5,6 +5,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
+#include "fedgan/core/error.hpp"
+
 namespace fedgan::cli {
 
 // Whether a range includes its end point.
@@ -20,6 +24,24 @@ CLI::Validator non_negative();
 // FLT_MAX, since LibTorch refuses to convert a larger scalar to float (an "unexpected error").
 CLI::Validator positive_float();
 CLI::Validator non_negative_float();
+
+// A validator from a parser that throws fedgan::Error "OPTION: message" (e.g. --diffaug's
+// AugmentPolicy::parse): the message without the option name (CLI11 puts it in front).
+template <class Parse>
+CLI::Validator parsed_by(Parse parse, const std::string& option, const std::string& what) {
+  return CLI::Validator(
+      [parse, option](std::string& input) -> std::string {
+        try {
+          parse(input);
+          return {};
+        } catch (const Error& e) {
+          std::string m = e.what();
+          if (m.rfind(option + ": ", 0) == 0) m = m.substr(option.size() + 2);
+          return m;
+        }
+      },
+      what);
+}
 
 // "(0, 1]", "[1, 4096]": how the ranges print in messages and --help.
 std::string interval_text(double lo, double hi, End lo_end, End hi_end);
