@@ -11,9 +11,6 @@
 namespace fedgan::io {
 namespace {
 
-// The DP accountant's RDP vector in /state (privacy::DpFedAvg::state writes it).
-constexpr const char* kRdpKey = "privacy/rdp";
-
 void read_group(const h5::File& file, const std::string& group, const std::string& prefix,
                 std::map<std::string, torch::Tensor>& out) {
   for (const auto& child : file.children(group)) {
@@ -106,10 +103,10 @@ CheckpointData read_checkpoint(const std::string& path) {
   // The RDP account of a DP run with --dp-noise-multiplier 0 is +inf at every order (epsilon is
   // infinite, as the run reports): valid there and only there; NaN or a negative value is not.
   auto state = data.state;
-  if (const auto rdp = state.find(kRdpKey); rdp != state.end()) {
+  if (const auto rdp = state.find(kRdpStateKey); rdp != state.end()) {
     const auto& t = rdp->second;
     if (!t.is_floating_point() || torch::isnan(t).any().item<bool>() || (t < 0).any().item<bool>())
-      throw Error(path + ": /state/" + kRdpKey +
+      throw Error(path + ": /state/" + kRdpStateKey +
                   " holds NaN or negative values; an RDP account is >= 0 at every order "
                   "(+inf after rounds without noise)");
     state.erase(rdp);

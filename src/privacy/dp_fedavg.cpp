@@ -5,6 +5,7 @@
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/data/random.hpp"
+#include "fedgan/io/checkpoint.hpp"
 #include "fedgan/privacy/clipping.hpp"
 
 namespace fedgan::privacy {
@@ -144,7 +145,7 @@ std::map<std::string, torch::Tensor> DpFedAvg::state() const {
   const auto n = static_cast<std::int64_t>(orders.size());
   return {
       {"privacy/orders", torch::from_blob(const_cast<double*>(orders.data()), {n}, f64).clone()},
-      {"privacy/rdp", torch::from_blob(const_cast<double*>(rdp.data()), {n}, f64).clone()},
+      {io::kRdpStateKey, torch::from_blob(const_cast<double*>(rdp.data()), {n}, f64).clone()},
       {"privacy/clip", torch::full({1}, m_clip, f64)},
       {"privacy/rounds", torch::full({1}, static_cast<std::int64_t>(m_rounds), torch::kInt64)},
   };
@@ -163,7 +164,7 @@ void DpFedAvg::load_state(const std::map<std::string, torch::Tensor>& state) {
     return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
   };
   const auto orders = to_vector(get("privacy/orders"));
-  const auto rdp = to_vector(get("privacy/rdp"));
+  const auto rdp = to_vector(get(io::kRdpStateKey));
   m_accountant.restore(orders, rdp);
   const auto clip = get("privacy/clip");
   const auto rounds = get("privacy/rounds");

@@ -14,6 +14,9 @@
 namespace fedgan::io {
 
 inline constexpr const char* kCheckpointFormat = "fedgan-checkpoint-1";
+// The DP accountant's RDP vector under /state (privacy::DpFedAvg writes it): the one state
+// entry that may hold +inf (the account after rounds without noise); read_checkpoint allows it.
+inline constexpr const char* kRdpStateKey = "privacy/rdp";
 
 struct CheckpointData {
   std::int64_t round = 0;
@@ -29,7 +32,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data);
 // Throws fedgan::Error naming the file when it is missing, not HDF5, truncated or not ours,
 // when its architecture attribute does not parse or is out of range, when a stored tensor's
 // shape differs from what the architecture needs (checked before anything is built), or when a
-// tensor holds NaN/inf (naming the tensor).
+// tensor holds NaN/inf (naming the tensor; /state/privacy/rdp may hold +inf, not NaN or < 0).
 CheckpointData read_checkpoint(const std::string& path);
 
 // fedgan::Error naming `file`, `what` and the first tensor holding NaN or inf.
