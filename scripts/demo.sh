@@ -18,8 +18,8 @@ cd "$(dirname "$0")/.."
 ranks="${1:-2}"
 source="${2:-public}"
 case "$source" in
-  public) source_data=data/fmnist_public.h5 suffix="" ;;
-  disjoint) source_data=data/fmnist_source.h5 suffix="_disjoint" ;;
+  public) source_set=public suffix="" ;;
+  disjoint) source_set=source suffix="_disjoint" ;;
   *) echo "demo.sh: source must be public or disjoint, got '$source'" >&2; exit 2 ;;
 esac
 t_all=$(date +%s); t_step=$t_all
@@ -39,12 +39,8 @@ mkdir -p data runs
 
 step "data: Fashion-MNIST split into the source (train split) and the target parties (test split, \
 classes 5-9) (seconds)"
-[ -f data/fmnist_public.h5 ] || "$fedgan" prepare --split train --parties 2 --partition iid \
-  --out data/fmnist_public.h5
-[ "$source" = public ] || [ -f data/fmnist_source.h5 ] || "$fedgan" prepare --classes 0,1,2,3,4 \
-  --parties 2 --partition iid --out data/fmnist_source.h5
-[ -f data/fmnist_target.h5 ] || "$fedgan" prepare --split test --classes 5,6,7,8,9 --parties 4 \
-  --partition dirichlet --alpha 0.5 --out data/fmnist_target.h5
+scripts/demo_data.sh "$fedgan" "$source_set" target
+source_data=data/fmnist_$source_set.h5
 
 step "evaluator: a Fashion-MNIST classifier whose features give FID (about 2 min the first \
 time, then reused)"

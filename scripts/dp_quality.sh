@@ -62,8 +62,7 @@ data=data/fm${parties}_target.h5
   --partition dirichlet --alpha "$alpha" --out "$data" >/dev/null
 # The FID reference: the test split's classes 5-9 (the demo's target file).
 real=data/fmnist_target.h5
-[ -f "$real" ] || "$fedgan" prepare --split test --classes 5,6,7,8,9 --parties 4 \
-  --partition dirichlet --alpha 0.5 --out "$real" >/dev/null
+scripts/demo_data.sh "$fedgan" target >/dev/null
 delta="$(/usr/bin/python3 -c "print(1 / (10 * $parties))")"
 json() { /usr/bin/python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 z_for() { "$fedgan" privacy --q "$q" --rounds "$rounds" --delta "$delta" --target-epsilon "$1" \

@@ -14,12 +14,8 @@ if [ -f "$out" ]; then
   exit 0
 fi
 [ -x "$fedgan" ] || { echo "make_evaluator: no $fedgan; run scripts/setup.sh first" >&2; exit 1; }
-mkdir -p data
 # One party holding every image: `evaluator` trains on all rows, `eval --data` pools them.
-[ -f data/fashion_mnist_train.h5 ] || "$fedgan" prepare --split train --parties 1 \
-  --out data/fashion_mnist_train.h5
-[ -f data/fashion_mnist_test.h5 ] || "$fedgan" prepare --split test --parties 1 \
-  --out data/fashion_mnist_test.h5
+scripts/demo_data.sh "$fedgan" train test
 # shellcheck disable=SC2086
 time "$fedgan" evaluator --data data/fashion_mnist_train.h5 --test data/fashion_mnist_test.h5 \
   --min-accuracy 0.9 --out "$out" ${FEDGAN_EVALUATOR_ARGS:-}

@@ -14,22 +14,18 @@ cd "$(dirname "$0")/.."
 fedgan="${1:-build/release/fedgan}"; out="${2:-runs/quality}"; ranks="${3:-2}"
 export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 run() { mpirun --oversubscribe -n "$ranks" "$fedgan" "$@"; }
-mkdir -p "$out" data
-[ -f data/fmnist_target.h5 ] || "$fedgan" prepare --split test --classes 5,6,7,8,9 --parties 4 \
-  --partition dirichlet --alpha 0.5 --out data/fmnist_target.h5
-[ -f data/fmnist_public.h5 ] || "$fedgan" prepare --split train --parties 2 --partition iid \
-  --out data/fmnist_public.h5
+mkdir -p "$out"
+scripts/demo_data.sh "$fedgan" target public source
 scripts/make_evaluator.sh "$fedgan"
-[ -f data/fmnist_source.h5 ] || "$fedgan" prepare --classes 0,1,2,3,4 --parties 2 \
-  --partition iid --out data/fmnist_source.h5
 for source in source public; do
   [ -f runs/pretrain_$source/checkpoints/latest.h5 ] ||
     run --config configs/pretrain_$source.toml pretrain --force --out runs/pretrain_$source
 done
 eval_flags=(--eval-every 1 --evaluator data/evaluator_fmnist.h5 --eval-n 2000)
 for recipe in old new; do
-  config=configs/small_data.toml pre=runs/pretrain_public/checkpoints/latest.h5
-  [ $recipe = old ] && config=configs/fashion_mnist.toml pre=runs/pretrain_source/checkpoints/latest.h5
+  config=configs/small_data.toml source=public
+  [ $recipe = old ] && config=configs/fashion_mnist.toml source=source
+  pre=runs/pretrain_$source/checkpoints/latest.h5
   for init in warm scratch; do
     extra=(); [ $init = warm ] && extra=(--init "$pre")
     echo "== $recipe recipe, $init ($config)"

@@ -9,16 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fedgan="${1:-build/release/fedgan}"; ranks="${2:-2}"
 export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-out=runs/step_variants; mkdir -p "$out" data
+out=runs/step_variants; mkdir -p "$out"
 run() { mpirun --oversubscribe -n "$ranks" "$fedgan" "$@"; }
-[ -f data/fmnist_target.h5 ] || "$fedgan" prepare --split test --classes 5,6,7,8,9 --parties 4 \
-  --partition dirichlet --alpha 0.5 --out data/fmnist_target.h5
-[ -f data/fmnist_source.h5 ] || "$fedgan" prepare --classes 0,1,2,3,4 --parties 2 \
-  --partition iid --out data/fmnist_source.h5
-[ -f data/fashion_mnist_train.h5 ] || "$fedgan" prepare --split train --parties 1 \
-  --out data/fashion_mnist_train.h5
-[ -f data/fashion_mnist_test.h5 ] || "$fedgan" prepare --split test --parties 1 \
-  --out data/fashion_mnist_test.h5
+scripts/demo_data.sh "$fedgan" target source train test
 ev=$out/evaluator_1epoch.h5
 [ -f $ev ] || "$fedgan" evaluator --data data/fashion_mnist_train.h5 \
   --test data/fashion_mnist_test.h5 --epochs 1 --out $ev
