@@ -4,7 +4,8 @@
 # benchmark against PyTorch on the same GPU. Unattended; every result lands in OUT_DIR.
 # Needs: nvcc/CUDA, CMake, ninja, python3 with torch (CUDA) and nvidia-nccl-cu13, and the kit of
 # Debian's Open MPI + HDF5 + header-only libraries (`../shared/gpu/make-kit.sh .dev/kit` on a
-# Debian 12 machine; KIT=path overrides).
+# Debian 12 machine; KIT=path overrides): `scripts/gpu_kit.sh` makes it, with libsodium and a copy of
+# Fashion-MNIST's IDX files (KIT/../fmnist), which this script installs where fedgan looks for them.
 # usage: scripts/gpu_check.sh OUT_DIR [full|build-only|runs]   (runs: GPU-labelled tests, no benchmarks)
 set -euo pipefail   # each step that may fail is caught (|| ...), so the check runs on
 out="$(mkdir -p "${1:?usage: gpu_check.sh OUT_DIR [full|build-only]}" && cd "$1" && pwd)"
@@ -15,8 +16,16 @@ build="${BUILD:-/tmp/fedgan-gpu-build}"
 log() { echo "== $(date +%T) $*" | tee -a "$out/summary.txt"; }
 # shellcheck disable=SC1091
 source "$kit/env.sh"
+[ -f "$kit/usr/lib/x86_64-linux-gnu/pkgconfig/libsodium.pc" ] \
+  || { echo "gpu_check: $kit has no libsodium (secure aggregation needs it): make the kit with scripts/gpu_kit.sh" >&2; exit 2; }
+export PKG_CONFIG_PATH="$(cd "$kit" && pwd)/usr/lib/x86_64-linux-gnu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+fm=/usr/share/datasets/fashion-mnist
+if [ ! -f "$fm/t10k-images-idx3-ubyte.gz" ] && [ -d "$kit/../fmnist" ]; then mkdir -p "$fm" && cp "$kit/../fmnist/"*.gz "$fm/"; fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 py=python3
+# The CLI tests read checkpoints with h5py/numpy/torch: the machine's python3 has them, its
+# /usr/bin/python3 (the tests' default) may not.
+FEDGAN_PYTHON="$($py -c 'import sys; print(sys.executable)')"; export FEDGAN_PYTHON
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || true
 torch_dir=$($py -c 'import torch;print(torch.utils.cmake_prefix_path)')/Torch
 nccl_dir=$($py -c 'import nvidia.nccl,os;print(os.path.dirname(nvidia.nccl.__file__))' 2>/dev/null || true)
@@ -45,7 +54,9 @@ mpirun -n 2 "$f" info 2>&1 | tee -a "$out/summary.txt" || true
 
 log "ctest"
 if [ "$mode" = runs ]; then ctest_args=(-L gpu); else ctest_args=(); fi
-(cd "$build" && timeout 150 ctest -j 16 --timeout 120 "${ctest_args[@]}" >"$out/ctest.log" 2>&1) || true
+# One intra-op thread per test process: 16 tests at once with 16 threads each starved the DP
+# unit tests past their timeout on the first GPU check (2026-12-04).
+(cd "$build" && OMP_NUM_THREADS=1 timeout 300 ctest -j 16 --timeout 200 "${ctest_args[@]}" >"$out/ctest.log" 2>&1) || true
 tail -25 "$out/ctest.log" | tee -a "$out/summary.txt"
 
 data=/tmp/gpu_check_data; mkdir -p $data

@@ -79,7 +79,7 @@ if [ -z "$launcher" ]; then
 fi
 case "$mode" in strong) modes=(strong) ;; weak) modes=(weak) ;; both) modes=(strong weak) ;;
   *) echo "scaling: --mode is strong, weak or both, not '$mode'" >&2; exit 2 ;; esac
-python=/usr/bin/python3  # Debian's, which has python3-matplotlib (not a pyenv python3 on PATH)
+python="${FEDGAN_PYTHON:-/usr/bin/python3}"  # Debian's, which has python3-matplotlib (not a pyenv python3 on PATH)
 
 # The grid, one line per point: index mode ranks parties_per_rank parties.
 grid() {

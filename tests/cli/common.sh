@@ -4,7 +4,7 @@
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 mpi() { "$mpiexec" --oversubscribe -n "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
-python=/usr/bin/python3
+python="${FEDGAN_PYTHON:-/usr/bin/python3}"  # Debian's (h5py, numpy, torch); FEDGAN_PYTHON overrides
 
 expect_fail() {  # expect_fail REGEX command... (leaves the output in $out)
   local regex="$1"; shift

@@ -14,7 +14,7 @@ MPIEXEC="$mpiexec" "$root/scripts/scaling.sh" all --ranks "1 2" --rounds 2 --par
 csv="$out/scaling.csv"
 [ -f "$csv" ] || fail "no $csv"
 [ "$(wc -l <"$csv")" -eq 5 ] || { cat "$csv"; fail "$csv: expected a header and 4 rows"; }
-/usr/bin/python3 - "$csv" <<'PY' || fail "$csv: bad contents"
+"${FEDGAN_PYTHON:-/usr/bin/python3}" - "$csv" <<'PY' || fail "$csv: bad contents"
 import csv, math, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 assert sorted((r["mode"], int(r["ranks"])) for r in rows) == [("strong", 1), ("strong", 2), ("weak", 1), ("weak", 2)], rows
