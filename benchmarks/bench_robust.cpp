@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
-#include "fedgan/federated/robust.hpp"
+#include "fedgan/federated/aggregation/robust.hpp"
 #include "fedgan/models/gan.hpp"
 
 using namespace fedgan;

@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
       auto secure_round = [&](std::int64_t drop_party) {
         return [&, drop_party](int rep) {
           fedgan::privacy::SecAggOptions opt;
-          fedgan::privacy::SecureAggregator agg(*comm, L, opt);
+          fedgan::privacy::SecAggProtocol agg(*comm, L, opt);
           std::vector<fedgan::privacy::SecAggParty> hosted;
           for (auto k : mine) hosted.push_back({k, weight});
           agg.begin_round(rep + 1, hosted);

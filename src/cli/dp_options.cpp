@@ -34,7 +34,7 @@ void add_dp_options(CLI::App& sub, TrainOptions& o) {
     sub.add_option(name, value, help)
         ->capture_default_str()
         ->check(check)
-        ->group("Client-level differential privacy (DP-FedAvg; see README, Privacy)");
+        ->group("Client-level differential privacy (DP-FedAvg; see docs/reference.md, Privacy)");
   };
   add("--dp-clip", o.dp_clip,
       "clip each participating party's whole update (G and D) to this L2 norm C and "

@@ -4,8 +4,8 @@
 #include "fedgan/cli/train_options.hpp"
 #include "fedgan/cli/validators.hpp"
 #include "fedgan/core/error.hpp"
-#include "fedgan/federated/aggregator.hpp"
-#include "fedgan/federated/attack.hpp"
+#include "fedgan/federated/aggregation/aggregator.hpp"
+#include "fedgan/federated/attacks/attack.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/train/augment.hpp"
 #include "fedgan/privacy/secagg_config.hpp"
@@ -47,9 +47,9 @@ CLI::Validator lr_mult_list(const std::string& option) {
                    "PREFIX=MULT,...");
 }
 
-// Limited-data GAN training (README "Small data"): augmentation, ADA, R1, schedule, G EMA.
+// Limited-data GAN training (docs/reference.md, "Small data"): augmentation, ADA, R1, schedule, G EMA.
 void add_small_data_options(CLI::App& sub, TrainOptions& o) {
-  federated::RunConfig& r = o.run;
+  run::RunConfig& r = o.run;
   sub.add_option("--diffaug", o.diffaug,
                  "DiffAugment (Zhao et al. 2020) on every image D sees, real and generated: a "
                  "comma-separated list of translation, cutout, color; or none")
@@ -95,7 +95,7 @@ void add_small_data_options(CLI::App& sub, TrainOptions& o) {
 
 void add_train_options(CLI::App& sub, TrainOptions& options) {
   TrainOptions& o = options;
-  federated::RunConfig& r = options.run;
+  run::RunConfig& r = options.run;
   // A repeated option takes its last value, so scripts can override a base command line.
   sub.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   sub.add_option("--data", r.data, "dataset file from `fedgan prepare`")->required();
@@ -200,18 +200,18 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                  "multi-krum, norm-bound (clip to the median norm, then the weighted mean)")
       ->capture_default_str()
       ->check(CLI::IsMember(federated::aggregator_names()));
-  sub.add_flag("--secure-agg", r.federated.aggregator.secure.enabled,
+  sub.add_flag("--secure-agg", r.secure_agg.enabled,
                "secure aggregation (Bonawitz et al. 2017): each party's update is clamped to "
                "--secagg-range, encoded in fixed point and masked pairwise (X25519 + ChaCha20), so "
                "ranks see only the sum; needs --aggregator fedavg");
-  sub.add_option("--secagg-range", r.federated.aggregator.secure.range,
+  sub.add_option("--secagg-range", r.secure_agg.range,
                  "with --secure-agg: bound B on each value of a party's update (values beyond are "
                  "clamped and counted); sets the fixed-point scale so the sum cannot wrap; 0: "
                  "from --dp-clip C (C, or C + 10*z*C/sqrt(m) with distributed noise), required "
                  "without DP")
       ->capture_default_str()
       ->check(non_negative_float());
-  sub.add_option("--secagg-threshold", r.federated.aggregator.secure.threshold,
+  sub.add_option("--secagg-threshold", r.secure_agg.threshold,
                  "with --secure-agg: Shamir threshold as a fraction f of the round's m parties, "
                  "t = max(2, floor(f*m)+1); dropped parties are recovered while t survive")
       ->capture_default_str()
@@ -321,7 +321,7 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
 
 void add_transfer_options(CLI::App& sub, TrainOptions& options) {
   TrainOptions& o = options;
-  federated::RunConfig& r = options.run;
+  run::RunConfig& r = options.run;
   sub.add_option("--init", r.init.path,
                  "warm start: pretrained checkpoint (.h5) or PyTorch state dict (.pt, plain "
                  "dict with generator./discriminator. keys); rank 0 reads it, all ranks get it");

@@ -1,11 +1,11 @@
 // `fedgan train` / `pretrain` after parsing: validated options become a typed RunConfig, and a
-// federated::TrainingRun does the run (docs/DESIGN.md, "Life of a run").
+// run::TrainingRun does the run (docs/DESIGN.md, "Life of a run").
 #include "fedgan/cli/app.hpp"
 #include "fedgan/cli/run_settings.hpp"
 #include "fedgan/cli/train_options.hpp"
 #include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/comm/collective.hpp"
-#include "fedgan/federated/attack.hpp"
+#include "fedgan/federated/attacks/attack.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 
@@ -13,15 +13,15 @@
 
 namespace fedgan::cli {
 
-static_assert(kPreempted == federated::kPreemptedExitCode, "one preemption exit code");
+static_assert(kPreempted == run::kPreemptedExitCode, "one preemption exit code");
 
-federated::RunConfig to_run_config(const TrainOptions& o, const std::string& config_text) {
-  federated::RunConfig c = o.run;
+run::RunConfig to_run_config(const TrainOptions& o, const std::string& config_text) {
+  run::RunConfig c = o.run;
   c.config_text = config_text;
   // `--resume` alone arrives as an empty value.
-  c.resume = o.resume == "auto"                                          ? federated::ResumeMode::Auto
-             : o.resume.empty() || o.resume == "yes" || o.resume == "true" ? federated::ResumeMode::Yes
-                                                                         : federated::ResumeMode::No;
+  c.resume = o.resume == "auto"                                          ? run::ResumeMode::Auto
+             : o.resume.empty() || o.resume == "yes" || o.resume == "true" ? run::ResumeMode::Yes
+                                                                         : run::ResumeMode::No;
   const auto allowed = o.allow_change;
   c.check_resume = [allowed, config_text](const std::string& checkpoint, const std::string& saved) {
     check_resume_settings(checkpoint, saved, config_text, allowed);
@@ -46,9 +46,9 @@ federated::RunConfig to_run_config(const TrainOptions& o, const std::string& con
   c.federated.freeze_d.train_only = globs;
   c.federated.attack = federated::parse_attack(o.attack, o.attackers);
   c.dp = to_dp_config(o);
-  c.federated.aggregator.secure.dp = privacy::secagg_dp_bound(c.dp);  // the range DP implies
+  c.secure_agg.dp = privacy::secagg_dp_bound(c.dp);  // the range DP implies
   for (const auto& drop : o.secagg_drop)
-    if (!drop.empty()) c.federated.aggregator.secure.drops.push_back(privacy::parse_secagg_drop(drop));
+    if (!drop.empty()) c.secure_agg.drops.push_back(privacy::parse_secagg_drop(drop));
   return c;
 }
 
@@ -57,8 +57,8 @@ int run_training(comm::Communicator& comm, const TrainOptions& options,
   // Every rank converts the same options: an error (e.g. --attack without --attackers) is
   // agreed, not one rank's.
   auto config = comm::collective_try(comm, [&] { return to_run_config(options, config_text); });
-  federated::TrainingRun run(comm, std::move(config));
-  return run.run() == federated::RunOutcome::Preempted ? kPreempted : kOk;
+  run::TrainingRun run(comm, std::move(config));
+  return run.run() == run::RunOutcome::Preempted ? kPreempted : kOk;
 }
 
 }  // namespace fedgan::cli

@@ -32,10 +32,6 @@ void install_stop_handlers() {
 bool stop_requested() { return g_signal != 0; }
 int stop_signal() { return static_cast<int>(g_signal); }
 int stop_signal_sender() { return static_cast<int>(g_sender); }
-void request_stop(int signal_number) {
-  g_sender = 0;
-  g_signal = signal_number;
-}
 
 const char* const kFromMpirunNote =
     ". This SIGTERM came from mpirun, which was itself sent SIGTERM: Open MPI's mpirun then kills "

@@ -1,6 +1,8 @@
 // Checkpoint files (see include/fedgan/io/checkpoint.hpp).
 #include "fedgan/io/checkpoint.hpp"
 
+#include "fedgan/io/checkpoint_keys.hpp"
+
 #include <sstream>
 
 #include "fedgan/core/error.hpp"
@@ -103,10 +105,10 @@ CheckpointData read_checkpoint(const std::string& path) {
   // The RDP account of a DP run with --dp-noise-multiplier 0 is +inf at every order (epsilon is
   // infinite, as the run reports): valid there and only there; NaN or a negative value is not.
   auto state = data.state;
-  if (const auto rdp = state.find(kRdpStateKey); rdp != state.end()) {
+  if (const auto rdp = state.find(keys::kPrivacyRdp); rdp != state.end()) {
     const auto& t = rdp->second;
     if (!t.is_floating_point() || torch::isnan(t).any().item<bool>() || (t < 0).any().item<bool>())
-      throw Error(path + ": /state/" + kRdpStateKey +
+      throw Error(path + ": /state/" + keys::kPrivacyRdp +
                   " holds NaN or negative values; an RDP account is >= 0 at every order "
                   "(+inf after rounds without noise)");
     state.erase(rdp);

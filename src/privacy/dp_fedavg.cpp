@@ -5,7 +5,7 @@
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/data/random.hpp"
-#include "fedgan/io/checkpoint.hpp"
+#include "fedgan/io/checkpoint_keys.hpp"
 #include "fedgan/privacy/clipping.hpp"
 
 namespace fedgan::privacy {
@@ -144,10 +144,10 @@ std::map<std::string, torch::Tensor> DpFedAvg::state() const {
   const auto& rdp = m_accountant.rdp();
   const auto n = static_cast<std::int64_t>(orders.size());
   return {
-      {"privacy/orders", torch::from_blob(const_cast<double*>(orders.data()), {n}, f64).clone()},
-      {io::kRdpStateKey, torch::from_blob(const_cast<double*>(rdp.data()), {n}, f64).clone()},
-      {"privacy/clip", torch::full({1}, m_clip, f64)},
-      {"privacy/rounds", torch::full({1}, static_cast<std::int64_t>(m_rounds), torch::kInt64)},
+      {io::keys::kPrivacyOrders, torch::from_blob(const_cast<double*>(orders.data()), {n}, f64).clone()},
+      {io::keys::kPrivacyRdp, torch::from_blob(const_cast<double*>(rdp.data()), {n}, f64).clone()},
+      {io::keys::kPrivacyClip, torch::full({1}, m_clip, f64)},
+      {io::keys::kPrivacyRounds, torch::full({1}, static_cast<std::int64_t>(m_rounds), torch::kInt64)},
   };
 }
 
@@ -163,11 +163,11 @@ void DpFedAvg::load_state(const std::map<std::string, torch::Tensor>& state) {
     const auto d = t.to(torch::kFloat64).contiguous();
     return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
   };
-  const auto orders = to_vector(get("privacy/orders"));
-  const auto rdp = to_vector(get(io::kRdpStateKey));
+  const auto orders = to_vector(get(io::keys::kPrivacyOrders));
+  const auto rdp = to_vector(get(io::keys::kPrivacyRdp));
   m_accountant.restore(orders, rdp);
-  const auto clip = get("privacy/clip");
-  const auto rounds = get("privacy/rounds");
+  const auto clip = get(io::keys::kPrivacyClip);
+  const auto rounds = get(io::keys::kPrivacyRounds);
   require(clip.numel() == 1 && rounds.numel() == 1,
           "checkpoint: /state/privacy/clip and /state/privacy/rounds must hold one value each");
   const double c = clip.to(torch::kFloat64).item<double>();

@@ -76,20 +76,20 @@ int secagg_threshold(double fraction, std::int64_t parties) {
   return static_cast<int>(std::min(parties, std::max<std::int64_t>(2, t)));
 }
 
-SecureAggregator::SecureAggregator(comm::Communicator& comm, std::size_t numel,
+SecAggProtocol::SecAggProtocol(comm::Communicator& comm, std::size_t numel,
                                    SecAggOptions options)
     : m_comm(comm), m_numel(numel), m_options(options) {
   secagg_threshold(options.threshold_fraction, 2);  // validates the fraction
   sodium_ready();
 }
 
-std::vector<std::int64_t> SecureAggregator::parties() const {
+std::vector<std::int64_t> SecAggProtocol::parties() const {
   std::vector<std::int64_t> ids;
   for (auto& p : m_parties) ids.push_back(p.id);
   return ids;
 }
 
-std::size_t SecureAggregator::index_of(std::int64_t party) const {
+std::size_t SecAggProtocol::index_of(std::int64_t party) const {
   auto it = std::lower_bound(m_parties.begin(), m_parties.end(), party,
                              [](const Advertised& a, std::int64_t id) { return a.id < id; });
   require(it != m_parties.end() && it->id == party,
@@ -98,7 +98,7 @@ std::size_t SecureAggregator::index_of(std::int64_t party) const {
   return static_cast<std::size_t>(it - m_parties.begin());
 }
 
-void SecureAggregator::begin_round(std::int64_t round, const std::vector<SecAggParty>& hosted) {
+void SecAggProtocol::begin_round(std::int64_t round, const std::vector<SecAggParty>& hosted) {
   m_round = round;
   m_cost = {};
   m_hosted.clear();
@@ -150,7 +150,7 @@ void SecureAggregator::begin_round(std::int64_t round, const std::vector<SecAggP
   m_cost.shares_s = secagg_seconds_since(t_shares);
 }
 
-void SecureAggregator::exchange_shares() {
+void SecAggProtocol::exchange_shares() {
   // Round 1 of the paper: party u shares its mask secret key t-of-m among all m parties,
   // itself included (holder v evaluates at x = index(v) + 1), and encrypts each share to its
   // holder. A dropped party's own share is lost with it, so recovery needs t survivors.
@@ -201,7 +201,7 @@ void SecureAggregator::exchange_shares() {
   });
 }
 
-void SecureAggregator::add(std::int64_t party, std::vector<std::uint64_t>& encoded,
+void SecAggProtocol::add(std::int64_t party, std::vector<std::uint64_t>& encoded,
                            bool fail_after_masking) {
   auto it = m_hosted.find(party);
   require(it != m_hosted.end() && it->second.state == State::Pending,
@@ -230,7 +230,7 @@ void SecureAggregator::add(std::int64_t party, std::vector<std::uint64_t>& encod
   m_cost.mask_s += secagg_seconds_since(t_mask);
 }
 
-void SecureAggregator::drop(std::int64_t party) {
+void SecAggProtocol::drop(std::int64_t party) {
   auto it = m_hosted.find(party);
   require(it != m_hosted.end() && it->second.state == State::Pending,
           "secure aggregation: party " + std::to_string(party) +
@@ -238,7 +238,7 @@ void SecureAggregator::drop(std::int64_t party) {
   it->second.state = State::Dropped;
 }
 
-SecAggResult SecureAggregator::finish() {
+SecAggResult SecAggProtocol::finish() {
   SecAggResult result;
   result.threshold = m_threshold;
   for (auto& [id, h] : m_hosted)

@@ -4,7 +4,7 @@
 
 #include "../unit/federated/toy_federation.hpp"
 #include "fedgan/core/torch_compat.hpp"
-#include "fedgan/federated/federated_trainer.hpp"
+#include "fedgan/federated/round/federated_trainer.hpp"
 #include "fedgan/privacy/dp_fedavg.hpp"
 #include "mpi_fixture.hpp"
 

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "fedgan/core/error.hpp"
-#include "fedgan/federated/attack.hpp"
-#include "fedgan/federated/coordinate_shards.hpp"
-#include "fedgan/federated/robust.hpp"
+#include "fedgan/federated/attacks/attack.hpp"
+#include "fedgan/federated/aggregation/coordinate_shards.hpp"
+#include "fedgan/federated/aggregation/robust.hpp"
 #include "mpi_fixture.hpp"
 
 using namespace fedgan;

@@ -41,7 +41,7 @@ SecAggResult secagg_mpi_run(std::int64_t round, const std::vector<std::int64_t>&
                             const std::vector<std::int64_t>& fail, const FixedPointCodec& codec) {
   SecAggOptions opt;
   opt.test_seed = 2024;
-  SecureAggregator agg(world(), kSecAggNumel, opt);
+  SecAggProtocol agg(world(), kSecAggNumel, opt);
   std::vector<SecAggParty> hosted;
   for (auto k : secagg_mpi_hosted(ids)) hosted.push_back({k, static_cast<double>(10 + k)});
   agg.begin_round(round, hosted);

@@ -2,7 +2,7 @@
 // with the same model, at any rank count.
 #include <catch2/catch.hpp>
 
-#include "fedgan/federated/federated_trainer.hpp"
+#include "fedgan/federated/round/federated_trainer.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 #include "mpi_fixture.hpp"

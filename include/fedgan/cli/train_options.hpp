@@ -1,6 +1,6 @@
 // TrainOptions: everything `fedgan train` (and `pretrain`) takes. Options whose text is part
 // of the run's config.toml are bound as given and checked by CLI11 validators; to_run_config
-// turns them into the typed federated::RunConfig the library gets (enums, parsed lists).
+// turns them into the typed run::RunConfig the library gets (enums, parsed lists).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
-#include "fedgan/federated/training_run.hpp"
+#include "fedgan/run/training_run.hpp"
 
 namespace fedgan::cli {
 
 struct TrainOptions {
-  federated::RunConfig run;  // the typed settings (most options are bound straight into it)
+  run::RunConfig run;  // the typed settings (most options are bound straight into it)
   // As given on the command line or in the config file:
   std::string resume = "no";              // no | yes | true | false | auto; "" (alone) = yes
   std::vector<std::string> allow_change;  // run-defining settings a resume may change
@@ -45,7 +45,7 @@ void add_dp_options(CLI::App& sub, TrainOptions& options);
 privacy::DpConfig to_dp_config(const TrainOptions& options);
 
 // The typed run configuration of validated options; `config_text` is the effective config.
-federated::RunConfig to_run_config(const TrainOptions& options, const std::string& config_text);
+run::RunConfig to_run_config(const TrainOptions& options, const std::string& config_text);
 
 // The training run on every rank; returns the process exit code.
 int run_training(comm::Communicator& comm, const TrainOptions& options,

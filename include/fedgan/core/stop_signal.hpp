@@ -14,8 +14,6 @@ bool stop_requested();
 int stop_signal();
 // The pid of the process that sent it (0 if unknown or none).
 int stop_signal_sender();
-// Testing aid: behave as if a stop signal had arrived.
-void request_stop(int signal_number);
 
 // "stop signal SIGUSR1 (10) on rank 1" (the rank only when ranks > 1), for the log.
 std::string describe_stop_signal(int signal, int first_rank, int ranks);

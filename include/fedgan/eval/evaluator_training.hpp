@@ -17,14 +17,14 @@ struct EvaluatorTrainConfig {
   std::string test;  // optional dataset file of the test split: its accuracy is reported
   std::string out;   // the evaluator file to write
   // Defaults: at least 92% on Fashion-MNIST with every seed tried, in about 2 minutes on 2 cores
-  // (README "Evaluation").
+  // (docs/results/evaluation.md).
   int epochs = 16;
   int batch_size = 64;
   double lr = 2e-3;  // Adam, cosine decay to 0 over all steps
   int width = 16;
   int feature_dim = 128;
   // Of the training images only. None by default: flips matched it and shifts lowered the
-  // accuracy at this budget (README "Evaluation").
+  // accuracy at this budget (docs/results/evaluation.md).
   ClassifierAugment augment;
   std::uint64_t seed = 0;
   double min_accuracy = 0;  // fail (and write nothing) below this test accuracy

@@ -14,9 +14,6 @@
 namespace fedgan::io {
 
 inline constexpr const char* kCheckpointFormat = "fedgan-checkpoint-1";
-// The DP accountant's RDP vector under /state (privacy::DpFedAvg writes it): the one state
-// entry that may hold +inf (the account after rounds without noise); read_checkpoint allows it.
-inline constexpr const char* kRdpStateKey = "privacy/rdp";
 
 struct CheckpointData {
   std::int64_t round = 0;

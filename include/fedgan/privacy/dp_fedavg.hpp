@@ -19,7 +19,7 @@
 #include <string>
 
 #include "fedgan/comm/communicator.hpp"
-#include "fedgan/federated/transforms.hpp"
+#include "fedgan/federated/round/transforms.hpp"
 #include "fedgan/privacy/dp_config.hpp"
 #include "fedgan/privacy/rdp_accountant.hpp"
 

@@ -59,9 +59,9 @@ struct SecAggResult {
   std::vector<std::uint64_t> sum;       // Σ of the survivors' encoded inputs, mod 2^64
 };
 
-class SecureAggregator {
+class SecAggProtocol {
  public:
-  SecureAggregator(comm::Communicator& comm, std::size_t numel, SecAggOptions options = {});
+  SecAggProtocol(comm::Communicator& comm, std::size_t numel, SecAggOptions options = {});
 
   // Collective. Round `round` for this rank's participating parties (distinct ids): fresh key
   // pairs per party (one for the masks, one for encrypting shares), the advertisement of ids,

@@ -41,7 +41,7 @@ struct LocalTrainConfig {
   bool reuse_fake = false;
   // CUDA only: forward passes under bfloat16 autocast (losses and BatchNorm stay float32).
   bool autocast_bf16 = false;
-  // Limited-data training (README "Small data"). DiffAugment on every image D sees (real and
+  // Limited-data training (docs/reference.md, "Small data"). DiffAugment on every image D sees (real and
   // fake, D's and G's steps), each operation with the trainer's augmentation probability.
   AugmentPolicy augment;
   // R1 penalty γ/2·E||∇D(x_real)||² in D's loss, computed every r1_every-th D step and then
@@ -91,6 +91,9 @@ class LocalTrainer {
                                                      const data::Batch& batch,
                                                      torch::Generator& gen);
 
+  // The probability of each augmentation per image (1: DiffAugment; ADA adapts it per round).
+  void set_augment_probability(double p);
+
   // The party's local work for one round: local_epochs over its data (or local_steps).
   // `epoch_base` numbers the epochs so every (party, round, epoch) shuffles differently.
   // `interrupted` (optional) is asked before every step; when it answers true the party
@@ -98,12 +101,6 @@ class LocalTrainer {
   // On the CPU every step's losses are checked at once; on a GPU they are summed on the
   // device and read once at the end (a host read per step would stall the GPU's queue), so a
   // non-finite party there is found after its last step, not at its first bad one.
-  // The probability of each augmentation per image (1: DiffAugment; ADA adapts it per round).
-  void set_augment_probability(double p);
-  double augment_probability() const { return m_augment_p; }
-  // The learning-rate factor of the round begin_party() was last told (lr_schedule).
-  double lr_factor_now() const { return m_lr_factor; }
-
   LocalResult run(models::Gan& gan, PartyOptimizers& opt, data::PartyData& data,
                   std::int64_t epoch_base, torch::Generator& gen,
                   const std::function<bool()>& interrupted = {});

@@ -23,7 +23,6 @@ class KdRegularizer final : public train::Regularizer {
   void begin_party(const train::PartyStart& start) override;
   torch::Tensor g_loss_term(const torch::Tensor& z, const torch::Tensor& labels,
                             const torch::Tensor& fake) override;
-  double weight_now() const { return m_now; }
 
  private:
   std::shared_ptr<models::Generator> m_teacher;

@@ -9,9 +9,9 @@
 
 #include "fedgan/comm/communicator.hpp"
 #include "fedgan/core/error.hpp"
-#include "fedgan/federated/aggregator.hpp"
-#include "fedgan/federated/attack.hpp"
-#include "fedgan/federated/robust_rules.hpp"
+#include "fedgan/federated/aggregation/aggregator.hpp"
+#include "fedgan/federated/attacks/attack.hpp"
+#include "fedgan/federated/aggregation/robust_rules.hpp"
 
 using namespace fedgan;
 using namespace fedgan::federated;

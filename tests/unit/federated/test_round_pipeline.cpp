@@ -7,9 +7,9 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/party_data.hpp"
-#include "fedgan/federated/aggregator.hpp"
-#include "fedgan/federated/federated_trainer.hpp"
-#include "fedgan/federated/party_runner.hpp"
+#include "fedgan/federated/aggregation/aggregator.hpp"
+#include "fedgan/federated/round/federated_trainer.hpp"
+#include "fedgan/federated/round/party_runner.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 
 using namespace fedgan;

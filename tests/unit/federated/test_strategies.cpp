@@ -7,9 +7,9 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/party_data.hpp"
-#include "fedgan/federated/client_strategy.hpp"
-#include "fedgan/federated/federated_trainer.hpp"
-#include "fedgan/federated/server_optimizer.hpp"
+#include "fedgan/federated/strategies/client_strategy.hpp"
+#include "fedgan/federated/round/federated_trainer.hpp"
+#include "fedgan/federated/server/server_optimizer.hpp"
 
 using namespace fedgan;
 using namespace fedgan::federated;

@@ -8,7 +8,7 @@
 
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/party_data.hpp"
-#include "fedgan/federated/federated_trainer.hpp"
+#include "fedgan/federated/round/federated_trainer.hpp"
 
 namespace fedgan::testing {
 

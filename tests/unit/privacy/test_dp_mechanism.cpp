@@ -6,7 +6,7 @@
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/privacy/clipping.hpp"
-#include "fedgan/federated/participation.hpp"
+#include "fedgan/federated/round/participation.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/privacy/dp_config.hpp"
 

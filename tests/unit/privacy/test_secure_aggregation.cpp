@@ -7,10 +7,11 @@
 
 #include "fedgan/comm/communicator.hpp"
 #include "fedgan/core/error.hpp"
-#include "fedgan/federated/aggregator.hpp"
+#include "fedgan/federated/aggregation/aggregator.hpp"
 #include "fedgan/privacy/fixed_point.hpp"
 #include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/privacy/secagg_crypto.hpp"
+#include "fedgan/privacy/secure_fedavg.hpp"
 #include "fedgan/privacy/secure_aggregation.hpp"
 #include "fedgan/privacy/shamir.hpp"
 
@@ -138,7 +139,7 @@ TEST_CASE("secure aggregation on one rank: exact sum, dropout recovery, threshol
   // weight = k + 1: updates of party k are scaled before encoding, as FedAvg's n_k.
   auto run = [&](std::int64_t round, const std::vector<std::int64_t>& ids,
                  const std::vector<std::int64_t>& fail) {
-    SecureAggregator agg(*comm, numel, opt);
+    SecAggProtocol agg(*comm, numel, opt);
     std::vector<SecAggParty> hosted;
     for (auto k : ids) hosted.push_back({k, static_cast<double>(k + 1)});
     agg.begin_round(round, hosted);
@@ -184,14 +185,14 @@ TEST_CASE("secure aggregation on one rank: exact sum, dropout recovery, threshol
   CHECK(lone.abandoned);
   CHECK(lone.message.find("at least 2") != std::string::npos);
   // Misuse is refused.
-  SecureAggregator agg(*comm, numel, opt);
+  SecAggProtocol agg(*comm, numel, opt);
   agg.begin_round(7, {{0, 1.0}, {1, 1.0}});
   std::vector<std::uint64_t> wrong(numel - 1);
   CHECK_THROWS_AS(agg.add(0, wrong, false), Error);
   CHECK_THROWS_AS(agg.add(9, wrong, false), Error);
   agg.drop(0);
   CHECK_THROWS_AS(agg.finish(), Error);  // party 1 is still pending
-  CHECK_THROWS_AS(SecureAggregator(*comm, numel, SecAggOptions{0.0, {}}), Error);
+  CHECK_THROWS_AS(SecAggProtocol(*comm, numel, SecAggOptions{0.0, {}}), Error);
 }
 
 TEST_CASE("secure aggregation: a masked update looks uniform (chi-square on its bytes)",
@@ -206,7 +207,7 @@ TEST_CASE("secure aggregation: a masked update looks uniform (chi-square on its 
   const std::size_t numel = 1 << 15;
   SecAggOptions opt;
   opt.test_seed = 7;
-  SecureAggregator agg(*comm, numel, opt);
+  SecAggProtocol agg(*comm, numel, opt);
   agg.begin_round(1, {{0, 1.0}, {1, 1.0}, {2, 1.0}});
   const FixedPointCodec codec(1.0, 3.0, 3);
   std::vector<float> zeros(numel, 0.0f);
@@ -256,11 +257,12 @@ TEST_CASE("secure aggregator: FedAvg's sums within the fixed-point rounding; rob
   auto comm = comm::make_serial_communicator();
   const std::vector<std::int64_t> sizes = {5, 2, 4, 3};
   const std::vector<std::int64_t> samples = {10, 30, 20};
-  federated::AggregatorConfig plain_config, secure_config;
-  secure_config.secure.enabled = true;
-  secure_config.secure.range = 2.0;
-  auto plain = federated::make_aggregator(plain_config, sizes, torch::kCPU, *comm);
-  auto secure = federated::make_aggregator(secure_config, sizes, torch::kCPU, *comm);
+  federated::AggregatorConfig rule;
+  SecureAggConfig secure_config;
+  secure_config.enabled = true;
+  secure_config.range = 2.0;
+  auto plain = federated::make_aggregator(rule, sizes, torch::kCPU, *comm);
+  auto secure = make_secure_fedavg_aggregator(secure_config, rule, sizes, torch::kCPU, *comm);
   federated::RoundContext round;
   round.round = 1;
   round.participants = {0, 1, 2};
@@ -289,9 +291,9 @@ TEST_CASE("secure aggregator: FedAvg's sums within the fixed-point rounding; rob
   for (std::size_t i = 0; i < sizes.size(); ++i)
     CHECK((a.sums[i] - b.sums[i]).abs().max().item<double>() <= 1.5 * codec.resolution());
   // A rule that needs the individual updates cannot run on masked ones.
-  secure_config.name = "median";
+  rule.name = "median";
   try {
-    federated::make_aggregator(secure_config, sizes, torch::kCPU, *comm);
+    make_secure_fedavg_aggregator(secure_config, rule, sizes, torch::kCPU, *comm);
     FAIL("expected an error");
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("needs every party's update in the clear") !=
@@ -374,15 +376,15 @@ TEST_CASE("secure aggregator: values beyond the range are clamped, never wrapped
   round.party_samples = &samples;
   // Range given (2), and from central DP (C = 0.5): the same updates clamp at either bound.
   for (const double B : {2.0, 0.5}) {
-    federated::AggregatorConfig config;
-    config.secure.enabled = true;
+    SecureAggConfig config;
+    config.enabled = true;
     if (B == 2.0) {
-      config.secure.range = 2.0;
+      config.range = 2.0;
     } else {
-      config.secure.dp.enabled = true;
-      config.secure.dp.clip = 0.5;
+      config.dp.enabled = true;
+      config.dp.clip = 0.5;
     }
-    auto secure = federated::make_aggregator(config, sizes, torch::kCPU, *comm);
+    auto secure = make_secure_fedavg_aggregator(config, {"fedavg"}, sizes, torch::kCPU, *comm);
     secure->begin_round(round);
     // Values far beyond the range: unclamped, 1e30·5 would wrap any 64-bit fixed point.
     const std::vector<std::vector<float>> x = {{1e30f, -1e30f, 0.25f, 3.0f},

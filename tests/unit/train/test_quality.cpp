@@ -6,7 +6,7 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/party_data.hpp"
-#include "fedgan/federated/generator_ema.hpp"
+#include "fedgan/run/generator_ema.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/models/losses.hpp"
 #include "fedgan/models/spectral_norm.hpp"
@@ -18,7 +18,7 @@
 using namespace fedgan;
 using namespace fedgan::models;
 using namespace fedgan::train;
-using namespace fedgan::federated;
+using fedgan::run::GeneratorEma;
 
 namespace {
 

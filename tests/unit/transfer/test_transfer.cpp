@@ -3,7 +3,7 @@
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
-#include "fedgan/federated/federated_trainer.hpp"
+#include "fedgan/federated/round/federated_trainer.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/transfer/freeze_policy.hpp"
 #include "fedgan/transfer/kd_regularizer.hpp"

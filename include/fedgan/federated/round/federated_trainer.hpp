@@ -1,0 +1,156 @@
+// FederatedTrainer: the round loop (docs/DESIGN.md, "Life of a round"). Every rank trains its
+// participating parties (PartyRunner → Update), passes each update through the transforms,
+// agrees with the other ranks (stop, non-finite, timing), aggregates (the Aggregator that the
+// config's factory makes, or make_aggregator's rule), runs the aggregate hooks, and applies the same ServerStep as every other rank.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fedgan/comm/communicator.hpp"
+#include "fedgan/federated/aggregation/aggregator.hpp"
+#include "fedgan/federated/strategies/client_strategy.hpp"
+#include "fedgan/federated/round/debug_hooks.hpp"
+#include "fedgan/federated/round/participation.hpp"
+#include "fedgan/federated/round/party_runner.hpp"
+#include "fedgan/federated/server/server_optimizer.hpp"
+#include "fedgan/federated/server/server_step.hpp"
+#include "fedgan/federated/round/transforms.hpp"
+#include "fedgan/federated/round/update.hpp"
+#include "fedgan/models/gan.hpp"
+#include "fedgan/train/ada.hpp"
+#include "fedgan/train/local_trainer.hpp"
+#include "fedgan/transfer/freeze_policy.hpp"
+
+namespace fedgan::federated {
+
+struct FederatedConfig {
+  int rounds = 10;
+  double participation = 1.0;  // fraction of parties drawn each round
+  // Each party joins with probability `participation`, independently (client-level DP: what
+  // the accountant assumes); otherwise exactly ceil(participation·P) parties are drawn.
+  bool poisson_sampling = false;
+  OptimizerState optimizer_state = OptimizerState::Reset;  // Adam state per party
+  bool local_bn = false;        // keep BatchNorm running statistics per party (FedBN)
+  bool skip_nonfinite = false;  // skip a party whose update is NaN/inf instead of stopping
+  std::uint64_t seed = 0;
+  ServerOptimizerConfig server;
+  AggregatorConfig aggregator;
+  // Makes the round's aggregator (the run sets it: secure aggregation lives in privacy);
+  // empty: make_aggregator(aggregator).
+  AggregatorFactory aggregator_factory;
+  ClientStrategyConfig client;  // fedavg | fednova | scaffold, and FedProx's μ
+  AttackSpec attack;  // simulated hostile parties (testing robust aggregation)
+  transfer::FreezeConfig freeze_g, freeze_d;  // fine-tuning: frozen blocks, lr multipliers
+  train::AdaConfig ada;  // adaptive augmentation strength: one p for the federation
+  // Where this rank's models, parties' batches, optimizer states and the aggregation buffer
+  // live (the run resolves --device into it).
+  torch::Device device = torch::kCPU;
+};
+
+struct RoundReport {
+  int round = 0;
+  double wall_s = 0;       // whole round on this rank
+  double local_s = 0;      // slowest rank's local training
+  double own_local_s = 0;  // this rank's local training
+  double wait_s = 0;       // this rank's wait for the slowest rank (agreement collective)
+  double aggregate_s = 0;  // aggregation and the server step
+  double d_loss = 0;       // mean over participating parties
+  double g_loss = 0;
+  std::int64_t parties = 0;   // participating parties that contributed
+  std::int64_t skipped = 0;   // parties skipped for non-finite updates
+  std::int64_t samples = 0;   // Σ n_k of contributing parties
+  std::int64_t images = 0;    // real images processed in local training (all ranks)
+  bool interrupted = false;   // a rank was asked to stop: nothing was aggregated
+  double ada_r = 0;           // ADA: r_t = E[sign(D(real))] of the round, all parties
+  double ada_p = 1;           // the augmentation probability after the round's update
+  std::string abandoned;      // the aggregator gave up on the round (why); model unchanged
+};
+
+class FederatedTrainer {
+ public:
+  FederatedTrainer(comm::Communicator& comm, const models::ModelConfig& model,
+                   train::LocalTrainConfig local, FederatedConfig config,
+                   std::vector<LocalParty> parties, int total_parties,
+                   DebugHooks debug = {});
+
+  models::Gan& global() { return *m_global; }
+  const FederatedConfig& config() const { return m_config; }
+  int total_parties() const { return m_total_parties; }
+  const std::vector<LocalParty>& parties() const { return m_parties; }
+
+  // The round's seams (docs/DESIGN.md): update transforms run in the order added, on each
+  // finite update of this rank; aggregate transforms after the aggregation, on every rank;
+  // regularizers change every local step.
+  void add_update_transform(std::unique_ptr<UpdateTransform> transform);
+  void add_aggregate_transform(std::unique_ptr<AggregateTransform> transform);
+  void add_regularizer(std::shared_ptr<train::Regularizer> regularizer);
+  Aggregator& aggregator() { return *m_aggregator; }
+
+  // Rank 0's global model goes to every rank (one broadcast per model).
+  void broadcast_global(int root = 0);
+  // Freezes a copy of the current global generator as the distillation teacher (KD).
+  void snapshot_teacher();
+  const transfer::ParameterPlan& g_plan() const { return m_plans->g; }
+  const transfer::ParameterPlan& d_plan() const { return m_plans->d; }
+  // Values that one round aggregates (model part).
+  std::int64_t aggregated_numel() const { return m_plans->aggregated_numel(); }
+  // Runs round `round` (1-based). Throws a collective fedgan::Error on a non-finite update
+  // unless skip_nonfinite; the global model is then unchanged. When `interrupted` answers
+  // true on any rank, every rank abandons the round (report.interrupted) and the global
+  // model stays that of round - 1, so a resumed run redoes the round exactly.
+  RoundReport run_round(int round, const std::function<bool()>& interrupted = {});
+
+  // Server optimizer state ("g/…", "d/…", SCAFFOLD's "scaffold/…" and, with ADA, "ada_p"
+  // (float64 [1])) for checkpoints, and its restore.
+  std::map<std::string, torch::Tensor> server_state() const;
+  void load_server_state(const std::map<std::string, torch::Tensor>& state);
+
+  // State that parties carry across rounds (Adam moments with optimizer_state = keep, BN
+  // statistics with local_bn) of this rank's parties, as "party/<id>/<what>" tensors; and its
+  // restore from a map that may hold every party's (each rank takes its own).
+  std::map<std::string, torch::Tensor> party_state_tensors() const;
+  void load_party_state_tensors(const std::map<std::string, torch::Tensor>& tensors);
+  bool has_party_state() const { return m_runner->has_state() || m_scaffold != nullptr; }
+
+ private:
+  // This rank's part of a round before the agreement.
+  struct LocalRound {
+    bool stopped = false;
+    std::int64_t first_bad_party = -1, skipped = 0;
+    double seconds = 0;
+  };
+  LocalRound train_parties(const RoundContext& round, const std::function<bool()>& interrupted);
+  // The agreement collective: slowest local time, skipped count, first non-finite party and
+  // the stop flag, so that no rank enters the aggregation alone. Fills the report's times and
+  // returns false when the round is abandoned; throws the agreed non-finite error.
+  bool agree(const LocalRound& local, RoundReport& report);
+  // Every party's n_k and planned steps on every rank (one allgather, before the first round).
+  void gather_party_table();
+
+  comm::Communicator& m_comm;
+  FederatedConfig m_config;
+  std::vector<LocalParty> m_parties;
+  int m_total_parties;
+  std::unique_ptr<models::Gan> m_global;
+  std::shared_ptr<ModelPlans> m_plans;
+  std::unique_ptr<PartyRunner> m_runner;
+  std::vector<std::unique_ptr<UpdateTransform>> m_update_transforms;
+  std::unique_ptr<Aggregator> m_aggregator;
+  std::vector<std::unique_ptr<AggregateTransform>> m_aggregate_transforms;
+  std::unique_ptr<ServerStep> m_server;
+  std::unique_ptr<models::Gan> m_teacher;
+  std::shared_ptr<Scaffold> m_scaffold;  // --client-strategy scaffold
+  std::vector<std::int64_t> m_party_samples, m_party_steps;  // by party id
+  // One augmentation probability for every party: p follows the federation's r_t, summed with
+  // the round's totals (train/ada.hpp), so every rank moves it alike.
+  train::AdaController m_ada;
+};
+
+}  // namespace fedgan::federated

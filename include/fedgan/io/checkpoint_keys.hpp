@@ -1,0 +1,50 @@
+// Every key under a checkpoint's /state (docs/DESIGN.md, "Checkpoint"), defined in this one
+// place and used by each writer and reader: the server step's state, each party's own state
+// and DP-FedAvg's account. A new piece of state adds its key here.
+#pragma once
+
+#include <string>
+
+namespace fedgan::io::keys {
+
+// --- top level of /state ---------------------------------------------------------------------
+inline constexpr const char* kServer = "server/";    // server/<what>: the round's server state
+inline constexpr const char* kParty = "party/";      // party/<id>/<what>: each party's own state
+inline constexpr const char* kPrivacy = "privacy/";  // privacy/<what>: DP-FedAvg's account
+
+// --- within the server state (after "server/") -------------------------------------------------
+inline constexpr const char* kServerG = "g/";  // G's server optimizer: g/<what>
+inline constexpr const char* kServerD = "d/";  // D's: d/<what>
+// With a generator EMA: the trained generator's flat values (/generator then holds the EMA).
+inline constexpr const char* kGRaw = "g_raw";
+inline constexpr const char* kAdaP = "ada_p";           // ADA's augmentation probability, float64 [1]
+inline constexpr const char* kScaffold = "scaffold/";   // SCAFFOLD's server variates: scaffold/c_g, c_d
+inline constexpr const char* kScaffoldCG = "c_g";
+inline constexpr const char* kScaffoldCD = "c_d";
+
+// --- within a party's state (after party_prefix(id)) ----------------------------------------
+inline constexpr const char* kGExpAvg = "g_exp_avg";  // Adam moments (--optimizer-state keep)
+inline constexpr const char* kGExpAvgSq = "g_exp_avg_sq";
+inline constexpr const char* kGStep = "g_step";
+inline constexpr const char* kDExpAvg = "d_exp_avg";
+inline constexpr const char* kDExpAvgSq = "d_exp_avg_sq";
+inline constexpr const char* kDStep = "d_step";
+inline constexpr const char* kGBuffers = "g_buffers";  // BatchNorm statistics (--local-bn)
+inline constexpr const char* kDBuffers = "d_buffers";
+inline constexpr const char* kPartyScaffoldCG = "scaffold_c_g";  // SCAFFOLD's party variates
+inline constexpr const char* kPartyScaffoldCD = "scaffold_c_d";
+
+// --- DP-FedAvg's account (full keys) -----------------------------------------------------------
+inline constexpr const char* kPrivacyOrders = "privacy/orders";
+// The RDP vector: the one state entry that may hold +inf (the account after rounds without
+// noise); read_checkpoint allows it.
+inline constexpr const char* kPrivacyRdp = "privacy/rdp";
+inline constexpr const char* kPrivacyClip = "privacy/clip";
+inline constexpr const char* kPrivacyRounds = "privacy/rounds";
+
+// "party/<id>/"
+inline std::string party_prefix(int party) {
+  return std::string(kParty) + std::to_string(party) + "/";
+}
+
+}  // namespace fedgan::io::keys

@@ -1,0 +1,137 @@
+// Collective robust aggregation (see include/fedgan/federated/aggregation/robust.hpp).
+#include "fedgan/federated/aggregation/robust.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "fedgan/core/error.hpp"
+#include "fedgan/federated/aggregation/robust_rules.hpp"
+
+namespace fedgan::federated {
+
+RobustRule parse_robust_rule(const std::string& name) {
+  if (name == "median") return RobustRule::Median;
+  if (name == "trimmed-mean") return RobustRule::TrimmedMean;
+  if (name == "krum") return RobustRule::Krum;
+  if (name == "multi-krum") return RobustRule::MultiKrum;
+  if (name == "norm-bound") return RobustRule::NormBound;
+  throw Error("--aggregator: '" + name +
+              "' is not a robust rule (expected median, trimmed-mean, krum, multi-krum or "
+              "norm-bound)");
+}
+
+std::string to_string(RobustRule rule) {
+  switch (rule) {
+    case RobustRule::Median:
+      return "median";
+    case RobustRule::TrimmedMean:
+      return "trimmed-mean";
+    case RobustRule::Krum:
+      return "krum";
+    case RobustRule::MultiKrum:
+      return "multi-krum";
+    case RobustRule::NormBound:
+      return "norm-bound";
+  }
+  return "?";
+}
+
+namespace {
+
+// Krum and Multi-Krum on the shards: one Gram allreduce, the same choice on every rank, the
+// chosen updates' weighted mean on each shard.
+std::vector<float> krum_on_shards(comm::Communicator& comm, const RobustConfig& config,
+                                  const PartyDirectory& dir, const ShardBlock& block,
+                                  RobustResult& result) {
+  const int P = dir.size();
+  const int f = config.krum_f;
+  if (P <= 2 * f + 2)
+    throw Error("--aggregator " + to_string(config.rule) + ": " + std::to_string(P) +
+                    " contributing parties cannot tolerate --krum-f " + std::to_string(f) +
+                    " (Krum needs more than 2f + 2 = " + std::to_string(2 * f + 2) + ")",
+                /*collective=*/true);
+  std::vector<double> gram(static_cast<std::size_t>(P) * P, 0.0);
+  accumulate_gram(block.values.data(), P, block.range.size(), gram.data());
+  comm.allreduce_sum(gram.data(), gram.size());
+  int m = 1;
+  if (config.rule == RobustRule::MultiKrum)
+    m = config.krum_m <= 0 ? P - f : std::min(config.krum_m, P - f);
+  std::vector<int> chosen = krum_select(krum_scores(gram, P, f), dir.party, m);
+  // MPI does not promise bit-identical reductions on every rank; one choice must hold
+  // everywhere, so rank 0's goes to all (m ints).
+  comm.broadcast(chosen.data(), chosen.size() * sizeof(int), 0);
+  for (int i : chosen) {
+    result.selected.push_back(dir.party[i]);
+  }
+  result.total_weight = 0;
+  for (int i : chosen) result.total_weight += dir.weight[i];
+  std::vector<float> shard(static_cast<std::size_t>(block.range.size()));
+  weighted_rows_mean(block.values.data(), block.range.size(), chosen, dir.weight, shard.data());
+  return shard;
+}
+
+// Norm bounding: no shards; each rank clips its own updates and one float64 allreduce sums.
+std::vector<float> norm_bounded_mean(comm::Communicator& comm, const PartyDirectory& dir,
+                                     const std::vector<PartyVector>& mine, RobustResult& result) {
+  std::vector<double> norms(dir.norm2.size());
+  for (std::size_t i = 0; i < norms.size(); ++i) norms[i] = std::sqrt(dir.norm2[i]);
+  const double bound = median_of(norms);
+  result.bound = bound;
+  for (std::size_t i = 0; i < norms.size(); ++i)
+    if (norms[i] > bound) result.selected.push_back(dir.party[i]);
+
+  const std::int64_t N = dir.numel;
+  std::vector<double> sum(static_cast<std::size_t>(N), 0.0);
+  result.buffer_values = 2 * N;  // float64
+  for (const auto& p : mine) {
+    const double norm = std::sqrt(dir.norm2[static_cast<std::size_t>(
+        std::find(dir.party.begin(), dir.party.end(), p.party) - dir.party.begin())]);
+    const double scale = norm > bound ? bound / norm : 1.0;
+    const double w = p.weight * scale;
+    for (std::int64_t c = 0; c < N; ++c) sum[c] += w * p.values[c];
+  }
+  comm.allreduce_sum(sum.data(), sum.size());
+  std::vector<float> out(static_cast<std::size_t>(N));
+  for (std::int64_t c = 0; c < N; ++c) out[c] = static_cast<float>(sum[c] / result.total_weight);
+  return out;
+}
+
+}  // namespace
+
+RobustResult robust_aggregate(comm::Communicator& comm, const RobustConfig& config,
+                              const std::vector<PartyVector>& mine, std::int64_t numel) {
+  RobustResult result;
+  const PartyDirectory dir = gather_party_directory(comm, mine, numel);
+  result.parties = dir.size();
+  for (double w : dir.weight) result.total_weight += w;
+  if (dir.size() == 0) return result;  // every rank sees it: nothing to aggregate
+
+  if (config.rule == RobustRule::NormBound) {
+    result.update = norm_bounded_mean(comm, dir, mine, result);
+    return result;
+  }
+
+  const ShardBlock block = exchange_shards(comm, dir, mine);
+  result.buffer_values = static_cast<std::int64_t>(block.values.size()) +
+                         static_cast<std::int64_t>(mine.size()) * numel;  // received + sent
+  std::vector<float> shard(static_cast<std::size_t>(block.range.size()));
+  switch (config.rule) {
+    case RobustRule::Median:
+      coordinate_median(block.values.data(), block.rows, block.range.size(), shard.data());
+      break;
+    case RobustRule::TrimmedMean:
+      coordinate_trimmed_mean(block.values.data(), block.rows, block.range.size(),
+                              trimmed_count(config.trim_beta, block.rows), shard.data());
+      break;
+    case RobustRule::Krum:
+    case RobustRule::MultiKrum:
+      shard = krum_on_shards(comm, config, dir, block, result);
+      break;
+    case RobustRule::NormBound:
+      break;  // handled above
+  }
+  result.update = gather_shards(comm, shard, dir.numel);
+  return result;
+}
+
+}  // namespace fedgan::federated

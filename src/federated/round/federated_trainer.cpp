@@ -1,0 +1,264 @@
+// The federated round loop (see include/fedgan/federated/round/federated_trainer.hpp).
+#include "fedgan/federated/round/federated_trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "fedgan/core/error.hpp"
+#include "fedgan/io/checkpoint_keys.hpp"
+#include "fedgan/transfer/kd_regularizer.hpp"
+
+namespace fedgan::federated {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::ModelConfig& model,
+                                   train::LocalTrainConfig local, FederatedConfig config,
+                                   std::vector<LocalParty> parties, int total_parties,
+                                   DebugHooks debug)
+    : m_comm(comm),
+      m_config(std::move(config)),
+      m_parties(std::move(parties)),
+      m_total_parties(total_parties),
+      m_ada(m_config.ada) {
+  require(m_config.participation > 0 && m_config.participation <= 1,
+          "participation must be in (0, 1]");
+  torch::manual_seed(m_config.seed);
+  const auto device = m_config.device;
+  m_global = std::make_unique<models::Gan>(model, device);
+  // Only trainable values are aggregated: frozen parameters never enter the aggregate.
+  auto plans = std::make_shared<ModelPlans>();
+  std::vector<std::string> matched;
+  plans->g = transfer::make_plan(m_global->g_flat(), m_global->generator().block_prefixes(),
+                                 m_config.freeze_g, "generator", &matched);
+  plans->d = transfer::make_plan(m_global->d_flat(), m_global->discriminator().block_prefixes(),
+                                 m_config.freeze_d, "discriminator", &matched);
+  for (const auto* f : {&m_config.freeze_g, &m_config.freeze_d})
+    for (const auto& pattern : f->train_only)
+      require(std::find(matched.begin(), matched.end(), pattern) != matched.end(),
+              "--train-only pattern '" + pattern + "' matches no parameter of G or D");
+  require(plans->g.trainable_numel + plans->d.trainable_numel > 0,
+          "fine-tuning: every parameter is frozen; nothing would train");
+  for (auto* plan : {&plans->g, &plans->d}) {
+    plan->param_index = plan->param_index.to(device);
+    plan->buffer_index = plan->buffer_index.to(device);
+    if (plan->lr_scale.defined()) plan->lr_scale = plan->lr_scale.to(device);
+  }
+  m_plans = plans;
+  PartyRunnerConfig runner{
+      m_config.optimizer_state, m_config.local_bn, m_config.seed, device, debug, m_config.attack};
+  m_runner = std::make_unique<PartyRunner>(model, std::move(local), runner, m_plans);
+  m_server = std::make_unique<ServerStep>(m_config.server, m_plans);
+  m_aggregator = m_config.aggregator_factory
+                     ? m_config.aggregator_factory(m_plans->segment_sizes(), device, m_comm)
+                     : make_aggregator(m_config.aggregator, m_plans->segment_sizes(), device, m_comm);
+  // Client strategies, installed first so their transforms see the raw updates.
+  const auto& client = m_config.client;
+  if (client.name == "scaffold") {
+    m_scaffold = std::make_shared<Scaffold>(m_plans, m_runner->trainer().config(),
+                                            m_total_parties, device);
+    add_regularizer(m_scaffold->regularizer());
+    add_update_transform(m_scaffold->update_transform());
+    add_aggregate_transform(m_scaffold->aggregate_transform(m_comm));
+  } else if (client.name == "fednova") {
+    add_update_transform(std::make_unique<FedNovaTransform>());
+  } else {
+    require(client.name == "fedavg", "--client-strategy: unknown strategy '" + client.name +
+                                         "' (expected fedavg, fednova or scaffold)");
+  }
+  if (client.prox_mu > 0) add_regularizer(std::make_shared<FedProxRegularizer>(client.prox_mu));
+}
+
+void FederatedTrainer::add_update_transform(std::unique_ptr<UpdateTransform> transform) {
+  m_update_transforms.push_back(std::move(transform));
+}
+
+void FederatedTrainer::add_aggregate_transform(std::unique_ptr<AggregateTransform> transform) {
+  m_aggregate_transforms.push_back(std::move(transform));
+}
+
+void FederatedTrainer::add_regularizer(std::shared_ptr<train::Regularizer> regularizer) {
+  m_runner->trainer().add_regularizer(std::move(regularizer));
+}
+
+void FederatedTrainer::snapshot_teacher() {
+  m_teacher = std::make_unique<models::Gan>(m_global->config(), m_config.device);
+  m_teacher->copy_from(*m_global);
+  m_teacher->train(false);
+  for (auto& p : m_teacher->generator().parameters()) p.requires_grad_(false);
+  const auto& local = m_runner->trainer().config();
+  add_regularizer(std::make_shared<transfer::KdRegularizer>(m_teacher->generator_ptr(),
+                                                            local.kd_weight, local.kd_decay));
+}
+
+void FederatedTrainer::broadcast_global(int root) {
+  m_comm.broadcast(m_global->g_flat().flat(), root);
+  m_comm.broadcast(m_global->d_flat().flat(), root);
+}
+
+RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& interrupted) {
+  const auto t_round = Clock::now();
+  RoundReport report;
+  report.round = round;
+  RoundContext context;
+  context.round = round;
+  context.participants =
+      m_config.poisson_sampling
+          ? poisson_participants(m_total_parties, m_config.participation, m_config.seed, round)
+          : sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
+  context.total_parties = m_total_parties;
+  context.seed = m_config.seed;
+  for (const auto& p : m_parties)
+    if (std::binary_search(context.participants.begin(), context.participants.end(), p.id))
+      context.hosted.push_back(p.id);
+  if (m_party_samples.empty()) gather_party_table();
+  context.party_samples = &m_party_samples;
+  context.party_steps = &m_party_steps;
+  m_aggregator->begin_round(context);
+  m_runner->trainer().set_augment_probability(m_ada.probability());
+
+  const LocalRound local = train_parties(context, interrupted);
+  if (!agree(local, report)) {
+    m_runner->restore_round();
+    report.wall_s = seconds_since(t_round);
+    return report;
+  }
+
+  const auto t_aggregate = Clock::now();
+  AggregateResult aggregate = m_aggregator->finish(m_comm);
+  for (auto& t : m_aggregate_transforms) t->apply(aggregate, context);
+  const auto& totals = aggregate.totals;
+  report.parties = static_cast<std::int64_t>(totals.parties);
+  report.abandoned = aggregate.abandoned;
+  report.samples = static_cast<std::int64_t>(totals.samples);
+  report.images = static_cast<std::int64_t>(totals.images);
+  report.skipped = static_cast<std::int64_t>(context.participants.size()) - report.parties;
+  if (report.parties > 0) {
+    report.d_loss = totals.d_loss / totals.parties;
+    report.g_loss = totals.g_loss / totals.parties;
+    // Every rank holds the same totals, so every rank moves p alike; the step is what one
+    // party's D saw this round (ADA adjusts by the images D trained on).
+    if (m_ada.enabled())
+      report.ada_r =
+          m_ada.update(totals.ada_sign_sum, totals.ada_count, totals.images / totals.parties);
+  }
+  report.ada_p = m_ada.probability();
+  // An abandoned round (secure aggregation lost too many parties) releases nothing.
+  if (aggregate.abandoned.empty() && (report.parties > 0 || aggregate.apply_when_empty))
+    m_server->apply(*m_global, aggregate);
+  report.aggregate_s = seconds_since(t_aggregate);
+  report.wall_s = seconds_since(t_round);
+  return report;
+}
+
+FederatedTrainer::LocalRound FederatedTrainer::train_parties(
+    const RoundContext& round, const std::function<bool()>& interrupted) {
+  const auto t0 = Clock::now();
+  LocalRound out;
+  m_runner->begin_round();
+  const auto& ids = round.participants;
+  for (const auto& party : m_parties) {
+    if (interrupted && interrupted()) {
+      out.stopped = true;
+      break;
+    }
+    if (!std::binary_search(ids.begin(), ids.end(), party.id)) continue;
+    auto update = m_runner->run(party, *m_global, round, interrupted);
+    if (!update) {
+      out.stopped = true;
+      break;
+    }
+    if (!update->finite) {
+      if (out.first_bad_party < 0) out.first_bad_party = party.id;
+      out.skipped += 1;
+      m_aggregator->add_skipped(*update);
+      continue;
+    }
+    for (auto& t : m_update_transforms) t->apply(*update, round);
+    m_aggregator->add(std::move(*update));
+  }
+  out.seconds = seconds_since(t0);
+  return out;
+}
+
+bool FederatedTrainer::agree(const LocalRound& local, RoundReport& report) {
+  const auto t0 = Clock::now();
+  std::int64_t agree[4] = {static_cast<std::int64_t>(local.seconds * 1e6), local.skipped,
+                           local.first_bad_party < 0 ? 0 : m_total_parties - local.first_bad_party,
+                           local.stopped ? 1 : 0};
+  m_comm.allreduce_max(agree, 4);
+  report.wait_s = seconds_since(t0);
+  if (agree[3] > 0) {
+    report.interrupted = true;
+    return false;
+  }
+  report.local_s = static_cast<double>(agree[0]) * 1e-6;
+  report.own_local_s = local.seconds;
+  if (agree[2] > 0 && !m_config.skip_nonfinite) {
+    const int bad = m_total_parties - static_cast<int>(agree[2]);
+    throw Error("party " + std::to_string(bad) + " produced a non-finite update in round " +
+                    std::to_string(report.round) +
+                    "; the global model was not changed (use --skip-nonfinite to drop such "
+                    "parties, or lower the learning rate)",
+                /*collective=*/true);
+  }
+  return true;
+}
+
+void FederatedTrainer::gather_party_table() {
+  std::vector<std::int64_t> mine;
+  for (const auto& p : m_parties)
+    mine.insert(mine.end(), {p.id, p.data->size(), m_runner->planned_steps(*p.data)});
+  m_party_samples.assign(static_cast<std::size_t>(m_total_parties), 0);
+  m_party_steps.assign(static_cast<std::size_t>(m_total_parties), 0);
+  for (const auto& bytes : m_comm.allgatherv(mine.data(), mine.size() * sizeof(std::int64_t))) {
+    std::vector<std::int64_t> rows(bytes.size() / sizeof(std::int64_t));
+    std::memcpy(rows.data(), bytes.data(), rows.size() * sizeof(std::int64_t));
+    for (std::size_t i = 0; i + 2 < rows.size(); i += 3) {
+      const auto id = static_cast<std::size_t>(rows[i]);
+      require(id < m_party_samples.size(), "party table: party " + std::to_string(rows[i]) +
+                                               " outside the " + std::to_string(m_total_parties) +
+                                               " parties");
+      m_party_samples[id] = rows[i + 1];
+      m_party_steps[id] = rows[i + 2];
+    }
+  }
+}
+
+std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
+  auto out = m_server->state();
+  if (m_scaffold)
+    for (auto& [k, v] : m_scaffold->server_state()) out[k] = v;
+  if (m_ada.enabled()) out[io::keys::kAdaP] = torch::tensor({m_ada.p()}, torch::kFloat64);
+  return out;
+}
+
+void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tensor>& state) {
+  m_server->load_state(state, m_config.device);
+  if (m_scaffold) m_scaffold->load_server_state(state);
+  if (auto it = state.find(io::keys::kAdaP); it != state.end() && m_ada.enabled())
+    m_ada.set_p(it->second.to(torch::kCPU).item<double>());
+}
+
+std::map<std::string, torch::Tensor> FederatedTrainer::party_state_tensors() const {
+  auto out = m_runner->state_tensors();
+  if (m_scaffold)
+    for (auto& [k, v] : m_scaffold->party_state()) out[k] = v;
+  return out;
+}
+
+void FederatedTrainer::load_party_state_tensors(const std::map<std::string, torch::Tensor>& t) {
+  std::vector<int> ids;
+  for (const auto& p : m_parties) ids.push_back(p.id);
+  m_runner->load_state_tensors(t, ids);
+  if (m_scaffold) m_scaffold->load_party_state(t, ids);
+}
+
+}  // namespace fedgan::federated

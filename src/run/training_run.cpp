@@ -1,0 +1,233 @@
+// The training run (see include/fedgan/run/training_run.hpp): setup on every rank, then
+// the rounds with rank 0's outputs. Every step that can fail on one rank is agreed. This file:
+// the constructor, the round loop and its log; training_run_setup.cpp and
+// training_run_outputs.cpp hold the rest of TrainingRun::Impl (training_run_impl.hpp).
+#include <unistd.h>
+
+#include "training_run_impl.hpp"
+
+namespace fedgan::run {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+std::string hms(double s) {
+  const long t = std::lround(std::max(0.0, s));
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+  return buf;
+}
+
+// On a terminal each round line starts with a progress bar; in a Slurm log (or any file) the
+// lines stay plain, so they grep and parse.
+std::string progress_bar(std::int64_t round, std::int64_t rounds) {
+  static const bool tty = ::isatty(STDERR_FILENO) && !std::getenv("SLURM_JOB_ID");
+  if (!tty) return "";
+  constexpr int kWidth = 20;
+  const int done = static_cast<int>(kWidth * round / std::max<std::int64_t>(1, rounds));
+  return "[" + std::string(static_cast<std::size_t>(done), '#') +
+         std::string(static_cast<std::size_t>(kWidth - done), '.') + "] ";
+}
+
+const std::vector<std::string> kMetricsColumns = {
+    "round",   "wall_s",  "local_train_s", "wait_s",  "aggregate_s", "other_s",      "d_loss",
+    "g_loss",  "parties", "skipped",       "samples", "images",      "images_per_s", "fid_all",
+    "fid_avg", "kid",     "precision",     "recall",  "eval_n",      "eval_s"};
+// With --dp-clip: ε after the round (at the run's δ) and the clip norm the round used.
+const std::vector<std::string> kDpColumns = {"epsilon", "dp_clip"};
+
+std::vector<std::string> metrics_columns(const RunConfig& c) {
+  auto columns = kMetricsColumns;
+  if (c.dp.enabled) columns.insert(columns.end(), kDpColumns.begin(), kDpColumns.end());
+  // ADA's probability after the round (empty without ADA) and the round's lr factor.
+  columns.insert(columns.end(), {"ada_p", "lr_factor"});
+  return columns;
+}
+
+}  // namespace
+
+TrainingRun::Impl::Impl(comm::Communicator& c, RunConfig rc)
+    : comm(c),
+      config(std::move(rc)),
+      run(config.out),
+      metrics(run.metrics(), metrics_columns(config)) {}
+
+TrainingRun::TrainingRun(comm::Communicator& comm, RunConfig config)
+    : m(std::make_unique<Impl>(comm, std::move(config))) {
+  m->resume = m->resolve_resume();
+  m->prepare_directory();
+  install_stop_handlers();
+  m->rank_device = resolve_rank_device(comm, m->config.device);
+  m->make_trainer(m->load_parties());
+  m->warm_start();
+  if (m->resume) m->resume_from_checkpoint();
+  // One source of truth for the starting model: rank 0's.
+  m->trainer->broadcast_global(0);
+  m->start_ema();
+  m->load_evaluator();
+  m->log_start();
+}
+
+TrainingRun::~TrainingRun() = default;
+
+FederatedTrainer& TrainingRun::trainer() { return *m->trainer; }
+
+// --resume auto: resume exactly when rank 0 finds a checkpoint (a requeued Slurm job).
+bool TrainingRun::Impl::resolve_resume() {
+  std::int64_t flag = config.resume == ResumeMode::Yes;
+  if (config.resume == ResumeMode::Auto && comm.is_root())
+    flag = std::filesystem::exists(run.latest_checkpoint()) ? 1 : 0;
+  comm.broadcast(&flag, sizeof(flag), 0);
+  return flag != 0;
+}
+
+// Rank 0 owns the run directory; everyone learns whether that worked.
+void TrainingRun::Impl::prepare_directory() {
+  comm::run_on_root(comm, [&] {
+    run.prepare(resume, config.force || config.resume == ResumeMode::Auto);
+    if (resume && !std::filesystem::exists(run.latest_checkpoint()))
+      throw Error(run.latest_checkpoint() + ": --resume needs this checkpoint, and it is missing");
+    // The run being continued must be this run: same data, seed, parties, model ... (its
+    // settings are in the checkpoint's config attribute).
+    if (resume && config.check_resume) {
+      const h5::File latest(run.latest_checkpoint(), h5::File::Mode::Read);
+      config.check_resume(run.latest_checkpoint(), latest.attr_string("/", "config").value_or(""));
+    }
+    log::add_file(run.log());
+  });
+}
+
+void TrainingRun::Impl::log_start() {
+  if (!comm.is_root()) return;
+  spdlog::info("fedgan train: {} rank(s), {} parties ({}..{} on rank 0), model {}", comm.size(),
+               total_parties, first_party, last_party - 1, model.to_string());
+  spdlog::info("  G {} + D {} values; {}: {}", trainer->global().g_flat().numel(),
+               trainer->global().d_flat().numel(), trainer->aggregator().name(),
+               trainer->aggregator().describe());
+  const auto& attack = config.federated.attack;
+  if (attack.active()) {
+    std::string ids;
+    for (int id : attack.attackers) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    spdlog::warn("simulated attack: parties {} send {} updates (--attack, --attackers)", ids,
+                 attack_name(attack));
+  }
+  if (resume) {
+    spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
+    metrics.load_existing(start_round);
+  }
+  if (dp) {
+    spdlog::info("DP: {}", dp->guarantee(config.federated.rounds));
+    spdlog::info(
+        "  (what {} rounds give; Poisson sampling of parties, {} noise, {} weighting, "
+        "denominator {:g}{})",
+        config.federated.rounds, privacy::to_string(config.dp.noise),
+        privacy::to_string(config.dp.weighting), dp->plan().denominator,
+        config.dp.epsilon_budget > 0
+            ? fmt::format("; --epsilon-budget {:g} stops earlier if reached",
+                          config.dp.epsilon_budget)
+            : std::string());
+  }
+  // The settings of this invocation (a resume may change rounds, learning rates ...).
+  io::write_text_atomically(run.config(), config.config_text);
+}
+
+RunOutcome TrainingRun::run() {
+  auto& s = *m;
+  const int rounds = s.config.federated.rounds;
+  const auto t_start = Clock::now();
+  double train_seconds = 0;
+  for (std::int64_t round = s.start_round + 1; round <= rounds; ++round) {
+    if (s.budget_reached(round)) break;
+    const auto t0 = Clock::now();
+    const double clip_used = s.dp ? s.dp->clip() : 0;
+    const bool debug_stop = round == s.config.debug.stop_round;
+    const RoundReport r = s.trainer->run_round(static_cast<int>(round),
+                                               [&] { return debug_stop || stop_requested(); });
+    if (r.interrupted) return s.preempted(round);
+    if (s.dp) {
+      // Noised BatchNorm variances below zero would make eval-mode samples NaN.
+      for (auto* flat : {&s.trainer->global().g_flat(), &s.trainer->global().d_flat()})
+        privacy::clamp_running_variances(*flat, privacy::kRunningVarFloor);
+    }
+    s.check_round(round, r);
+    s.update_ema(round);
+    s.write_outputs(round);
+    auto eval_cells = s.evaluate(round);
+    if (s.dp) {
+      eval_cells.push_back(cell(s.dp->spent().epsilon));
+      eval_cells.push_back(cell(clip_used));
+    }
+    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    train_seconds += wall;
+    const double eta = train_seconds / static_cast<double>(round - s.start_round) *
+                       static_cast<double>(rounds - round);
+    s.log_round(round, r, wall, eta, eval_cells);
+  }
+  if (s.dp && s.comm.is_root()) spdlog::info("DP: {}", s.dp->guarantee(s.dp->rounds_accounted()));
+  if (s.comm.is_root())
+    spdlog::info("done in {}: checkpoint {}, samples {}",
+                 hms(std::chrono::duration<double>(Clock::now() - t_start).count()),
+                 s.run.latest_checkpoint(), s.run.samples(rounds));
+  return RunOutcome::Finished;
+}
+
+// Collective verdicts on a finished round (every rank holds the same report and model).
+void TrainingRun::Impl::check_round(std::int64_t round, const RoundReport& r) {
+  // Every party of the round was dropped (--skip-nonfinite): the model cannot move, and
+  // going on would log zero losses and save an unchanged model as if trained.
+  // (Under DP a Poisson draw may pick no party at all: that round applies its noise alone;
+  // a round that secure aggregation abandoned is handled by the round itself.)
+  if (r.parties == 0 && r.skipped > 0 && r.abandoned.empty())
+    throw Error("round " + std::to_string(round) + ": every participating party (" +
+                    std::to_string(r.skipped) +
+                    ") produced a non-finite update and was "
+                    "skipped (--skip-nonfinite), so the global model cannot change; stopping "
+                    "(nothing was written for this round). Lower --lr-g/--lr-d, or resume "
+                    "from an earlier checkpoint",
+                /*collective=*/true);
+  if (!torch::isfinite(trainer->global().g_flat().flat()).all().item<bool>() ||
+      !torch::isfinite(trainer->global().d_flat().flat()).all().item<bool>())
+    throw Error("round " + std::to_string(round) +
+                    ": the global model holds NaN/inf after "
+                    "the server step (--server-optimizer " +
+                    config.federated.server.name + ", --server-lr " +
+                    cell(config.federated.server.lr) +
+                    "); stopping "
+                    "before it is saved",
+                /*collective=*/true);
+}
+
+// Rank 0: the metrics row and the round's log line.
+void TrainingRun::Impl::log_round(std::int64_t round, const RoundReport& r, double wall, double eta,
+                                  const std::vector<std::string>& eval_cells) {
+  if (!comm.is_root()) return;
+  const int rounds = config.federated.rounds;
+  const double other = std::max(0.0, wall - r.own_local_s - r.wait_s - r.aggregate_s);
+  const double ips = static_cast<double>(r.images) / std::max(1e-9, r.local_s) / comm.size();
+  std::vector<std::string> row = {std::to_string(round),
+                                  cell(wall),
+                                  cell(r.local_s),
+                                  cell(r.wait_s),
+                                  cell(r.aggregate_s),
+                                  cell(other),
+                                  cell(r.d_loss),
+                                  cell(r.g_loss),
+                                  std::to_string(r.parties),
+                                  std::to_string(r.skipped),
+                                  std::to_string(r.samples),
+                                  std::to_string(r.images),
+                                  cell(ips)};
+  row.insert(row.end(), eval_cells.begin(), eval_cells.end());
+  row.push_back(config.federated.ada.target > 0 ? cell(r.ada_p) : "");
+  row.push_back(cell(train::lr_factor(config.local.lr_schedule, static_cast<int>(round),
+                                      config.local.schedule_rounds, config.local.lr_final_ratio)));
+  metrics.append(row);
+  spdlog::info(
+      "{}round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.4f}s "
+      "other {:.3f}s | {:.0f} img/s/rank | ETA {}{}",
+      progress_bar(round, rounds), round, rounds, r.d_loss, r.g_loss, r.parties,
+      r.skipped ? " (" + std::to_string(r.skipped) + " skipped)" : std::string(), r.local_s,
+      r.aggregate_s, other, ips, hms(eta),
+      dp ? fmt::format(" | epsilon {:.4g}", dp->spent().epsilon) : std::string());
+}
+
+}  // namespace fedgan::run

@@ -1,0 +1,278 @@
+// TrainingRun's setup (see training_run_impl.hpp): the parties' data, the trainer and its DP
+// transforms, the warm start, resume from a checkpoint, the generator EMA and the evaluator.
+// Every step that can fail on one rank is agreed.
+#include "training_run_impl.hpp"
+
+namespace fedgan::run {
+namespace {
+
+struct DataInfo {
+  std::int64_t parties = 0, channels = 0, size = 0, classes = 0;
+};
+
+DataInfo read_training_data_info(const std::string& path) {
+  h5::File file(path, h5::File::Mode::Read);
+  DataInfo info;
+  const auto shape = file.shape("/images");
+  if (shape.size() != 4) throw Error(path + ": /images must be [N, C, H, W]");
+  info.channels = shape[1];
+  info.size = shape[2];
+  if (shape[2] != shape[3])
+    throw Error(path + ": images must be square, got " + std::to_string(shape[2]) + "x" +
+                std::to_string(shape[3]));
+  info.parties = file.attr_int("/parties", "num_parties").value_or(0);
+  if (info.parties <= 0)
+    throw Error(path + ": no partition (attribute /parties@num_parties); run `fedgan prepare`");
+  info.classes = file.attr_int("/", "num_classes").value_or(0);
+  return info;
+}
+
+}  // namespace
+
+// Every rank reads the file's header and then only its own parties' rows.
+std::vector<LocalParty> TrainingRun::Impl::load_parties() {
+  const auto& o = config;
+  const DataInfo info = comm::collective_try(comm, [&] {
+    // Rank 0 also checks that the parties are disjoint and in range (index vectors only).
+    if (comm.is_root()) data::check_partition(o.data);
+    return read_training_data_info(o.data);
+  });
+  const int ranks = comm.size();
+  total_parties =
+      o.parties_per_rank > 0 ? o.parties_per_rank * ranks : static_cast<int>(info.parties);
+  comm.agree_ok(total_parties <= info.parties,
+                o.data + ": has " + std::to_string(info.parties) + " parties, but " +
+                    std::to_string(ranks) + " ranks x " + std::to_string(o.parties_per_rank) +
+                    " parties per rank need " + std::to_string(total_parties));
+  comm.agree_ok(total_parties >= ranks, o.data + ": has " + std::to_string(total_parties) +
+                                            " parties, fewer than the " + std::to_string(ranks) +
+                                            " ranks (each rank needs at least one party)");
+  comm.agree_ok(!o.conditional || info.classes > 1,
+                o.data + ": --conditional needs labels with num_classes > 1");
+  // Robust aggregation and attacks against the party count (the same verdict on every rank).
+  const std::string aggregation =
+      aggregator_settings_problem(o.federated.aggregator, total_parties, o.federated.participation);
+  comm.agree_ok(aggregation.empty(), aggregation);
+  comm::collective_try(comm, [&] { check_attackers(o.federated.attack, total_parties); });
+  model = o.model;
+  model.channels = static_cast<int>(info.channels);
+  model.image_size = static_cast<int>(info.size);
+  model.num_classes = o.conditional ? static_cast<int>(info.classes) : 0;
+  // Contiguous blocks: rank r hosts parties [r*P/R, (r+1)*P/R).
+  first_party = static_cast<int>(static_cast<std::int64_t>(comm.rank()) * total_parties / ranks);
+  last_party = static_cast<int>(static_cast<std::int64_t>(comm.rank() + 1) * total_parties / ranks);
+  const auto device = rank_device.device;
+  auto parties = comm::collective_try(comm, [&] {
+    std::vector<LocalParty> out;
+    for (int k = first_party; k < last_party; ++k) {
+      data::ShardLoader loader(o.data, k, o.federated.seed);
+      loader.to_device(device);  // uploaded once; batches are gathered on the device
+      out.push_back({k, std::make_shared<data::ShardPartyData>(std::move(loader))});
+    }
+    return out;
+  });
+  // A shard smaller than a batch trains on the whole shard as one smaller batch: say so.
+  for (const auto& p : parties)
+    if (p.data->size() < o.local.batch_size)
+      spdlog::warn(
+          "party {} holds {} samples, fewer than --batch-size {}: its batches have {} "
+          "samples",
+          p.id, p.data->size(), o.local.batch_size, p.data->size());
+  return parties;
+}
+
+// The round's aggregator, made in FederatedTrainer's constructor: secure FedAvg (privacy) under
+// --secure-agg, else the rule of --aggregator. The secure-aggregation settings are checked there
+// too, after the fine-tuning plans.
+federated::AggregatorFactory TrainingRun::Impl::aggregator_factory() const {
+  return [secure = config.secure_agg, rule = config.federated.aggregator,
+          parties = total_parties, participation = config.federated.participation,
+          rounds = config.federated.rounds](std::vector<std::int64_t> sizes,
+                                            const torch::Device& device, comm::Communicator& c) {
+    privacy::check_secure_agg(secure, parties, participation, rounds);
+    if (secure.enabled)
+      return privacy::make_secure_fedavg_aggregator(secure, rule, std::move(sizes), device, c);
+    return federated::make_aggregator(rule, std::move(sizes), device, c);
+  };
+}
+
+void TrainingRun::Impl::make_trainer(std::vector<LocalParty> parties) {
+  FederatedConfig fed = config.federated;
+  fed.device = rank_device.device;
+  fed.aggregator_factory = aggregator_factory();
+  // Under DP the accountant assumes Poisson sampling at rate q = --participation.
+  fed.poisson_sampling = config.dp.enabled;
+  if (config.dp.enabled) make_dp(parties);
+  comm::Communicator& round_comm = rank_device.round_comm(comm);
+  trainer = comm::collective_try(comm, [&] {
+    return std::make_unique<FederatedTrainer>(round_comm, model, config.local, fed,
+                                              std::move(parties), total_parties, config.debug);
+  });
+  if (dp) {
+    // After the client strategy's transforms (SCAFFOLD's variates and FedNova's normalisation
+    // see the raw update), and before aggregation, so secure aggregation masks clipped,
+    // noised updates.
+    trainer->add_update_transform(dp->update_transform());
+    trainer->add_aggregate_transform(dp->aggregate_transform());
+  }
+  comm.agree_ok(config.local.kd_weight == 0 || !config.init.path.empty(),
+                "--kd-weight needs --init: the pretrained generator is the teacher");
+  comm.agree_ok(config.federated.ada.target == 0 || config.local.augment.any(),
+                "--ada-target adapts the probability of the --diffaug augmentations; give "
+                "--diffaug too (e.g. --diffaug translation,cutout,color)");
+}
+
+// Client-level DP: the plan needs every party's n_k (fixed-n weights, the denominator), which
+// only the hosting rank knows: one allgather. Ranks host contiguous blocks in rank order, so
+// the concatenation is in party order.
+void TrainingRun::Impl::make_dp(const std::vector<LocalParty>& parties) {
+  std::vector<std::int64_t> mine;
+  for (const auto& p : parties) mine.push_back(p.data->size());
+  std::vector<std::int64_t> sizes;
+  for (const auto& bytes : comm.allgatherv(mine.data(), mine.size() * sizeof(std::int64_t))) {
+    const auto n = bytes.size() / sizeof(std::int64_t);
+    const auto* v = reinterpret_cast<const std::int64_t*>(bytes.data());
+    sizes.insert(sizes.end(), v, v + n);
+  }
+  const auto& c = config.dp;
+  // Every rank checks the same values: a refusal is reached alike everywhere.
+  comm.agree_ok(config.federated.aggregator.name == "fedavg",
+                "--dp-clip: the noise is calibrated to a sum of clipped updates; use --aggregator "
+                "fedavg (not " +
+                    config.federated.aggregator.name + ")");
+  comm.agree_ok(!(c.noise == privacy::NoiseMode::Distributed && config.federated.skip_nonfinite),
+                "--dp-noise distributed with --skip-nonfinite: a skipped party's share of the "
+                "noise would be missing from the sum (use --dp-noise central, or drop "
+                "--skip-nonfinite)");
+  auto plan = comm::collective_try(
+      comm, [&] { return privacy::make_dp_plan(c, config.federated.participation, sizes); });
+  if (comm.is_root() && c.noise_multiplier == 0)
+    spdlog::warn(
+        "--dp-noise-multiplier 0: updates are clipped but not noised; epsilon is "
+        "infinite (no privacy guarantee)");
+  dp = std::make_unique<privacy::DpFedAvg>(comm, std::move(plan));
+}
+
+// Warm start: rank 0 reads the pretrained model and loads what matches by name and shape.
+void TrainingRun::Impl::warm_start() {
+  const auto& init = config.init;
+  if (!init.path.empty()) {
+    comm::run_on_root(comm, [&] {
+      auto pre = transfer::read_pretrained(init.path, init.prefix_map);
+      auto g = transfer::load_partial(trainer->global().g_flat(), pre.generator);
+      auto d = transfer::load_partial(trainer->global().d_flat(), pre.discriminator);
+      const std::string report =
+          "warm start from " + init.path + "\n" + g.text("generator") + d.text("discriminator");
+      for (std::size_t a = 0, b; a < report.size(); a = b + 1) {
+        b = report.find('\n', a);
+        if (b == std::string::npos) b = report.size();
+        if (b > a) spdlog::info("{}", report.substr(a, b - a));
+      }
+      io::write_text_atomically(config.out + "/init_report.txt", report);
+      for (const auto* r : {&g, &d}) {
+        if (r->loaded_numel == r->total_numel) continue;
+        const char* what = r == &g ? "generator" : "discriminator";
+        spdlog::warn(
+            "warm start: only {:.3g}% of the {}'s values ({} of {}) came from {}; the "
+            "rest keep their random initial values (see {}/init_report.txt)",
+            100.0 * static_cast<double>(r->loaded_numel) /
+                static_cast<double>(std::max<std::int64_t>(1, r->total_numel)),
+            what, r->loaded_numel, r->total_numel, init.path, config.out);
+      }
+      if (init.strict && !(g.clean() && d.clean()))
+        throw Error(init.path +
+                    ": --init-strict: the checkpoint does not match this model "
+                    "exactly (see " +
+                    config.out + "/init_report.txt)");
+      if (g.loaded.empty() && d.loaded.empty())
+        throw Error(init.path + ": no tensor matches this model by name and shape");
+    });
+    trainer->broadcast_global(0);
+    if (config.local.kd_weight > 0) trainer->snapshot_teacher();
+  }
+  if (comm.is_root()) {
+    const auto& gp = trainer->g_plan();
+    const auto& dp = trainer->d_plan();
+    if (!gp.frozen.empty() || !dp.frozen.empty())
+      spdlog::info("fine-tuning: {} G and {} D tensors frozen; {} of {} values aggregated",
+                   gp.frozen.size(), dp.frozen.size(), trainer->aggregated_numel(),
+                   trainer->global().g_flat().numel() + trainer->global().d_flat().numel());
+  }
+}
+
+// Rank 0 reads the checkpoint; every rank receives model, round and server state, and takes
+// its own parties' state.
+void TrainingRun::Impl::resume_from_checkpoint() {
+  StateParts state;
+  std::map<std::string, torch::Tensor> privacy_state;
+  const auto latest = run.latest_checkpoint();
+  comm::run_on_root(comm, [&] {
+    auto ck = io::read_checkpoint(latest);
+    if (ck.architecture != model.to_string())
+      throw Error(latest + ": checkpoint architecture '" + ck.architecture +
+                  "' differs from this run's '" + model.to_string() + "'");
+    io::load_strict(trainer->global().g_flat(), ck.generator, "generator", latest);
+    io::load_strict(trainer->global().d_flat(), ck.discriminator, "discriminator", latest);
+    start_round = ck.round;
+    state = split_state(ck.state);
+    for (const auto& [k, v] : ck.state)
+      if (k.rfind(io::keys::kPrivacy, 0) == 0) privacy_state[k] = v;
+  });
+  comm.broadcast(&start_round, sizeof(start_round), 0);
+  last_checkpoint = start_round;
+  comm::broadcast_tensors(comm, privacy_state, 0);
+  comm.agree_ok(dp || privacy_state.empty(),
+                latest +
+                    ": the run being resumed is differentially private (it holds an "
+                    "epsilon account): resume it with its --dp-* options");
+  if (dp) comm::collective_try(comm, [&] { dp->load_state(privacy_state); });
+  comm::broadcast_tensors(comm, state.server, 0);
+  trainer->load_server_state(state.server);
+  if (auto it = state.server.find(io::keys::kGRaw); it != state.server.end())
+    resumed_g_raw = it->second;
+  if (trainer->has_party_state()) {
+    comm::broadcast_tensors(comm, state.party, 0);
+    comm::collective_try(comm, [&] { trainer->load_party_state_tensors(state.party); });
+  }
+}
+
+// The generator EMA starts from the starting model, the same on every rank (after the
+// broadcast). A resumed run's /generator was its EMA: the trained generator comes from g_raw
+// (also when this run has no EMA).
+void TrainingRun::Impl::start_ema() {
+  if (config.g_ema > 0) {
+    ema_gan = std::make_unique<models::Gan>(model, rank_device.device);
+    ema_gan->copy_from(trainer->global());
+    ema = std::make_unique<GeneratorEma>(config.g_ema, trainer->global().g_flat().flat(),
+                                         trainer->global().g_flat().parameter_numel());
+  }
+  if (!resumed_g_raw.defined()) return;
+  auto& g = trainer->global().g_flat();
+  comm.agree_ok(resumed_g_raw.numel() == g.numel(),
+                run.latest_checkpoint() + ": /state/server/g_raw has " +
+                    std::to_string(resumed_g_raw.numel()) + " values; this generator has " +
+                    std::to_string(g.numel()));
+  torch::NoGradGuard no_grad;
+  g.flat().copy_(resumed_g_raw.reshape({-1}));
+  resumed_g_raw = torch::Tensor();
+}
+
+// Evaluation: every rank loads the evaluator; real statistics are cached per dataset.
+void TrainingRun::Impl::load_evaluator() {
+  comm.agree_ok(config.eval_every == 0 || !config.evaluator.empty(),
+                "--eval-every needs --evaluator FILE (make one with `fedgan evaluator`)");
+  if (config.eval_every == 0) return;
+  comm::collective_try(comm, [&] { evaluator.emplace(eval::Evaluator::load(config.evaluator)); });
+  // Checked now rather than at the first evaluation, after rounds of training.
+  const auto need = std::max(evaluator->feature_dim(), eval::EvalOptions{}.knn);
+  comm.agree_ok(config.eval_n > need, "--eval-n " + std::to_string(config.eval_n) +
+                                          ": FID needs more samples than the evaluator's " +
+                                          std::to_string(evaluator->feature_dim()) +
+                                          " features, and precision/recall more than k = " +
+                                          std::to_string(eval::EvalOptions{}.knn) +
+                                          "; use --eval-n " + std::to_string(need + 1) +
+                                          " or more (2000+ for comparable figures)");
+  real_stats = eval::load_or_compute_real_stats(comm, config.data, *evaluator);
+}
+
+}  // namespace fedgan::run
