@@ -11,7 +11,7 @@
 #  4. the two sample grids side by side, FID per round of both runs (plot and table), and the
 #     round where the warm start reaches the scratch run's final FID.
 # With source `disjoint` the pretraining sees only classes 0-4 (tops, trousers, dresses, coats),
-# none of the target's classes: the harder transfer (README "Small data" has both measured).
+# none of the target's classes: the harder transfer (docs/results/transfer.md has both measured).
 # usage: scripts/demo.sh [ranks] [public|disjoint]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -29,9 +29,9 @@ lr=0.0005          # local Adam, G and D (the demo's small-data recipe)
 # Fine-tune G's last up-block and output layer and all of D: 70,114 of 271,074 values travel and
 # get noise (each aggregated value gets N(0, (zC/m)^2) per round, so fewer values, less noise in
 # total). Freezing D too (--freeze-d 2, 36,546 values) let G drift into texture against D's
-# frozen features even without DP (FID 458 after 20 rounds; README, Privacy). Training every
+# frozen features even without DP (FID 458 after 20 rounds; docs/results/privacy.md). Training every
 # value (tune=()) has 3.9 times as many noised values yet did better: FID 246 without DP and 383
-# at epsilon 10 against 370 and 467 here (README); epsilon 3 and 1 were not run that way.
+# at epsilon 10 against 370 and 467 here (docs/results/privacy.md); epsilon 3 and 1 were not run that way.
 tune=(--freeze-g 1)
 # C: adaptive, towards the median update norm (Andrew et al. 2021, gamma 0.5, eta 0.2) from C0:
 # the norms grow over the first rounds (about 0.5 in round 1 to about 1 by round 5 when D was

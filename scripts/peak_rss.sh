@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Peak resident memory of each rank of one short `fedgan train` (the memory table of the README,
-# "Memory per party"): /usr/bin/time -f %M around every rank, then one line "NAME: R0 / R1 MB".
+# Peak resident memory of each rank of one short `fedgan train` (the peak-RSS table of docs/results/memory.md,
+# "Peak RSS per rank"): /usr/bin/time -f %M around every rank, then one line "NAME: R0 / R1 MB".
 # usage: scripts/peak_rss.sh FEDGAN DATA OUT NAME [train options...]
 #   e.g. scripts/peak_rss.sh build/release/fedgan data/p1000.h5 runs/rss keep --optimizer-state keep
 # Base run: 2 ranks, width 32, 4 rounds of 1 local step, participation 0.2, one thread per rank;
