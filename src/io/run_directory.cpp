@@ -4,6 +4,7 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/io/atomic_file.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -51,8 +52,15 @@ std::string RunDirectory::samples(std::int64_t round) const {
   return numbered(m_root + "/samples", "round", round, ".png");
 }
 
-MetricsCsv::MetricsCsv(std::string path, std::vector<std::string> columns) : m_path(std::move(path)) {
-  for (std::size_t i = 0; i < columns.size(); ++i) m_header += (i ? "," : "") + columns[i];
+MetricsRow& MetricsRow::set(const std::string& column, std::string value) {
+  if (!m_cells.emplace(column, std::move(value)).second)
+    throw Error("metrics.csv: column '" + column + "' set twice in one row");
+  return *this;
+}
+
+MetricsCsv::MetricsCsv(std::string path, std::vector<std::string> columns)
+    : m_path(std::move(path)), m_columns(std::move(columns)) {
+  for (std::size_t i = 0; i < m_columns.size(); ++i) m_header += (i ? "," : "") + m_columns[i];
 }
 
 void MetricsCsv::load_existing(std::int64_t round) {
@@ -74,9 +82,23 @@ void MetricsCsv::load_existing(std::int64_t round) {
   }
 }
 
-void MetricsCsv::append(const std::vector<std::string>& row) {
-  std::string line;
-  for (std::size_t i = 0; i < row.size(); ++i) line += (i ? "," : "") + row[i];
+void MetricsCsv::append(const MetricsRow& row) {
+  std::string line, missing, unknown;
+  for (std::size_t i = 0; i < m_columns.size(); ++i) {
+    const auto it = row.cells().find(m_columns[i]);
+    if (it == row.cells().end())
+      missing += (missing.empty() ? "" : ", ") + m_columns[i];
+    else
+      line += (i ? "," : "") + it->second;
+  }
+  for (const auto& [column, value] : row.cells())
+    if (std::find(m_columns.begin(), m_columns.end(), column) == m_columns.end())
+      unknown += (unknown.empty() ? "" : ", ") + column;
+  if (!missing.empty() || !unknown.empty())
+    throw Error(m_path + ": a row " + (missing.empty() ? "" : "lacks the column(s) " + missing) +
+                (!missing.empty() && !unknown.empty() ? " and " : "") +
+                (unknown.empty() ? "" : "has column(s) the header lacks: " + unknown) +
+                " (nothing written)");
   m_rows.push_back(line);
   std::ostringstream text;
   text << m_header << "\n";

@@ -28,18 +28,21 @@ std::string progress_bar(std::int64_t round, std::int64_t rounds) {
          std::string(static_cast<std::size_t>(kWidth - done), '.') + "] ";
 }
 
-const std::vector<std::string> kMetricsColumns = {
-    "round",   "wall_s",  "local_train_s", "wait_s",  "aggregate_s", "other_s",      "d_loss",
-    "g_loss",  "parties", "skipped",       "samples", "images",      "images_per_s", "fid_all",
-    "fid_avg", "kid",     "precision",     "recall",  "eval_n",      "eval_s"};
+// The columns of metrics.csv, in order (docs/DESIGN.md, "File formats"); each row sets its cells
+// by these names (io::MetricsRow) and MetricsCsv checks the row against them.
+const std::vector<std::string> kRoundColumns = {
+    "round",   "wall_s",  "local_train_s", "wait_s", "aggregate_s", "other_s",     "d_loss",
+    "g_loss",  "parties", "skipped",       "samples", "images",     "images_per_s"};
 // With --dp-clip: ε after the round (at the run's δ) and the clip norm the round used.
 const std::vector<std::string> kDpColumns = {"epsilon", "dp_clip"};
+// ADA's probability after the round (empty without ADA) and the round's lr factor.
+const std::vector<std::string> kLastColumns = {"ada_p", "lr_factor"};
 
 std::vector<std::string> metrics_columns(const RunConfig& c) {
-  auto columns = kMetricsColumns;
+  auto columns = kRoundColumns;
+  columns.insert(columns.end(), kEvalColumns.begin(), kEvalColumns.end());
   if (c.dp.enabled) columns.insert(columns.end(), kDpColumns.begin(), kDpColumns.end());
-  // ADA's probability after the round (empty without ADA) and the round's lr factor.
-  columns.insert(columns.end(), {"ada_p", "lr_factor"});
+  columns.insert(columns.end(), kLastColumns.begin(), kLastColumns.end());
   return columns;
 }
 
@@ -151,16 +154,17 @@ RunOutcome TrainingRun::run() {
     s.check_round(round, r);
     s.update_ema(round);
     s.write_outputs(round);
-    auto eval_cells = s.evaluate(round);
+    io::MetricsRow row;
+    s.evaluate(round, row);
     if (s.dp) {
-      eval_cells.push_back(cell(s.dp->spent().epsilon));
-      eval_cells.push_back(cell(clip_used));
+      row.set("epsilon", cell(s.dp->spent().epsilon));
+      row.set("dp_clip", cell(clip_used));
     }
     const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
     train_seconds += wall;
     const double eta = train_seconds / static_cast<double>(round - s.start_round) *
                        static_cast<double>(rounds - round);
-    s.log_round(round, r, wall, eta, eval_cells);
+    s.log_round(round, r, wall, eta, row);
   }
   if (s.dp && s.comm.is_root()) spdlog::info("DP: {}", s.dp->guarantee(s.dp->rounds_accounted()));
   if (s.comm.is_root())
@@ -198,28 +202,28 @@ void TrainingRun::Impl::check_round(std::int64_t round, const RoundReport& r) {
 
 // Rank 0: the metrics row and the round's log line.
 void TrainingRun::Impl::log_round(std::int64_t round, const RoundReport& r, double wall, double eta,
-                                  const std::vector<std::string>& eval_cells) {
+                                  io::MetricsRow& row) {
   if (!comm.is_root()) return;
   const int rounds = config.federated.rounds;
   const double other = std::max(0.0, wall - r.own_local_s - r.wait_s - r.aggregate_s);
   const double ips = static_cast<double>(r.images) / std::max(1e-9, r.local_s) / comm.size();
-  std::vector<std::string> row = {std::to_string(round),
-                                  cell(wall),
-                                  cell(r.local_s),
-                                  cell(r.wait_s),
-                                  cell(r.aggregate_s),
-                                  cell(other),
-                                  cell(r.d_loss),
-                                  cell(r.g_loss),
-                                  std::to_string(r.parties),
-                                  std::to_string(r.skipped),
-                                  std::to_string(r.samples),
-                                  std::to_string(r.images),
-                                  cell(ips)};
-  row.insert(row.end(), eval_cells.begin(), eval_cells.end());
-  row.push_back(config.federated.ada.target > 0 ? cell(r.ada_p) : "");
-  row.push_back(cell(train::lr_factor(config.local.lr_schedule, static_cast<int>(round),
-                                      config.local.schedule_rounds, config.local.lr_final_ratio)));
+  row.set("round", std::to_string(round))
+      .set("wall_s", cell(wall))
+      .set("local_train_s", cell(r.local_s))
+      .set("wait_s", cell(r.wait_s))
+      .set("aggregate_s", cell(r.aggregate_s))
+      .set("other_s", cell(other))
+      .set("d_loss", cell(r.d_loss))
+      .set("g_loss", cell(r.g_loss))
+      .set("parties", std::to_string(r.parties))
+      .set("skipped", std::to_string(r.skipped))
+      .set("samples", std::to_string(r.samples))
+      .set("images", std::to_string(r.images))
+      .set("images_per_s", cell(ips))
+      .set("ada_p", config.federated.ada.target > 0 ? cell(r.ada_p) : "")
+      .set("lr_factor", cell(train::lr_factor(config.local.lr_schedule, static_cast<int>(round),
+                                              config.local.schedule_rounds,
+                                              config.local.lr_final_ratio)));
   metrics.append(row);
   spdlog::info(
       "{}round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.4f}s "

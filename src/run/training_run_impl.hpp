@@ -54,6 +54,9 @@ inline std::string cell(double v, int precision = 6) {
 }  // namespace run_detail
 
 using run_detail::cell;
+// The evaluation columns of metrics.csv, set by TrainingRun::Impl::evaluate.
+inline const std::vector<std::string> kEvalColumns = {"fid_all",   "fid_avg", "kid",   "precision",
+                                                      "recall",    "eval_n",  "eval_s"};
 // The round's types, as the run's files name them.
 using federated::FederatedConfig;
 using federated::FederatedTrainer;
@@ -105,9 +108,9 @@ struct TrainingRun::Impl {
   RunOutcome preempted(std::int64_t round);
   void check_round(std::int64_t round, const RoundReport& r);
   void write_outputs(std::int64_t round);
-  std::vector<std::string> evaluate(std::int64_t round);
+  void evaluate(std::int64_t round, io::MetricsRow& row);
   void log_round(std::int64_t round, const RoundReport& r, double wall, double eta,
-                 const std::vector<std::string>& eval_cells);
+                 io::MetricsRow& row);
 };
 
 }  // namespace fedgan::run

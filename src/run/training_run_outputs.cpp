@@ -96,19 +96,28 @@ RunOutcome TrainingRun::Impl::preempted(std::int64_t round) {
   });
   // The signal may have reached one rank only: learn which signal, the first rank that got
   // it, and whether it came from mpirun aborting the job.
-  std::int64_t seen[3] = {stop_signal(), stop_signal() ? comm.size() - comm.rank() : 0,
-                          term_from_open_mpi_launcher() ? 1 : 0};
-  comm.allreduce_max(seen, 3);
+  struct Seen {
+    std::int64_t signal = 0;
+    std::int64_t first_rank_mirror = 0;  // size − the lowest rank that got it: max = lowest
+    std::int64_t from_mpirun = 0;
+  } seen;
+  static constexpr std::int64_t Seen::*const kFields[] = {&Seen::signal, &Seen::first_rank_mirror,
+                                                          &Seen::from_mpirun};
+  seen.signal = stop_signal();
+  seen.first_rank_mirror = stop_signal() ? comm.size() - comm.rank() : 0;
+  seen.from_mpirun = term_from_open_mpi_launcher() ? 1 : 0;
+  comm::allreduce_max_fields(comm, seen, kFields);
   if (comm.is_root())
     spdlog::warn(
         "{}: stopped in round {}; {} holds round {}; continue with --resume. "
         "fedgan exits with code {}{}",
-        round == config.debug.stop_round && seen[0] == 0
+        round == config.debug.stop_round && seen.signal == 0
             ? std::string("--debug-stop-round")
-            : describe_stop_signal(static_cast<int>(seen[0]),
-                                   comm.size() - static_cast<int>(seen[1]), comm.size()),
+            : describe_stop_signal(static_cast<int>(seen.signal),
+                                   comm.size() - static_cast<int>(seen.first_rank_mirror),
+                                   comm.size()),
         round, run.latest_checkpoint(), std::max<std::int64_t>(round - 1, start_round),
-        kPreemptedExitCode, seen[2] ? kFromMpirunNote : "");
+        kPreemptedExitCode, seen.from_mpirun ? kFromMpirunNote : "");
   return RunOutcome::Preempted;
 }
 
@@ -131,11 +140,12 @@ void TrainingRun::Impl::write_outputs(std::int64_t round) {
   if (checkpoint_now) last_checkpoint = round;
 }
 
-// The evaluation columns of metrics.csv (empty cells when none is due).
-std::vector<std::string> TrainingRun::Impl::evaluate(std::int64_t round) {
-  std::vector<std::string> cells(7);
-  if (!evaluator || !(round % config.eval_every == 0 || round == config.federated.rounds))
-    return cells;
+// The evaluation columns of metrics.csv (kEvalColumns; empty cells when none is due).
+void TrainingRun::Impl::evaluate(std::int64_t round, io::MetricsRow& row) {
+  if (!evaluator || !(round % config.eval_every == 0 || round == config.federated.rounds)) {
+    for (const auto& column : kEvalColumns) row.set(column, "");
+    return;
+  }
   eval::EvalOptions eo;
   eo.n = config.eval_n;
   eo.seed = config.federated.seed;
@@ -154,8 +164,13 @@ std::vector<std::string> TrainingRun::Impl::evaluate(std::int64_t round) {
         "precision {:.3f} recall {:.3f} ({:.1f}s)",
         round, e.n, config.evaluator, e.fid_all, e.fid_avg, e.kid, e.precision, e.recall,
         e.seconds);
-  return {cell(e.fid_all), cell(e.fid_avg),     cell(e.kid),    cell(e.precision),
-          cell(e.recall),  std::to_string(e.n), cell(e.seconds)};
+  row.set("fid_all", cell(e.fid_all))
+      .set("fid_avg", cell(e.fid_avg))
+      .set("kid", cell(e.kid))
+      .set("precision", cell(e.precision))
+      .set("recall", cell(e.recall))
+      .set("eval_n", std::to_string(e.n))
+      .set("eval_s", cell(e.seconds));
 }
 
 }  // namespace fedgan::run

@@ -152,3 +152,19 @@ TEST_CASE("alltoallv and allgatherv_into move variable counts exactly", "[mpi]")
   for (int r = 0; r < R; ++r)
     for (std::size_t i = 0; i < counts[r]; ++i) CHECK(all[at++] == r + i / 4.0);
 }
+
+TEST_CASE("allreduce_max_fields: each named field becomes its maximum over ranks", "[mpi]") {
+  auto& comm = world();
+  struct Flags {
+    std::int64_t a = 0, b = 0, c = 0;
+  };
+  static constexpr std::int64_t Flags::*const kFields[] = {&Flags::c, &Flags::a};  // b not listed
+  Flags f;
+  f.a = comm.rank();
+  f.b = 100 + comm.rank();
+  f.c = comm.rank() == 0 ? 7 : -comm.rank();
+  comm::allreduce_max_fields(comm, f, kFields);
+  CHECK(f.a == comm.size() - 1);
+  CHECK(f.b == 100 + comm.rank());  // untouched
+  CHECK(f.c == 7);
+}

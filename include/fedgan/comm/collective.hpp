@@ -6,6 +6,8 @@
 #include "fedgan/comm/communicator.hpp"
 #include "fedgan/core/error.hpp"
 
+#include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <string>
 #include <utility>
@@ -44,6 +46,16 @@ void run_on_root(Communicator& comm, Fn&& fn) {
   collective_try(comm, [&] {
     if (comm.is_root()) fn();
   });
+}
+
+// Each named int64 field of `value` becomes its maximum over ranks, in one allreduce_max:
+// `fields` lists the struct's members (`&Flags::stop`), so callers name flags, not indices.
+template <class T, std::size_t N>
+void allreduce_max_fields(Communicator& comm, T& value, std::int64_t T::*const (&fields)[N]) {
+  std::int64_t slots[N];
+  for (std::size_t i = 0; i < N; ++i) slots[i] = value.*fields[i];
+  comm.allreduce_max(slots, N);
+  for (std::size_t i = 0; i < N; ++i) value.*fields[i] = slots[i];
 }
 
 }  // namespace fedgan::comm

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "fedgan/comm/collective.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/io/checkpoint_keys.hpp"
 #include "fedgan/transfer/kd_regularizer.hpp"
@@ -188,21 +189,39 @@ FederatedTrainer::LocalRound FederatedTrainer::train_parties(
   return out;
 }
 
+namespace {
+
+// What the ranks agree on after local training: the maximum over ranks of each field.
+struct RoundAgreement {
+  std::int64_t slowest_local_us = 0;
+  std::int64_t skipped = 0;
+  std::int64_t lowest_bad_party = 0;  // P − the lowest non-finite party (0: none): max = lowest
+  std::int64_t stop = 0;              // 1: a rank was asked to stop
+};
+constexpr std::int64_t RoundAgreement::*const kAgreementFields[] = {
+    &RoundAgreement::slowest_local_us, &RoundAgreement::skipped,
+    &RoundAgreement::lowest_bad_party, &RoundAgreement::stop};
+
+}  // namespace
+
 bool FederatedTrainer::agree(const LocalRound& local, RoundReport& report) {
   const auto t0 = Clock::now();
-  std::int64_t agree[4] = {static_cast<std::int64_t>(local.seconds * 1e6), local.skipped,
-                           local.first_bad_party < 0 ? 0 : m_total_parties - local.first_bad_party,
-                           local.stopped ? 1 : 0};
-  m_comm.allreduce_max(agree, 4);
+  RoundAgreement agreed;
+  agreed.slowest_local_us = static_cast<std::int64_t>(local.seconds * 1e6);
+  agreed.skipped = local.skipped;
+  agreed.lowest_bad_party =
+      local.first_bad_party < 0 ? 0 : m_total_parties - local.first_bad_party;
+  agreed.stop = local.stopped ? 1 : 0;
+  comm::allreduce_max_fields(m_comm, agreed, kAgreementFields);
   report.wait_s = seconds_since(t0);
-  if (agree[3] > 0) {
+  if (agreed.stop > 0) {
     report.interrupted = true;
     return false;
   }
-  report.local_s = static_cast<double>(agree[0]) * 1e-6;
+  report.local_s = static_cast<double>(agreed.slowest_local_us) * 1e-6;
   report.own_local_s = local.seconds;
-  if (agree[2] > 0 && !m_config.skip_nonfinite) {
-    const int bad = m_total_parties - static_cast<int>(agree[2]);
+  if (agreed.lowest_bad_party > 0 && !m_config.skip_nonfinite) {
+    const int bad = m_total_parties - static_cast<int>(agreed.lowest_bad_party);
     throw Error("party " + std::to_string(bad) + " produced a non-finite update in round " +
                     std::to_string(report.round) +
                     "; the global model was not changed (use --skip-nonfinite to drop such "
