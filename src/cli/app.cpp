@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "fedgan/cli/command.hpp"
@@ -66,6 +67,89 @@ bool asks_for_help(int argc, char** argv) {
   return false;
 }
 
+// The root app: --config, --threads, --version and every subcommand.
+void build_app(CLI::App& app, int& threads, Commands& commands) {
+  app.set_config("--config", "", "TOML file with options; [section] names the subcommand, "
+                 "command-line flags override it");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.require_subcommand(1, 1);
+  app.fallthrough();  // root options (--threads, --config) may also follow the subcommand
+  app.set_version_flag("--version", std::string("fedgan 0.1.0 (LibTorch ") +
+                                        compat::torch_version() + ")");
+  app.add_option("--threads", threads,
+                 "intra-op threads per rank, at most the node's cores (default: OMP_NUM_THREADS, "
+                 "else the node's cores / ranks on the node)")
+      ->check(non_negative());
+  add_info_command(app, commands);
+  add_train_command(app, commands);
+  add_pretrain_command(app, commands);
+  add_sample_command(app, commands);
+  add_distill_command(app, commands);
+  add_prepare_command(app, commands);
+  add_evaluator_command(app, commands);
+  add_eval_command(app, commands);
+  add_privacy_command(app, commands);
+  add_debug_command(app, commands);
+}
+
+// Checks the config file (CLI11 2.1 reads it leniently), then parses. Every rank reads the same
+// file and argv, so every rank reaches the same verdict and only rank 0 speaks. Returns the
+// exit code when the program must end here (a bad file or flag, --help, --version).
+std::optional<int> parse_arguments(CLI::App& app, comm::Communicator& comm, int argc,
+                                   char** argv) {
+  const auto config_path = config_path_from_args(argc, argv);
+  std::vector<ConfigEntry> config_entries;
+  try {
+    if (config_path && !asks_for_help(argc, argv))
+      config_entries = read_config_file(*config_path, app);
+    app.parse(argc, argv);
+  } catch (const Error& e) {
+    if (comm.is_root()) std::cerr << "fedgan: config file " << e.what() << "\n";
+    return kUsage;
+  } catch (const CLI::ParseError& e) {
+    int code = e.get_exit_code();
+    const std::string from_file =
+        config_path ? attribute_to_config(e.what(), *config_path, config_entries, argc, argv)
+                    : std::string(e.what());
+    if (comm.is_root() && dynamic_cast<const CLI::ConfigError*>(&e)) {
+      std::cerr << "fedgan: config file: " << from_file
+                << " (every key must be an option of its [section]'s subcommand; see --help)\n";
+    } else if (comm.is_root() && from_file != e.what()) {
+      std::cerr << "fedgan: config file " << from_file << "\n";
+    } else if (comm.is_root()) {
+      code = app.exit(e);
+    }
+    return code == 0 ? kOk : kUsage;
+  }
+  return std::nullopt;
+}
+
+// Runs the parsed subcommand. A collective error is reported once by rank 0; an error only
+// this rank knows, an exhausted memory or an unexpected exception ends the whole job (the
+// other ranks may be inside a collective).
+int run_command(Commands& commands, comm::Communicator& comm, int threads) {
+  const auto abort_job = [&comm](const std::string& message) {
+    spdlog::critical("rank {}: {}", comm.rank(), message);
+    spdlog::default_logger()->flush();
+    comm.abort(kError);
+  };
+  try {
+    compat::set_threads(choose_threads(comm, threads));
+    int code = kOk;
+    for (auto& command : commands)
+      if (command.app->parsed()) code = command.run(comm);
+    return code;
+  } catch (const Error& e) {
+    if (!e.collective()) abort_job(e.what());
+    if (comm.is_root()) spdlog::error("{}", e.what());
+  } catch (const std::bad_alloc&) {
+    abort_job("out of memory (a model, --n or --batch-size too large for this node?)");
+  } catch (const std::exception& e) {
+    abort_job("unexpected error: " + error_message(e));
+  }
+  return kError;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,92 +161,12 @@ int main(int argc, char** argv) {
     return kError;
   }
   log::init(comm->rank(), comm->size());
-
   CLI::App app{"fedgan: federated GAN training with transfer learning (LibTorch + MPI)"};
-  app.set_config("--config", "", "TOML file with options; [section] names the subcommand, "
-                 "command-line flags override it");
-  app.allow_config_extras(CLI::config_extras_mode::error);
-  app.require_subcommand(1, 1);
-  app.fallthrough();  // root options (--threads, --config) may also follow the subcommand
-  app.set_version_flag("--version", std::string("fedgan 0.1.0 (LibTorch ") +
-                                        compat::torch_version() + ")");
   int threads = 0;
-  app.add_option("--threads", threads,
-                 "intra-op threads per rank, at most the node's cores (default: OMP_NUM_THREADS, "
-                 "else the node's cores / ranks on the node)")
-      ->check(non_negative());
-
   Commands commands;
-  add_info_command(app, commands);
-  add_train_command(app, commands);
-  add_pretrain_command(app, commands);
-  add_sample_command(app, commands);
-  add_distill_command(app, commands);
-  add_prepare_command(app, commands);
-  add_evaluator_command(app, commands);
-  add_eval_command(app, commands);
-  add_privacy_command(app, commands);
-  add_debug_command(app, commands);
-
-  // The config file is checked first (CLI11 2.1 reads it leniently); every rank reads the same
-  // file and argv, so every rank reaches the same verdict and only rank 0 speaks.
-  const auto config_path = config_path_from_args(argc, argv);
-  std::vector<ConfigEntry> config_entries;
-  try {
-    if (config_path && !asks_for_help(argc, argv))
-      config_entries = read_config_file(*config_path, app);
-    app.parse(argc, argv);
-  } catch (const Error& e) {
-    if (comm->is_root()) std::cerr << "fedgan: config file " << e.what() << "\n";
-    comm.reset();
-    comm::finalize_mpi();
-    return kUsage;
-  } catch (const CLI::ParseError& e) {
-    // Every rank parses the same arguments, so every rank reaches the same verdict.
-    int code = e.get_exit_code();
-    const std::string from_file =
-        config_path ? attribute_to_config(e.what(), *config_path, config_entries, argc, argv)
-                    : std::string(e.what());
-    if (comm->is_root() && dynamic_cast<const CLI::ConfigError*>(&e)) {
-      std::cerr << "fedgan: config file: " << from_file
-                << " (every key must be an option of its [section]'s subcommand; see --help)\n";
-    } else if (comm->is_root() && from_file != e.what()) {
-      std::cerr << "fedgan: config file " << from_file << "\n";
-    } else if (comm->is_root()) {
-      code = app.exit(e);
-    }
-    comm.reset();
-    comm::finalize_mpi();
-    return code == 0 ? kOk : kUsage;
-  }
-
-  int code = kOk;
-  try {
-    compat::set_threads(choose_threads(*comm, threads));
-    for (auto& command : commands) {
-      if (command.app->parsed()) code = command.run(*comm);
-    }
-  } catch (const Error& e) {
-    if (!e.collective()) {
-      // Only this rank knows: the others may be inside a collective. End the job.
-      spdlog::critical("rank {}: {}", comm->rank(), e.what());
-      spdlog::default_logger()->flush();
-      comm->abort(kError);
-    }
-    if (comm->is_root()) spdlog::error("{}", e.what());
-    code = kError;
-  } catch (const std::bad_alloc&) {
-    spdlog::critical(
-        "rank {}: out of memory (a model, --n or --batch-size too large for this "
-        "node?)",
-        comm->rank());
-    spdlog::default_logger()->flush();
-    comm->abort(kError);
-  } catch (const std::exception& e) {
-    spdlog::critical("rank {}: unexpected error: {}", comm->rank(), error_message(e));
-    spdlog::default_logger()->flush();
-    comm->abort(kError);
-  }
+  build_app(app, threads, commands);
+  const auto early_exit = parse_arguments(app, *comm, argc, argv);
+  const int code = early_exit ? *early_exit : run_command(commands, *comm, threads);
   spdlog::default_logger()->flush();
   comm.reset();
   comm::finalize_mpi();

@@ -103,6 +103,11 @@ std::string strip_comment(const std::string& value, const std::string& where) {
   return value;
 }
 
+// "in [train]", or "outside any [section]", for messages about a key.
+std::string in_section_text(const std::string& key_section) {
+  return key_section.empty() ? "outside any [section]" : "in [" + key_section + "]";
+}
+
 // The values CLI11 makes of a value text: [a, b] arrays, else split at commas, else at spaces.
 std::vector<std::string> split_values(const std::string& value) {
   std::vector<std::string> items;
@@ -135,6 +140,80 @@ std::optional<std::string> config_path_from_args(int argc, char** argv) {
   return path;
 }
 
+namespace {
+
+// A "[name]" line: the section it opens ("" for [default]). Refuses a header with a trailing
+// comment, an array of tables, an unknown subcommand and a section given twice.
+std::string read_section_header(const std::string& line, const std::string& where,
+                                const CLI::App& root, const std::vector<std::string>& subcommands,
+                                std::map<std::string, int>& section_line, int n) {
+  // CLI11 takes only a line that ends in ']' for a header: a comment must go on its own line.
+  if (line.back() != ']')
+    throw Error(where + "'" + line +
+                "' is not a [section] header (a comment after it must "
+                "go on its own line)");
+  if (line.rfind("[[", 0) == 0)
+    throw Error(where + line +
+                ": arrays of tables are not supported; write one [section] "
+                "per subcommand");
+  std::string name = trim(line.substr(1, line.size() - 2));
+  if (lower(name) == "default") name.clear();
+  if (!name.empty() && !find_subcommand(root, name))
+    throw Error(where + "unknown section [" + name + "]" + suggestion(name, subcommands) +
+                "; a section names the subcommand its keys belong to: " + join(subcommands, ", "));
+  if (section_line.count(name))
+    throw Error(where + "[" + name + "] appears a second time (first on line " +
+                std::to_string(section_line[name]) + "); write each section once");
+  section_line[name] = n;
+  return name;
+}
+
+// Dotted keys name a subcommand: train.rounds = 3 is rounds in [train]. Leaves the last part
+// in `key` and returns the key's section.
+std::string key_section_of(std::string& key, const std::string& section,
+                           const std::string& written_key, const std::string& where,
+                           const CLI::App& root, const std::vector<std::string>& subcommands) {
+  std::string key_section = section;
+  if (key.find('.') == std::string::npos) return key_section;
+  const auto parts = CLI::detail::split(key, '.');
+  key = parts.back();
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i)
+    key_section += (key_section.empty() ? "" : ".") + parts[i];
+  if (!find_subcommand(root, key_section))
+    throw Error(where + "'" + written_key + "': unknown section '" + key_section + "'" +
+                suggestion(key_section, subcommands));
+  return key_section;
+}
+
+// The option `key` of the section's subcommand, which a config file may set; otherwise an
+// error that says where the key belongs, if anywhere.
+const CLI::Option& configurable_option(const std::string& key, const std::string& key_section,
+                                       const std::string& where, const CLI::App& root,
+                                       const std::vector<std::string>& subcommands) {
+  const CLI::App& app = key_section.empty() ? root : *find_subcommand(root, key_section);
+  const CLI::Option* opt = find_option(app, key);
+  if (!opt) {
+    std::string hint = suggestion(key, option_keys(app));
+    if (key_section.empty()) {
+      std::vector<std::string> owners;
+      for (const auto& name : subcommands)
+        if (find_option(*find_subcommand(root, name), key)) owners.push_back("[" + name + "]");
+      if (!owners.empty())
+        hint = "; it is an option of " + join(owners, ", ") + ": put it in that section";
+    }
+    throw Error(where + "unknown key '" + key + "' " + in_section_text(key_section) + hint +
+                " (see `fedgan " + (key_section.empty() ? std::string() : key_section + " ") +
+                "--help`)");
+  }
+  if (!opt->get_configurable())
+    throw Error(where + "'" + key +
+                "' cannot be set in a config file; give it on the "
+                "command line");
+  return *opt;
+}
+
+}  // namespace
+
 std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::App& root) {
   std::ifstream in(path);
   if (!in) throw Error(path + ": cannot read the --config file (no such file or not readable)");
@@ -151,26 +230,7 @@ std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::Ap
     std::string line = trim(raw);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line[0] == '[') {
-      // CLI11 takes only a line that ends in ']' for a header: a comment must go on its own line.
-      if (line.back() != ']')
-        throw Error(where + "'" + line +
-                    "' is not a [section] header (a comment after it must "
-                    "go on its own line)");
-      if (line.rfind("[[", 0) == 0)
-        throw Error(where + line +
-                    ": arrays of tables are not supported; write one [section] "
-                    "per subcommand");
-      std::string name = trim(line.substr(1, line.size() - 2));
-      if (lower(name) == "default") name.clear();
-      if (!name.empty() && !find_subcommand(root, name))
-        throw Error(
-            where + "unknown section [" + name + "]" + suggestion(name, subcommands) +
-            "; a section names the subcommand its keys belong to: " + join(subcommands, ", "));
-      if (section_line.count(name))
-        throw Error(where + "[" + name + "] appears a second time (first on line " +
-                    std::to_string(section_line[name]) + "); write each section once");
-      section_line[name] = n;
-      section = name;
+      section = read_section_header(line, where, root, subcommands, section_line, n);
       continue;
     }
     const auto eq = line.find('=');
@@ -186,49 +246,20 @@ std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::Ap
       ++n;
       value += strip_comment(trim(more), path + ":" + std::to_string(n) + ": ");
     }
-    // Dotted keys name a subcommand: train.rounds = 3 is rounds in [train].
-    std::string key_section = section;
-    if (key.find('.') != std::string::npos) {
-      const auto parts = CLI::detail::split(key, '.');
-      key = parts.back();
-      for (std::size_t i = 0; i + 1 < parts.size(); ++i)
-        key_section += (key_section.empty() ? "" : ".") + parts[i];
-      if (!find_subcommand(root, key_section))
-        throw Error(where + "'" + trim(line.substr(0, eq)) + "': unknown section '" + key_section +
-                    "'" + suggestion(key_section, subcommands));
-    }
+    const std::string key_section =
+        key_section_of(key, section, trim(line.substr(0, eq)), where, root, subcommands);
     CLI::detail::remove_quotes(key);
-    const CLI::App& app = key_section.empty() ? root : *find_subcommand(root, key_section);
-    const std::string in_section =
-        key_section.empty() ? "outside any [section]" : "in [" + key_section + "]";
-    const CLI::Option* opt = find_option(app, key);
-    if (!opt) {
-      std::string hint = suggestion(key, option_keys(app));
-      if (key_section.empty()) {
-        std::vector<std::string> owners;
-        for (const auto& name : subcommands)
-          if (find_option(*find_subcommand(root, name), key)) owners.push_back("[" + name + "]");
-        if (!owners.empty())
-          hint = "; it is an option of " + join(owners, ", ") + ": put it in that section";
-      }
-      throw Error(where + "unknown key '" + key + "' " + in_section + hint + " (see `fedgan " +
-                  (key_section.empty() ? std::string() : key_section + " ") + "--help`)");
-    }
-    if (!opt->get_configurable())
-      throw Error(where + "'" + key +
-                  "' cannot be set in a config file; give it on the "
-                  "command line");
+    const CLI::Option& opt = configurable_option(key, key_section, where, root, subcommands);
     const auto values = split_values(value);
-    const bool one_value = opt->get_items_expected_max() <= 1;
-    if (one_value && values.size() != 1)
+    if (opt.get_items_expected_max() <= 1 && values.size() != 1)
       throw Error(
           where + "'" + key + "' takes one value, but the file gives " +
           std::to_string(values.size()) + " (" + value + ")" +
           (values.size() > 1 ? "; for a text with commas or spaces, quote it: \"a, b\"" : ""));
     const auto id = std::make_pair(key_section, key);
     if (key_line.count(id))
-      throw Error(where + "'" + key + "' is set a second time " + in_section + " (first on line " +
-                  std::to_string(key_line[id]) + "); give each key once");
+      throw Error(where + "'" + key + "' is set a second time " + in_section_text(key_section) +
+                  " (first on line " + std::to_string(key_line[id]) + "); give each key once");
     key_line[id] = n;
     entries.push_back({key_section, key, values, n, trim(raw)});
   }

@@ -47,12 +47,11 @@ std::string json_number(double v) {
 
 }  // namespace
 
-EvalResult evaluate_images(comm::Communicator& comm, const ImageSource& source,
-                           const std::string& source_name, Evaluator& evaluator,
-                           const RealStats& real, const EvalOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
-  const std::int64_t d = evaluator.feature_dim();
-  // Every rank reaches the same verdict on these, so the errors are collective.
+namespace {
+
+// Every rank reaches the same verdict on these, so the errors are collective.
+void check_eval_inputs(const EvalOptions& o, std::int64_t d, const Evaluator& evaluator,
+                       const RealStats& real) {
   if (o.n <= d)
     throw Error("--n " + std::to_string(o.n) +
                     ": FID is undefined with no more samples than the "
@@ -68,18 +67,24 @@ EvalResult evaluate_images(comm::Communicator& comm, const ImageSource& source,
     throw Error("eval: the real statistics of " + real.dataset + " come from another evaluator (" +
                     real.evaluator_checksum + ", not " + evaluator.checksum() + ")",
                 true);
-  // The rank's threads work on whole chunks; all arithmetic runs on one intra-op thread, so
-  // no figure depends on the thread or rank count.
-  const int workers = at::get_num_threads();
-  SingleThreadScope single_thread;
-  EvalModeScope eval_mode(*evaluator.net());
-  const bool keep = o.kid || o.precision_recall;
+}
+
+struct GeneratedFeatures {
+  FeatureStats stats;
+  torch::Tensor features;  // [n, d] in sample order, when KID or P/R need them
+};
+
+// The generated images' feature statistics, chunk by chunk over every rank's threads; with
+// `keep`, every rank ends with every feature (n x d floats) in sample order.
+GeneratedFeatures embed_generated(comm::Communicator& comm, const ImageSource& source,
+                                  const std::string& source_name, Evaluator& evaluator,
+                                  const EvalOptions& o, bool keep, int workers) {
+  const std::int64_t d = evaluator.feature_dim();
   const auto range = [&o](std::int64_t c) {
     return std::pair<std::int64_t, std::int64_t>{c * o.chunk, std::min(o.n, (c + 1) * o.chunk)};
   };
-  auto stats = FeatureStats::zeros(d);
-  // Every rank ends with every feature (n x d floats) in sample order, for KID and P/R.
-  const auto generated = keep ? torch::empty({o.n, d}, torch::kFloat32) : torch::Tensor();
+  GeneratedFeatures out{FeatureStats::zeros(d),
+                        keep ? torch::empty({o.n, d}, torch::kFloat32) : torch::Tensor()};
   for_each_unit_in_order(
       comm, chunk_count(o.n, o.chunk), workers,
       [&](std::int64_t c) {
@@ -90,34 +95,30 @@ EvalResult evaluate_images(comm::Communicator& comm, const ImageSource& source,
                     c10::str(images.sizes()));
         evaluator.check_image_shape(images.size(1), images.size(2), images.size(3), source_name);
         const auto f = evaluator.embed(images);
-        UnitBytes out;
-        FeatureStats::of(f).append_to(out);
-        if (keep) append_tensor(out, f);
-        return out;
+        UnitBytes bytes;
+        FeatureStats::of(f).append_to(bytes);
+        if (keep) append_tensor(bytes, f);
+        return bytes;
       },
       [&](std::int64_t c, const UnitBytes& bytes) {
         const auto [b, e] = range(c);
         std::size_t offset = 0;
-        stats.merge(FeatureStats::read_from(bytes, offset, e - b, d));
+        out.stats.merge(FeatureStats::read_from(bytes, offset, e - b, d));
         if (keep)
-          generated.narrow(0, b, e - b)
+          out.features.narrow(0, b, e - b)
               .copy_(read_tensor(bytes, offset, {e - b, d}, torch::kFloat32));
       });
-  if (!torch::isfinite(stats.outer).all().item<bool>())
+  if (!torch::isfinite(out.stats.outer).all().item<bool>())
     throw Error(source_name +
                     ": the generated images give non-finite features (NaN or Inf "
                     "images?); FID is undefined",
                 true);
+  return out;
+}
 
-  EvalResult r;
-  r.source = source_name;
-  r.real = real.dataset;
-  r.evaluator = evaluator.path();
-  r.evaluator_checksum = evaluator.checksum();
-  r.feature_dim = static_cast<int>(d);
-  r.knn = o.knn;
-  r.n = stats.count;
-  r.n_real = real.all.count;
+// FID against the pooled real data and each party's (FID-avg: their mean).
+void fill_fids(EvalResult& r, const FeatureStats& stats, const RealStats& real, std::int64_t d,
+               comm::Communicator& comm) {
   r.fid_all = frechet_distance(stats, real.all, "generated", "real (" + real.dataset + ")");
   const auto mu = stats.mean(), sigma = stats.covariance();
   for (std::size_t k = 0; k < real.parties.size(); ++k) {
@@ -134,13 +135,41 @@ EvalResult evaluate_images(comm::Communicator& comm, const ImageSource& source,
                   ? std::numeric_limits<double>::quiet_NaN()
                   : std::accumulate(r.fid_parties.begin(), r.fid_parties.end(), 0.0) /
                         static_cast<double>(r.fid_parties.size());
+}
+
+}  // namespace
+
+EvalResult evaluate_images(comm::Communicator& comm, const ImageSource& source,
+                           const std::string& source_name, Evaluator& evaluator,
+                           const RealStats& real, const EvalOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::int64_t d = evaluator.feature_dim();
+  check_eval_inputs(o, d, evaluator, real);
+  // The rank's threads work on whole chunks; all arithmetic runs on one intra-op thread, so
+  // no figure depends on the thread or rank count.
+  const int workers = at::get_num_threads();
+  SingleThreadScope single_thread;
+  EvalModeScope eval_mode(*evaluator.net());
+  const bool keep = o.kid || o.precision_recall;
+  const auto generated = embed_generated(comm, source, source_name, evaluator, o, keep, workers);
+
+  EvalResult r;
+  r.source = source_name;
+  r.real = real.dataset;
+  r.evaluator = evaluator.path();
+  r.evaluator_checksum = evaluator.checksum();
+  r.feature_dim = static_cast<int>(d);
+  r.knn = o.knn;
+  r.n = generated.stats.count;
+  r.n_real = real.all.count;
+  fill_fids(r, generated.stats, real, d, comm);
   r.kid = r.precision = r.recall = std::numeric_limits<double>::quiet_NaN();
   if (keep) {
     r.n_real_subset = std::min<std::int64_t>(o.n, real.features.size(0));
     const auto real_subset = real.features.narrow(0, 0, r.n_real_subset);
-    if (o.kid) r.kid = kernel_inception_distance(generated, real_subset, workers);
+    if (o.kid) r.kid = kernel_inception_distance(generated.features, real_subset, workers);
     if (o.precision_recall) {
-      const auto pr = precision_recall(real_subset, generated, o.knn, workers);
+      const auto pr = precision_recall(real_subset, generated.features, o.knn, workers);
       r.precision = pr.precision;
       r.recall = pr.recall;
     }

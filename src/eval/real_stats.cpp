@@ -140,58 +140,101 @@ std::string default_cache_path(const std::string& dataset, const Evaluator& eval
   return dataset + ".stats-" + evaluator.checksum().substr(0, 8) + ".h5";
 }
 
-RealStats compute_real_stats(comm::Communicator& comm, const std::string& dataset,
-                             Evaluator& evaluator, const RealStatsOptions& options) {
-  const auto d = evaluator.feature_dim();
-  const auto chunk = options.chunk;
-  // The units of work: chunk j of party k is the party's rows [j*chunk, (j+1)*chunk), in party
-  // order; `key[p]` is the place of pooled position p in the KID/PR subset (-1: not in it).
+namespace {
+
+// The work of compute_real_stats: chunk j of party k is the party's rows [j*chunk, (j+1)*chunk),
+// in party order; `key[p]` is the place of pooled position p in the KID/PR subset (-1: not in it).
+struct RealStatsPlan {
   struct Unit {
     std::size_t party;
     std::int64_t begin, end, pooled;  // rows of the party, pooled position of `begin`
   };
-  std::vector<std::vector<std::int64_t>> rows;
+  std::unique_ptr<h5::File> file;
+  std::vector<std::vector<std::int64_t>> rows;  // each party's rows of /images
   std::vector<std::int64_t> key;
   std::vector<Unit> units;
   std::int64_t subset_size = 0;
-  std::unique_ptr<h5::File> file;
+};
+
+// Collective: every rank opens the dataset, checks it against the evaluator and plans the same
+// units and subset (the first max_features positions of a seeded permutation of the pooled rows).
+RealStatsPlan plan_real_stats(comm::Communicator& comm, const std::string& dataset,
+                              Evaluator& evaluator, const RealStatsOptions& options) {
+  RealStatsPlan plan;
+  const auto chunk = options.chunk;
   comm::collective_try(comm, [&] {
     require(chunk >= 1,
             "real statistics: the chunk size must be positive, got " + std::to_string(chunk));
-    file = std::make_unique<h5::File>(dataset, h5::File::Mode::Read);
-    require(file->exists("/images"),
-            dataset + ": missing dataset /images (expected uint8 [N,C,H,W])");
-    const auto shape = file->shape("/images");
-    require(file->dtype("/images") == torch::kUInt8 && shape.size() == 4,
+    plan.file = std::make_unique<h5::File>(dataset, h5::File::Mode::Read);
+    auto& file = *plan.file;
+    require(file.exists("/images"), dataset + ": missing dataset /images (expected uint8 [N,C,H,W])");
+    const auto shape = file.shape("/images");
+    require(file.dtype("/images") == torch::kUInt8 && shape.size() == 4,
             dataset + ": /images must be uint8 [N,C,H,W] (the schema `fedgan prepare` writes)");
     evaluator.check_image_shape(shape[1], shape[2], shape[3], dataset);
-    rows = party_rows(*file, shape[0]);
-    // The subset for KID and P/R: the first m positions of a seeded permutation of the pooled
-    // rows.
+    plan.rows = party_rows(file, shape[0]);
     std::int64_t total = 0;
-    for (const auto& r : rows) total += static_cast<std::int64_t>(r.size());
+    for (const auto& r : plan.rows) total += static_cast<std::int64_t>(r.size());
     std::vector<std::int64_t> perm(static_cast<std::size_t>(total));
     for (std::int64_t i = 0; i < total; ++i) perm[static_cast<std::size_t>(i)] = i;
     data::Rng rng(data::derive_seed(options.seed, 0x7265616c));
     rng.shuffle(perm);
-    subset_size = std::min(options.max_features, total);
-    key.assign(static_cast<std::size_t>(total), -1);
-    for (std::int64_t i = 0; i < subset_size; ++i) key[static_cast<std::size_t>(perm[i])] = i;
+    plan.subset_size = std::min(options.max_features, total);
+    plan.key.assign(static_cast<std::size_t>(total), -1);
+    for (std::int64_t i = 0; i < plan.subset_size; ++i)
+      plan.key[static_cast<std::size_t>(perm[i])] = i;
     std::int64_t pooled = 0;
-    for (std::size_t k = 0; k < rows.size(); ++k) {
-      const auto len = static_cast<std::int64_t>(rows[k].size());
+    for (std::size_t k = 0; k < plan.rows.size(); ++k) {
+      const auto len = static_cast<std::int64_t>(plan.rows[k].size());
       for (std::int64_t b = 0; b < len; b += chunk)
-        units.push_back({k, b, std::min(len, b + chunk), pooled + b});
+        plan.units.push_back({k, b, std::min(len, b + chunk), pooled + b});
       pooled += len;
     }
   });
+  return plan;
+}
 
+// One unit's bytes: its feature statistics, then the subset places and features of its rows
+// that belong to the KID/PR subset.
+UnitBytes embed_unit(const RealStatsPlan& plan, std::int64_t u, Evaluator& evaluator,
+                     std::mutex& h5_mutex) {
+  const auto& unit = plan.units[static_cast<std::size_t>(u)];
+  const auto& party = plan.rows[unit.party];
+  const std::vector<std::int64_t> chunk_rows(party.begin() + unit.begin, party.begin() + unit.end);
+  torch::Tensor images;
+  {
+    const std::lock_guard<std::mutex> lock(h5_mutex);
+    images = plan.file->read_rows("/images", chunk_rows);
+  }
+  const auto feats = evaluator.embed(data::to_unit_range(images)).to(torch::kCPU);
+  std::vector<std::int64_t> subset_keys, subset_rows;
+  for (std::int64_t i = unit.begin; i < unit.end; ++i) {
+    const auto k = plan.key[static_cast<std::size_t>(unit.pooled + i - unit.begin)];
+    if (k < 0) continue;
+    subset_keys.push_back(k);
+    subset_rows.push_back(i - unit.begin);
+  }
+  UnitBytes bytes;
+  FeatureStats::of(feats).append_to(bytes);
+  const auto m = static_cast<std::int64_t>(subset_keys.size());
+  append_tensor(bytes, torch::full({1}, m, torch::kInt64));
+  append_tensor(bytes, torch::tensor(subset_keys, torch::kInt64));
+  append_tensor(bytes, feats.index_select(0, torch::tensor(subset_rows, torch::kInt64)));
+  return bytes;
+}
+
+}  // namespace
+
+RealStats compute_real_stats(comm::Communicator& comm, const std::string& dataset,
+                             Evaluator& evaluator, const RealStatsOptions& options) {
+  const auto d = evaluator.feature_dim();
+  const auto plan = plan_real_stats(comm, dataset, evaluator, options);
   RealStats out;
   out.dataset = dataset;
   out.evaluator_checksum = evaluator.checksum();
-  out.features = torch::zeros({subset_size, d}, torch::kFloat32);
+  out.features = torch::zeros({plan.subset_size, d}, torch::kFloat32);
   std::vector<FeatureStats> parties;
-  for (std::size_t k = 0; k < rows.size(); ++k) parties.push_back(FeatureStats::zeros(d));
+  for (std::size_t k = 0; k < plan.rows.size(); ++k) parties.push_back(FeatureStats::zeros(d));
   // The rank's threads work on whole chunks, each on one intra-op thread: the statistics do not
   // depend on the thread or rank count.
   const int workers = at::get_num_threads();
@@ -199,35 +242,10 @@ RealStats compute_real_stats(comm::Communicator& comm, const std::string& datase
   EvalModeScope eval_mode(*evaluator.net());
   std::mutex h5_mutex;  // HDF5 (without its thread-safe build) takes one thread at a time
   for_each_unit_in_order(
-      comm, static_cast<std::int64_t>(units.size()), workers,
-      [&](std::int64_t u) {
-        const auto& unit = units[static_cast<std::size_t>(u)];
-        const auto& party = rows[unit.party];
-        const std::vector<std::int64_t> chunk_rows(party.begin() + unit.begin,
-                                                   party.begin() + unit.end);
-        torch::Tensor images;
-        {
-          const std::lock_guard<std::mutex> lock(h5_mutex);
-          images = file->read_rows("/images", chunk_rows);
-        }
-        const auto feats = evaluator.embed(data::to_unit_range(images)).to(torch::kCPU);
-        std::vector<std::int64_t> subset_keys, subset_rows;
-        for (std::int64_t i = unit.begin; i < unit.end; ++i) {
-          const auto k = key[static_cast<std::size_t>(unit.pooled + i - unit.begin)];
-          if (k < 0) continue;
-          subset_keys.push_back(k);
-          subset_rows.push_back(i - unit.begin);
-        }
-        UnitBytes bytes;
-        FeatureStats::of(feats).append_to(bytes);
-        const auto m = static_cast<std::int64_t>(subset_keys.size());
-        append_tensor(bytes, torch::full({1}, m, torch::kInt64));
-        append_tensor(bytes, torch::tensor(subset_keys, torch::kInt64));
-        append_tensor(bytes, feats.index_select(0, torch::tensor(subset_rows, torch::kInt64)));
-        return bytes;
-      },
+      comm, static_cast<std::int64_t>(plan.units.size()), workers,
+      [&](std::int64_t u) { return embed_unit(plan, u, evaluator, h5_mutex); },
       [&](std::int64_t u, const UnitBytes& bytes) {
-        const auto& unit = units[static_cast<std::size_t>(u)];
+        const auto& unit = plan.units[static_cast<std::size_t>(u)];
         std::size_t offset = 0;
         parties[unit.party].merge(FeatureStats::read_from(bytes, offset, unit.end - unit.begin, d));
         const auto m = read_tensor(bytes, offset, {1}, torch::kInt64).item<std::int64_t>();
