@@ -1,4 +1,5 @@
-# Shared by the CLI test scripts (train_cli.sh, secagg_cli.sh, privacy_cli.sh, eval_cli.sh):
+# Shared by the CLI test scripts (train_*_cli.sh through train_common.sh, secagg_cli.sh,
+# privacy_cli.sh, eval_cli.sh):
 # the MPI environment, fail/expect_fail, the 4-party test dataset and a checkpoint comparison.
 # Sourced after the script has set fedgan, mpiexec and work.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1

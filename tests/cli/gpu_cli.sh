@@ -32,7 +32,8 @@ refuse)
       "${small[@]}" --device cuda --comm nccl --out "$work/c"
   fi
   expect_fail "--comm nccl needs --device cuda" "$fedgan" train "${small[@]}" --device cpu --comm nccl --out "$work/d"
-  expect_fail "device" "$fedgan" train "${small[@]}" --device tpu --out "$work/e"
+  expect_fail "^--device: tpu not in \{auto,cpu,cuda\}$" "$fedgan" train "${small[@]}" --device tpu \
+    --out "$work/e"
   ;;
 train|ranks)
   [ "${gpus:-0}" -gt 0 ] || { echo "SKIP: no GPU visible"; exit 77; }
