@@ -1,7 +1,7 @@
 // Secure-aggregation cost per round against plain aggregation, at P parties spread over the
 // ranks (rank r hosts parties [r·P/R, (r+1)·P/R)) and updates of L values.
 //   plain:  each party's weighted update added into one float64 buffer, one allreduce (as
-//           FusedAggregator does);
+//           FedAvgAggregator does);
 //   secure: fresh keys, encrypted Shamir shares, fixed-point encoding, pairwise ChaCha20 masks,
 //           a uint64 allreduce, decoding; optionally with one party failing after masking
 //           (recovered from shares).

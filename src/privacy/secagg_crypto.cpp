@@ -3,8 +3,10 @@
 
 #include <sodium.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "fedgan/core/error.hpp"
 
@@ -71,7 +73,58 @@ void make_nonce(std::uint8_t* nonce, std::int64_t round, std::int64_t from, std:
   put_u64(nonce + 16, static_cast<std::uint64_t>(to));
 }
 
+static_assert(std::is_standard_layout_v<SecretKey>, "SecretKey is wiped as raw bytes");
+
+// SecretKey::held(): keys alive and not wiped, over every thread.
+std::atomic<std::int64_t> g_secret_keys_held{0};
+
 }  // namespace
+
+SecretKey::~SecretKey() { reset(); }
+
+SecretKey::SecretKey(SecretKey&& other) noexcept : m_bytes(other.m_bytes), m_held(other.m_held) {
+  if (m_held) g_secret_keys_held.fetch_add(1);
+  other.reset();
+}
+
+SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
+  if (this != &other) {
+    reset();
+    m_bytes = other.m_bytes;
+    m_held = other.m_held;
+    if (m_held) g_secret_keys_held.fetch_add(1);
+    other.reset();
+  }
+  return *this;
+}
+
+SecretKey SecretKey::take(std::uint8_t* source) noexcept {
+  SecretKey key;
+  std::memcpy(key.fill(), source, kBytes);
+  wipe_bytes(source, kBytes);
+  return key;
+}
+
+std::uint8_t* SecretKey::fill() noexcept {
+  if (!m_held) g_secret_keys_held.fetch_add(1);
+  m_held = true;
+  return m_bytes.data();
+}
+
+void SecretKey::reset() noexcept {
+  if (m_held) g_secret_keys_held.fetch_sub(1);
+  // The whole object, key and flag, through a call the compiler cannot drop (a plain store in
+  // a destructor may be removed as dead).
+  sodium_memzero(static_cast<void*>(this), sizeof(SecretKey));
+}
+
+std::int64_t SecretKey::held() noexcept { return g_secret_keys_held.load(); }
+
+bool operator==(const SecretKey& a, const SecretKey& b) {
+  return sodium_memcmp(a.data(), b.data(), SecretKey::kBytes) == 0;
+}
+
+void wipe_bytes(void* data, std::size_t bytes) noexcept { sodium_memzero(data, bytes); }
 
 void sodium_ready() {
   // sodium_init is thread-safe and returns 1 when already initialised.
@@ -94,25 +147,24 @@ KeyPair make_key_pair(std::optional<std::uint64_t> seed, const std::string& labe
                 "X25519 keys are 32 bytes");
   KeyPair kp;
   if (seed) {
-    const Key32 s = derive(*seed, label, party, round);
-    crypto_box_seed_keypair(kp.public_key.data(), kp.secret_key.data(), s.data());
+    Key32 s = derive(*seed, label, party, round);
+    crypto_box_seed_keypair(kp.public_key.data(), kp.secret_key.fill(), s.data());
+    sodium_memzero(s.data(), s.size());
   } else {
-    crypto_box_keypair(kp.public_key.data(), kp.secret_key.data());
+    crypto_box_keypair(kp.public_key.data(), kp.secret_key.fill());
   }
   return kp;
 }
 
-void wipe_key(Key32& key) { sodium_memzero(key.data(), key.size()); }
-
-Key32 public_key_of(const Key32& secret_key) {
+Key32 public_key_of(const SecretKey& secret_key) {
   sodium_ready();
   Key32 pk;
   crypto_scalarmult_base(pk.data(), secret_key.data());
   return pk;
 }
 
-Key32 mask_key(const Key32& my_secret, const Key32& my_public, std::int64_t my_party,
-               const Key32& peer_public, std::int64_t peer_party, std::int64_t round) {
+SecretKey mask_key(const SecretKey& my_secret, const Key32& my_public, std::int64_t my_party,
+                   const Key32& peer_public, std::int64_t peer_party, std::int64_t round) {
   sodium_ready();
   std::uint8_t shared[crypto_scalarmult_BYTES];
   if (crypto_scalarmult(shared, my_secret.data(), peer_public.data()) != 0)
@@ -129,13 +181,14 @@ Key32 mask_key(const Key32& my_secret, const Key32& my_public, std::int64_t my_p
   std::uint8_t r[8];
   put_u64(r, static_cast<std::uint64_t>(round));
   crypto_generichash_update(&st, r, sizeof(r));
-  Key32 key;
-  crypto_generichash_final(&st, key.data(), key.size());
+  SecretKey key;
+  crypto_generichash_final(&st, key.fill(), SecretKey::kBytes);
   sodium_memzero(shared, sizeof(shared));
+  sodium_memzero(&st, sizeof(st));
   return key;
 }
 
-void apply_mask(const Key32& key, int sign, std::uint64_t* data, std::size_t n) {
+void apply_mask(const SecretKey& key, int sign, std::uint64_t* data, std::size_t n) {
   // The stream is made in cache-sized chunks, continuing with the block counter.
   constexpr std::size_t kChunk = 2048;  // uint64 values: 16 KiB, 256 ChaCha20 blocks
   static_assert(kChunk * 8 % 64 == 0, "chunks hold whole ChaCha20 blocks");
@@ -158,7 +211,7 @@ void apply_mask(const Key32& key, int sign, std::uint64_t* data, std::size_t n) 
 
 std::size_t sealed_share_bytes(std::size_t chunks) { return chunks * 8 + crypto_box_MACBYTES; }
 
-std::vector<std::uint8_t> seal_share(const ShamirShare& share, const Key32& from_secret,
+std::vector<std::uint8_t> seal_share(const ShamirShare& share, const SecretKey& from_secret,
                                      const Key32& to_public, std::int64_t round, std::int64_t from,
                                      std::int64_t to) {
   sodium_ready();
@@ -175,7 +228,7 @@ std::vector<std::uint8_t> seal_share(const ShamirShare& share, const Key32& from
   return box;
 }
 
-ShamirShare open_share(const std::vector<std::uint8_t>& box, const Key32& to_secret,
+ShamirShare open_share(const std::vector<std::uint8_t>& box, const SecretKey& to_secret,
                        const Key32& from_public, std::int64_t round, std::int64_t from,
                        std::int64_t to, std::size_t chunks) {
   sodium_ready();

@@ -98,26 +98,42 @@ std::size_t SecAggProtocol::index_of(std::int64_t party) const {
   return static_cast<std::size_t>(it - m_parties.begin());
 }
 
+SecAggProtocol::Hosted::~Hosted() {
+  for (auto& [u, share] : held) wipe_bytes(share.y.data(), share.y.size() * sizeof(share.y[0]));
+}
+
 void SecAggProtocol::begin_round(std::int64_t round, const std::vector<SecAggParty>& hosted) {
   m_round = round;
   m_cost = {};
-  m_hosted.clear();
+  m_hosted.clear();  // a round that never finished: its keys are wiped here
   m_parties.clear();
   m_sum.assign(m_numel, 0);
 
-  // Round 0 of the paper: each party advertises two fresh public keys.
   const auto t_keys = SecAggClock::now();
+  advertise(hosted);
+  m_cost.keys_s = secagg_seconds_since(t_keys);
+
+  const auto m = static_cast<std::int64_t>(m_parties.size());
+  m_threshold = m >= 2 ? secagg_threshold(m_options.threshold_fraction, m) : 0;
+  if (m < 2) return;  // nothing to protect or share; finish() abandons the round
+  const auto t_shares = SecAggClock::now();
+  exchange_shares();
+  m_cost.shares_s = secagg_seconds_since(t_shares);
+}
+
+void SecAggProtocol::advertise(const std::vector<SecAggParty>& hosted) {
+  // Round 0 of the paper: each party advertises two fresh public keys.
   ByteWriter mine;
   for (auto& p : hosted) {
     Hosted h;
-    h.box = make_key_pair(m_options.test_seed, "secagg-box", p.id, round);
-    h.mask = make_key_pair(m_options.test_seed, "secagg-mask", p.id, round);
-    require(m_hosted.emplace(p.id, h).second,
-            "secure aggregation: party " + std::to_string(p.id) + " is listed twice");
+    h.box = make_key_pair(m_options.test_seed, "secagg-box", p.id, m_round);
+    h.mask = make_key_pair(m_options.test_seed, "secagg-mask", p.id, m_round);
     mine.put(p.id);
     mine.put(p.weight);
     mine.put_bytes(h.box.public_key.data(), 32);
     mine.put_bytes(h.mask.public_key.data(), 32);
+    require(m_hosted.emplace(p.id, std::move(h)).second,
+            "secure aggregation: party " + std::to_string(p.id) + " is listed twice");
   }
   const auto all = m_comm.allgatherv(mine.bytes().data(), mine.bytes().size());
   m_cost.protocol_bytes_sent += static_cast<std::int64_t>(mine.bytes().size());
@@ -140,14 +156,6 @@ void SecAggProtocol::begin_round(std::int64_t round, const std::vector<SecAggPar
       throw Error("secure aggregation: party " + std::to_string(m_parties[i].id) +
                       " is hosted by two ranks",
                   /*collective=*/true);
-  m_cost.keys_s = secagg_seconds_since(t_keys);
-
-  const auto m = static_cast<std::int64_t>(m_parties.size());
-  m_threshold = m >= 2 ? secagg_threshold(m_options.threshold_fraction, m) : 0;
-  if (m < 2) return;  // nothing to protect or share; finish() abandons the round
-  const auto t_shares = SecAggClock::now();
-  exchange_shares();
-  m_cost.shares_s = secagg_seconds_since(t_shares);
 }
 
 void SecAggProtocol::exchange_shares() {
@@ -215,7 +223,7 @@ void SecAggProtocol::add(std::int64_t party, std::vector<std::uint64_t>& encoded
   // Round 2 of the paper: y_u = x_u + Σ_{v>u} PRG(s_uv) − Σ_{v<u} PRG(s_uv)  (mod 2^64).
   for (auto& v : m_parties) {
     if (v.id == party) continue;
-    const Key32 key =
+    const SecretKey key =
         mask_key(h.mask.secret_key, h.mask.public_key, party, v.mask_public, v.id, m_round);
     apply_mask(key, party < v.id ? +1 : -1, encoded.data(), m_numel);
     m_cost.key_agreements += 1;
@@ -238,24 +246,58 @@ void SecAggProtocol::drop(std::int64_t party) {
   it->second.state = State::Dropped;
 }
 
+namespace {
+
+// Ends the protocol's round when finish() leaves, by return or by exception: the hosted parties
+// go, and with them their secret keys (SecretKey wipes itself) and the shares they held.
+template <class Hosted>
+class EndOfRound {
+ public:
+  explicit EndOfRound(Hosted& hosted) : m_hosted(hosted) {}
+  EndOfRound(const EndOfRound&) = delete;
+  EndOfRound& operator=(const EndOfRound&) = delete;
+  ~EndOfRound() { m_hosted.clear(); }
+
+ private:
+  Hosted& m_hosted;
+};
+
+}  // namespace
+
 SecAggResult SecAggProtocol::finish() {
+  const EndOfRound end_of_round(m_hosted);
+  require_all_reported();
   SecAggResult result;
   result.threshold = m_threshold;
+  if (m_parties.size() < 2) return abandon_too_few(std::move(result));
+  sum_inputs(result);
+  if (static_cast<std::int64_t>(result.survivors.size()) < m_threshold)
+    return abandon_below_threshold(std::move(result));
+  if (!result.dropped.empty()) remove_dropped_masks(result);
+  result.sum = std::move(m_sum);
+  m_sum.clear();
+  return result;
+}
+
+void SecAggProtocol::require_all_reported() const {
   for (auto& [id, h] : m_hosted)
     require(h.state != State::Pending, "secure aggregation: party " + std::to_string(id) +
                                            " neither sent an input nor dropped in round " +
                                            std::to_string(m_round));
-  const auto m = static_cast<std::int64_t>(m_parties.size());
-  if (m < 2) {
-    result.abandoned = true;
-    result.message = "round " + std::to_string(m_round) + ": " + std::to_string(m) + " part" +
-                     (m == 1 ? "y" : "ies") +
-                     " took part; secure aggregation needs at least 2 (a sum of one party is "
-                     "its update), so the round is abandoned and the model is unchanged";
-    for (auto& p : m_parties) result.dropped.push_back(p.id);
-    return result;
-  }
+}
 
+SecAggResult SecAggProtocol::abandon_too_few(SecAggResult result) const {
+  const auto m = static_cast<std::int64_t>(m_parties.size());
+  result.abandoned = true;
+  result.message = "round " + std::to_string(m_round) + ": " + std::to_string(m) + " part" +
+                   (m == 1 ? "y" : "ies") +
+                   " took part; secure aggregation needs at least 2 (a sum of one party is "
+                   "its update), so the round is abandoned and the model is unchanged";
+  for (auto& p : m_parties) result.dropped.push_back(p.id);
+  return result;
+}
+
+void SecAggProtocol::sum_inputs(SecAggResult& result) {
   // Round 2 ends at the "server": the masked inputs are summed (uint64 wraps exactly).
   const auto t_reduce = SecAggClock::now();
   m_comm.allreduce_sum(m_sum.data(), m_sum.size(), comm::DType::UInt64);
@@ -278,87 +320,91 @@ SecAggResult SecAggProtocol::finish() {
       result.weight_sum += p.weight;
     }
   m_cost.reduce_s = secagg_seconds_since(t_reduce);
+}
 
-  const auto survivors = static_cast<std::int64_t>(result.survivors.size());
-  if (survivors < m_threshold) {
-    result.abandoned = true;
-    result.weight_sum = 0;
-    result.message = "round " + std::to_string(m_round) + ": " + std::to_string(survivors) +
-                     " of " + std::to_string(m) +
-                     " parties survived masking, fewer than the secure-aggregation threshold t = " +
-                     std::to_string(m_threshold) +
-                     " needed to recover the dropped parties' masks; the round is abandoned and "
-                     "the model is unchanged";
-    return result;
-  }
-  if (!result.dropped.empty()) {
-    // Round 3 of the paper: each surviving party reveals its shares of the dropped parties'
-    // mask keys; every rank rebuilds the keys and the ranks share the work of removing the
-    // dropped parties' masks from the survivors' inputs.
-    const auto t_recover = SecAggClock::now();
-    ByteWriter reveal;
-    for (auto& [v, h] : m_hosted) {
-      if (h.state != State::Added) continue;
-      for (auto u : result.dropped) {
-        const auto& share = h.held.at(u);
-        reveal.put(u);
-        reveal.put(share.x);
-        for (auto y : share.y) reveal.put(y);
-      }
-    }
-    const auto revealed = m_comm.allgatherv(reveal.bytes().data(), reveal.bytes().size());
-    m_cost.protocol_bytes_sent += static_cast<std::int64_t>(reveal.bytes().size());
-    m_cost.protocol_bytes_received += total_size(revealed);
-    std::map<std::int64_t, std::vector<ShamirShare>> shares;
-    for (auto& part : revealed) {
-      ByteReader in(part);
-      while (!in.done()) {
-        const auto u = in.get<std::int64_t>();
-        ShamirShare s;
-        s.x = in.get<std::uint64_t>();
-        s.y.resize(kMaskKeyChunks);
-        for (auto& y : s.y) y = in.get<std::uint64_t>();
-        shares[u].push_back(std::move(s));
-      }
-    }
-    std::vector<std::uint64_t> correction(m_numel, 0);
-    std::int64_t pair = 0;
-    for (auto u : result.dropped) {
-      auto& su = shares[u];
-      std::sort(su.begin(), su.end(),
-                [](const ShamirShare& a, const ShamirShare& b) { return a.x < b.x; });
-      const auto bytes = shamir_combine(su, m_threshold, 32);
-      Key32 secret;
-      std::copy(bytes.begin(), bytes.end(), secret.begin());
-      const Advertised& du = m_parties[index_of(u)];
-      if (public_key_of(secret) != du.mask_public)
-        throw Error("secure aggregation: the shares of party " + std::to_string(u) +
-                        " do not rebuild its mask key in round " + std::to_string(m_round),
-                    /*collective=*/true);
-      m_cost.key_agreements += 1;
-      for (auto v : result.survivors) {
-        // Survivor v applied sign(v < u ? +1 : −1)·PRG(s_uv); the correction takes it back.
-        if (pair++ % m_comm.size() != m_comm.rank()) continue;
-        const Advertised& pv = m_parties[index_of(v)];
-        const Key32 key = mask_key(secret, du.mask_public, u, pv.mask_public, v, m_round);
-        apply_mask(key, v < u ? -1 : +1, correction.data(), m_numel);
-        m_cost.key_agreements += 1;
-        m_cost.mask_streams += 1;
-      }
-      wipe_key(secret);
-    }
-    m_comm.allreduce_sum(correction.data(), correction.size(), comm::DType::UInt64);
-    m_cost.vector_bytes += static_cast<std::int64_t>(correction.size() * 8);
-    for (std::size_t i = 0; i < m_numel; ++i) m_sum[i] += correction[i];
-    m_cost.recover_s = secagg_seconds_since(t_recover);
-  }
-  for (auto& [id, h] : m_hosted) {
-    wipe_key(h.box.secret_key);
-    wipe_key(h.mask.secret_key);
-  }
-  result.sum = std::move(m_sum);
-  m_sum.clear();
+SecAggResult SecAggProtocol::abandon_below_threshold(SecAggResult result) const {
+  result.abandoned = true;
+  result.weight_sum = 0;
+  result.message = "round " + std::to_string(m_round) + ": " +
+                   std::to_string(result.survivors.size()) + " of " +
+                   std::to_string(m_parties.size()) +
+                   " parties survived masking, fewer than the secure-aggregation threshold t = " +
+                   std::to_string(m_threshold) +
+                   " needed to recover the dropped parties' masks; the round is abandoned and "
+                   "the model is unchanged";
   return result;
+}
+
+void SecAggProtocol::remove_dropped_masks(const SecAggResult& result) {
+  // Round 3 of the paper: each surviving party reveals its shares of the dropped parties'
+  // mask keys; every rank rebuilds the keys and the ranks share the work of removing the
+  // dropped parties' masks from the survivors' inputs.
+  const auto t_recover = SecAggClock::now();
+  auto shares = reveal_shares(result.dropped);
+  std::vector<std::uint64_t> correction(m_numel, 0);
+  std::int64_t pair = 0;
+  for (auto u : result.dropped) {
+    const SecretKey secret = rebuild_mask_key(u, shares[u]);
+    const Advertised& du = m_parties[index_of(u)];
+    for (auto v : result.survivors) {
+      // Survivor v applied sign(v < u ? +1 : −1)·PRG(s_uv); the correction takes it back.
+      if (pair++ % m_comm.size() != m_comm.rank()) continue;
+      const Advertised& pv = m_parties[index_of(v)];
+      const SecretKey key = mask_key(secret, du.mask_public, u, pv.mask_public, v, m_round);
+      apply_mask(key, v < u ? -1 : +1, correction.data(), m_numel);
+      m_cost.key_agreements += 1;
+      m_cost.mask_streams += 1;
+    }
+  }
+  m_comm.allreduce_sum(correction.data(), correction.size(), comm::DType::UInt64);
+  m_cost.vector_bytes += static_cast<std::int64_t>(correction.size() * 8);
+  for (std::size_t i = 0; i < m_numel; ++i) m_sum[i] += correction[i];
+  m_cost.recover_s = secagg_seconds_since(t_recover);
+}
+
+std::map<std::int64_t, std::vector<ShamirShare>> SecAggProtocol::reveal_shares(
+    const std::vector<std::int64_t>& dropped) {
+  // Every surviving party of this rank reveals what it holds of each dropped party's mask key.
+  ByteWriter reveal;
+  for (auto& [v, h] : m_hosted) {
+    if (h.state != State::Added) continue;
+    for (auto u : dropped) {
+      const auto& share = h.held.at(u);
+      reveal.put(u);
+      reveal.put(share.x);
+      for (auto y : share.y) reveal.put(y);
+    }
+  }
+  const auto revealed = m_comm.allgatherv(reveal.bytes().data(), reveal.bytes().size());
+  m_cost.protocol_bytes_sent += static_cast<std::int64_t>(reveal.bytes().size());
+  m_cost.protocol_bytes_received += total_size(revealed);
+  std::map<std::int64_t, std::vector<ShamirShare>> shares;
+  for (auto& part : revealed) {
+    ByteReader in(part);
+    while (!in.done()) {
+      const auto u = in.get<std::int64_t>();
+      ShamirShare s;
+      s.x = in.get<std::uint64_t>();
+      s.y.resize(kMaskKeyChunks);
+      for (auto& y : s.y) y = in.get<std::uint64_t>();
+      shares[u].push_back(std::move(s));
+    }
+  }
+  return shares;
+}
+
+SecretKey SecAggProtocol::rebuild_mask_key(std::int64_t party, std::vector<ShamirShare>& shares) {
+  // The same t shares, in the same order, on every rank: every rank rebuilds the same key.
+  std::sort(shares.begin(), shares.end(),
+            [](const ShamirShare& a, const ShamirShare& b) { return a.x < b.x; });
+  auto bytes = shamir_combine(shares, m_threshold, SecretKey::kBytes);
+  SecretKey secret = SecretKey::take(bytes.data());
+  if (public_key_of(secret) != m_parties[index_of(party)].mask_public)
+    throw Error("secure aggregation: the shares of party " + std::to_string(party) +
+                    " do not rebuild its mask key in round " + std::to_string(m_round),
+                /*collective=*/true);
+  m_cost.key_agreements += 1;
+  return secret;
 }
 
 }  // namespace fedgan::privacy

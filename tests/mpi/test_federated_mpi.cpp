@@ -55,12 +55,20 @@ TEST_CASE("fused FedAvg of known updates equals the weighted mean", "[mpi][feder
                                       torch::full({2}, static_cast<float>(-k))};
   };
   auto weight = [](int k) { return 1.0 + 7.0 * k; };  // uneven shard sizes
-  federated::FusedAggregator agg({5, 2}, 0);
+  federated::FedAvgAggregator agg({5, 2}, torch::kCPU);
+  std::vector<int> everyone(static_cast<std::size_t>(total));
+  for (int k = 0; k < total; ++k) everyone[static_cast<std::size_t>(k)] = k;
+  agg.begin_round({1, everyone, total, 0});
   for (int j = 0; j < per_rank; ++j) {
     const int k = comm.rank() * per_rank + j;
-    agg.add(update(k), weight(k));
+    federated::Update u;
+    u.party = k;
+    u.weight = weight(k);
+    u.samples = static_cast<std::int64_t>(weight(k));
+    u.segments = update(k);
+    agg.add(std::move(u));
   }
-  agg.allreduce(comm);
+  const auto a = agg.finish(comm);
   torch::Tensor expect0 = torch::zeros({5}, torch::kFloat64), expect1 = torch::zeros({2}, torch::kFloat64);
   double w = 0;
   for (int k = 0; k < total; ++k) {
@@ -68,8 +76,9 @@ TEST_CASE("fused FedAvg of known updates equals the weighted mean", "[mpi][feder
     expect1 += update(k)[1].to(torch::kFloat64) * weight(k);
     w += weight(k);
   }
-  CHECK(agg.total_weight() == w);
-  const auto mean = [&](std::size_t s) { return (agg.sum(s) / w).to(torch::kFloat32); };
+  CHECK(a.total_weight == w);
+  CHECK(a.totals.parties == total);
+  const auto mean = [&](std::size_t s) { return a.mean(s); };
   CHECK(torch::allclose(mean(0), (expect0 / w).to(torch::kFloat32), 0, 1e-6));
   CHECK(torch::allclose(mean(1), (expect1 / w).to(torch::kFloat32), 0, 1e-6));
 }

@@ -80,6 +80,7 @@ class SecAggProtocol {
   // Collective. Sums the ranks' sums, agrees on who dropped, rebuilds each dropped party's mask
   // key from t shares revealed by the survivors and removes its masks from the sum; with fewer
   // than t survivors (or fewer than 2 parties) the round is abandoned and no sum is returned.
+  // The round ends here on every path, thrown or returned: the hosted parties' keys are wiped.
   SecAggResult finish();
 
   const SecAggCost& cost() const { return m_cost; }
@@ -93,14 +94,33 @@ class SecAggProtocol {
     Key32 box_public, mask_public;
   };
   enum class State { Pending, Added, Dropped };
+  // A party of this rank in the round. Its secret keys are SecretKeys, wiped however the
+  // Hosted ends (finish, the next begin_round, an exception, the protocol's destructor); the
+  // shares it holds of other parties' mask keys are wiped with it.
   struct Hosted {
     KeyPair box, mask;
     std::map<std::int64_t, ShamirShare> held;  // shares of other parties' mask secret keys
     State state = State::Pending;
+    Hosted() = default;
+    Hosted(Hosted&&) = default;
+    Hosted& operator=(Hosted&&) = default;
+    ~Hosted();
   };
 
   std::size_t index_of(std::int64_t party) const;
+  // begin_round's steps: fresh keys for the hosted parties and the advertisement (allgatherv),
+  // then the encrypted Shamir shares of each hosted party's mask key (allgatherv).
+  void advertise(const std::vector<SecAggParty>& hosted);
   void exchange_shares();
+  // finish's steps.
+  void require_all_reported() const;
+  SecAggResult abandon_too_few(SecAggResult result) const;
+  void sum_inputs(SecAggResult& result);  // the uint64 allreduce; who dropped, who survived
+  SecAggResult abandon_below_threshold(SecAggResult result) const;
+  void remove_dropped_masks(const SecAggResult& result);
+  std::map<std::int64_t, std::vector<ShamirShare>> reveal_shares(
+      const std::vector<std::int64_t>& dropped);
+  SecretKey rebuild_mask_key(std::int64_t party, std::vector<ShamirShare>& shares);
 
   comm::Communicator& m_comm;
   std::size_t m_numel;

@@ -1,58 +1,15 @@
 // Aggregators and their factory (see include/fedgan/federated/aggregation/aggregator.hpp).
 #include "fedgan/federated/aggregation/aggregator.hpp"
 
-#include <cstdio>
-
 #include "fedgan/core/error.hpp"
 #include "fedgan/federated/aggregation/fused_aggregator.hpp"
 #include "fedgan/federated/aggregation/robust_aggregator.hpp"
 #include "fedgan/federated/round/participation.hpp"
 
 namespace fedgan::federated {
-namespace {
 
-// FedAvg (McMahan et al. 2017): Σ weight·Δ, Σ weight and the round's totals in one float64
-// buffer, summed by one allreduce. Products of a float32 Δ and an integer weight are exact in
-// float64, which is why R ranks give the same mean as one rank (docs/DESIGN.md).
-class FedAvgAggregator final : public Aggregator {
- public:
-  FedAvgAggregator(std::vector<std::int64_t> sizes, const torch::Device& device)
-      : m_fused(sizes, RoundTotals::kSlots, device) {
-    for (auto n : sizes) m_model_numel += n;
-  }
-  std::string name() const override { return "fedavg"; }
-  std::string describe() const override {
-    char buf[96];
-    std::snprintf(buf, sizeof(buf), "one fused allreduce of %.1f MB per round",
-                  static_cast<double>(m_model_numel) * 8 / 1e6);
-    return buf;
-  }
-
- protected:
-  void on_begin_round(const RoundContext&) override { m_fused.reset(); }
-  void accumulate(Update update) override { m_fused.add(update.segments, update.weight); }
-  AggregateResult reduce(comm::Communicator& comm, const RoundTotals& local) override {
-    // The totals travel in the buffer's statistics slots: still one collective.
-    auto stats = m_fused.stats();
-    double slots[RoundTotals::kSlots];
-    local.to(slots);
-    stats.copy_(torch::from_blob(slots, {RoundTotals::kSlots}, torch::kFloat64));
-    m_fused.allreduce(comm);
-    const auto summed = stats.to(torch::kCPU).contiguous();
-    AggregateResult out;
-    out.totals.from(summed.data_ptr<double>());
-    out.total_weight = m_fused.total_weight();
-    out.denominator = out.total_weight;
-    for (std::size_t i = 0; i < m_fused.segments(); ++i) out.sums.push_back(m_fused.sum(i));
-    return out;
-  }
-
- private:
-  FusedAggregator m_fused;
-  std::int64_t m_model_numel = 0;
-};
-
-}  // namespace
+Aggregator::Aggregator(std::vector<std::int64_t> segment_sizes)
+    : m_layout(std::move(segment_sizes)) {}
 
 void Aggregator::begin_round(const RoundContext& round) {
   m_round = round;
@@ -63,29 +20,31 @@ void Aggregator::begin_round(const RoundContext& round) {
 void Aggregator::add(Update update) {
   require(update.finite, "aggregator: a non-finite update of party " +
                              std::to_string(update.party) + " reached aggregation");
-  m_local.d_loss += update.d_loss;
-  m_local.g_loss += update.g_loss;
-  m_local.parties += 1;
-  m_local.images += static_cast<double>(update.images);
-  m_local.samples += static_cast<double>(update.samples);
-  m_local.sample_steps += static_cast<double>(update.samples) * static_cast<double>(update.steps);
-  m_local.ada_sign_sum += update.ada_sign_sum;
-  m_local.ada_count += update.ada_count;
-  accumulate(std::move(update));
+  m_layout.check(update.segments);
+  const RoundTotals counts = RoundTotals::of(update);
+  const Contribution fate = accumulate(std::move(update));
+  m_local += fate == Contribution::Aggregated ? counts : counts.training_only();
 }
 
 void Aggregator::add_skipped(const Update& update) {
+  // Non-finite: its losses and ADA's signal may be NaN; only the images it saw count.
   m_local.images += static_cast<double>(update.images);
 }
 
 AggregateResult Aggregator::finish(comm::Communicator& comm) { return reduce(comm, m_local); }
 
-RoundTotals Aggregator::sum_totals(comm::Communicator& comm, const RoundTotals& local) {
-  double slots[RoundTotals::kSlots];
-  local.to(slots);
-  comm.allreduce_sum(slots, RoundTotals::kSlots);
+RoundTotals Aggregator::sum_totals(comm::Communicator& comm, const RoundTotals& local,
+                                   std::initializer_list<double*> extra) {
+  // [totals | extra...]: one buffer, one collective.
+  std::vector<double> slots(RoundTotals::kSlots + extra.size());
+  local.to(slots.data());
+  std::size_t at = RoundTotals::kSlots;
+  for (double* value : extra) slots[at++] = *value;
+  comm.allreduce_sum(slots.data(), slots.size());
+  at = RoundTotals::kSlots;
+  for (double* value : extra) *value = slots[at++];
   RoundTotals out;
-  out.from(slots);
+  out.from(slots.data());
   return out;
 }
 

@@ -1,32 +1,49 @@
-// FusedAggregator (see include/fedgan/federated/aggregation/fused_aggregator.hpp).
+// FedAvg's fused aggregator (see include/fedgan/federated/aggregation/fused_aggregator.hpp).
 #include "fedgan/federated/aggregation/fused_aggregator.hpp"
 
-#include "fedgan/core/error.hpp"
+#include <cstdio>
 
 namespace fedgan::federated {
 
-FusedAggregator::FusedAggregator(std::vector<std::int64_t> sizes, int stat_slots,
-                                 const torch::Device& device)
-    : m_sizes(std::move(sizes)), m_stat_slots(stat_slots) {
-  for (auto n : m_sizes) {
-    m_offsets.push_back(m_model_numel);
-    m_model_numel += n;
-  }
-  // Layout: [segments... | Σ weight | statistics...]
-  m_buffer = torch::zeros({m_model_numel + 1 + stat_slots},
+FedAvgAggregator::FedAvgAggregator(std::vector<std::int64_t> segment_sizes,
+                                   const torch::Device& device)
+    : Aggregator(std::move(segment_sizes)) {
+  const std::int64_t numel = layout().numel();
+  m_buffer = torch::zeros({numel + 1 + static_cast<std::int64_t>(RoundTotals::kSlots)},
                           torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  m_sums = layout().split(m_buffer.narrow(0, 0, numel));
+  m_totals = m_buffer.narrow(0, numel + 1, RoundTotals::kSlots);
 }
 
-void FusedAggregator::reset() { m_buffer.zero_(); }
+std::string FedAvgAggregator::describe() const {
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "one fused allreduce of %.1f MB per round",
+                static_cast<double>(layout().numel()) * 8 / 1e6);
+  return buf;
+}
 
-void FusedAggregator::add(const std::vector<torch::Tensor>& deltas, double weight) {
-  require(deltas.size() == m_sizes.size(), "aggregator: wrong number of segments");
-  for (std::size_t i = 0; i < deltas.size(); ++i) {
-    require(deltas[i].numel() == m_sizes[i], "aggregator: segment " + std::to_string(i) +
-                                                 " has the wrong size");
-    m_buffer.narrow(0, m_offsets[i], m_sizes[i]).add_(deltas[i].to(torch::kFloat64), weight);
-  }
-  m_buffer[m_model_numel] += weight;
+void FedAvgAggregator::on_begin_round(const RoundContext&) { m_buffer.zero_(); }
+
+Aggregator::Contribution FedAvgAggregator::accumulate(Update update) {
+  for (std::size_t i = 0; i < m_sums.size(); ++i)
+    m_sums[i].add_(update.segments[i].to(torch::kFloat64), update.weight);
+  m_buffer[layout().numel()] += update.weight;
+  return Contribution::Aggregated;
+}
+
+AggregateResult FedAvgAggregator::reduce(comm::Communicator& comm, const RoundTotals& local) {
+  // The totals travel in the buffer's last slots: still one collective.
+  double slots[RoundTotals::kSlots];
+  local.to(slots);
+  m_totals.copy_(torch::from_blob(slots, {RoundTotals::kSlots}, torch::kFloat64));
+  comm.allreduce_sum(m_buffer);
+  const auto summed = m_totals.to(torch::kCPU).contiguous();
+  AggregateResult out;
+  out.totals.from(summed.data_ptr<double>());
+  out.total_weight = m_buffer[layout().numel()].item<double>();
+  out.denominator = out.total_weight;
+  out.sums = m_sums;
+  return out;
 }
 
 }  // namespace fedgan::federated

@@ -2,9 +2,6 @@
 #include "fedgan/federated/aggregation/robust_aggregator.hpp"
 
 #include <cstdio>
-#include <numeric>
-
-#include "fedgan/core/error.hpp"
 
 namespace fedgan::federated {
 namespace {
@@ -13,13 +10,11 @@ class RobustAggregator final : public Aggregator {
  public:
   RobustAggregator(const RobustConfig& config, std::vector<std::int64_t> sizes,
                    const torch::Device& device)
-      : m_config(config), m_sizes(std::move(sizes)), m_device(device) {
-    m_numel = std::accumulate(m_sizes.begin(), m_sizes.end(), std::int64_t{0});
-  }
+      : Aggregator(std::move(sizes)), m_config(config), m_device(device) {}
   std::string name() const override { return to_string(m_config.rule); }
   std::string describe() const override {
     char buf[200];
-    const double mb = static_cast<double>(m_numel) * 4 / 1e6;
+    const double mb = static_cast<double>(layout().numel()) * 4 / 1e6;
     if (m_config.rule == RobustRule::NormBound)
       std::snprintf(buf, sizeof(buf),
                     "keeps this rank's updates (%.1f MB each); one float64 allreduce of %.1f MB "
@@ -38,39 +33,28 @@ class RobustAggregator final : public Aggregator {
 
  protected:
   void on_begin_round(const RoundContext&) override { m_updates.clear(); }
-  void accumulate(Update update) override {
-    require(update.segments.size() == m_sizes.size(), "aggregator: wrong number of segments");
-    std::vector<torch::Tensor> parts;
-    for (std::size_t i = 0; i < m_sizes.size(); ++i) {
-      require(update.segments[i].numel() == m_sizes[i],
-              "aggregator: segment " + std::to_string(i) + " has the wrong size");
-      parts.push_back(update.segments[i].to(torch::kCPU, torch::kFloat32).reshape({-1}));
-    }
-    m_updates.push_back({update.party, update.weight, torch::cat(parts).contiguous()});
+  Contribution accumulate(Update update) override {
+    m_updates.push_back({update.party, update.weight, layout().flatten(update.segments)});
+    return Contribution::Aggregated;
   }
   AggregateResult reduce(comm::Communicator& comm, const RoundTotals& local) override {
     AggregateResult out;
     out.totals = sum_totals(comm, local);
     std::vector<PartyVector> mine;
     for (const auto& u : m_updates) mine.push_back({u.party, u.weight, u.values.data_ptr<float>()});
-    const RobustResult result = robust_aggregate(comm, m_config, mine, m_numel);
+    const RobustResult result = robust_aggregate(comm, m_config, mine, layout().numel());
     m_updates.clear();  // the memory goes back before the server step
     out.total_weight = result.total_weight;
     const auto options = torch::TensorOptions().dtype(torch::kFloat64).device(m_device);
     if (result.parties == 0) {
-      for (auto n : m_sizes) out.sums.push_back(torch::zeros({n}, options));
+      out.sums = layout().split(torch::zeros({layout().numel()}, options));
       out.denominator = 0;
       return out;
     }
     // The rule's value is the aggregate itself: denominator 1.
-    auto value =
-        torch::from_blob(const_cast<float*>(result.update.data()), {m_numel}, torch::kFloat32)
-            .to(options);
-    std::int64_t at = 0;
-    for (auto n : m_sizes) {
-      out.sums.push_back(value.narrow(0, at, n));
-      at += n;
-    }
+    out.sums = layout().split(torch::from_blob(const_cast<float*>(result.update.data()),
+                                               {layout().numel()}, torch::kFloat32)
+                                  .to(options));
     out.denominator = 1;
     return out;
   }
@@ -82,8 +66,6 @@ class RobustAggregator final : public Aggregator {
     torch::Tensor values;  // flat float32 on the CPU
   };
   RobustConfig m_config;
-  std::vector<std::int64_t> m_sizes;
-  std::int64_t m_numel = 0;
   torch::Device m_device;
   std::vector<Kept> m_updates;
 };

@@ -1,8 +1,11 @@
 // Secure aggregation's pieces on one rank: Shamir sharing, the fixed-point range, the masked
 // sum, dropout recovery and the statistical look of one masked update.
+#include <algorithm>
+#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <random>
 
 #include "fedgan/comm/communicator.hpp"
@@ -11,8 +14,8 @@
 #include "fedgan/privacy/fixed_point.hpp"
 #include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/privacy/secagg_crypto.hpp"
-#include "fedgan/privacy/secure_fedavg.hpp"
 #include "fedgan/privacy/secure_aggregation.hpp"
+#include "fedgan/privacy/secure_fedavg.hpp"
 #include "fedgan/privacy/shamir.hpp"
 
 using namespace fedgan;
@@ -406,5 +409,211 @@ TEST_CASE("secure aggregator: values beyond the range are clamped, never wrapped
     CHECK(s[2].item<double>() == Approx(-2 * 0.25).margin(step));
     // 3 and -3 clamp to ±B: 3B - 5B.
     CHECK(s[3].item<double>() == Approx(-2 * B).margin(step));
+  }
+}
+
+namespace {
+
+bool secagg_all_zero(const unsigned char* bytes, std::size_t n) {
+  return std::all_of(bytes, bytes + n, [](unsigned char b) { return b == 0; });
+}
+
+}  // namespace
+
+TEST_CASE("secret keys wipe themselves: destroyed, moved from, moved over, reset, taken",
+          "[privacy][secagg]") {
+  const auto held0 = SecretKey::held();
+  // Destruction: the object's storage, read after its destructor ran, is all zero.
+  alignas(SecretKey) unsigned char storage[sizeof(SecretKey)];
+  std::memset(storage, 0xA5, sizeof(storage));
+  auto* key = new (storage) SecretKey(make_key_pair(std::uint64_t{5}, "wipe", 0, 1).secret_key);
+  CHECK(SecretKey::held() == held0 + 1);
+  CHECK_FALSE(key->empty());
+  CHECK_FALSE(secagg_all_zero(storage, sizeof(storage)));
+  key->~SecretKey();
+  CHECK(secagg_all_zero(storage, sizeof(storage)));
+  CHECK(SecretKey::held() == held0);
+
+  // Moved from: the source is wiped, the target holds the key.
+  auto pair = make_key_pair(std::uint64_t{5}, "wipe", 0, 1);
+  const Key32 pub = pair.public_key;
+  auto* from = new (storage) SecretKey(std::move(pair.secret_key));
+  CHECK(pair.secret_key.empty());
+  CHECK(secagg_all_zero(pair.secret_key.data(), SecretKey::kBytes));
+  CHECK(public_key_of(*from) == pub);
+  SecretKey to(std::move(*from));
+  CHECK(secagg_all_zero(storage, sizeof(storage)));  // *from, still alive, holds nothing
+  CHECK(public_key_of(to) == pub);
+  CHECK(SecretKey::held() == held0 + 1);
+  from->~SecretKey();
+
+  // Moved over: the target's old key is gone (overwritten), the source is wiped.
+  auto other = make_key_pair(std::uint64_t{5}, "wipe", 1, 1);
+  CHECK(SecretKey::held() == held0 + 2);
+  to = std::move(other.secret_key);
+  CHECK(public_key_of(to) == other.public_key);
+  CHECK(other.secret_key.empty());
+  CHECK(secagg_all_zero(other.secret_key.data(), SecretKey::kBytes));
+  CHECK(SecretKey::held() == held0 + 1);
+
+  // reset(): wiped now.
+  to.reset();
+  CHECK(to.empty());
+  CHECK(secagg_all_zero(to.data(), SecretKey::kBytes));
+  CHECK(SecretKey::held() == held0);
+
+  // take(): the source bytes are wiped as the key takes them.
+  std::array<std::uint8_t, SecretKey::kBytes> raw{};
+  raw.fill(7);
+  const auto taken = SecretKey::take(raw.data());
+  CHECK(secagg_all_zero(raw.data(), raw.size()));
+  CHECK(taken.data()[0] == 7);
+  CHECK(SecretKey::held() == held0 + 1);
+}
+
+TEST_CASE("secure aggregation: no secret key outlives its round, on any path",
+          "[privacy][secagg]") {
+  // Every X25519 secret key the protocol holds is a SecretKey: begin_round makes two per
+  // hosted party (held() sees them, so a key kept in a plain array would fail the first check),
+  // and each path out of the round must bring the count back: a finished round, an abandoned
+  // one, a failed finish, and a round that never finished, replaced by the next begin_round.
+  auto comm = comm::make_serial_communicator();
+  const std::size_t numel = 64;
+  const FixedPointCodec codec(10.0, 40.0, 4);
+  SecAggOptions opt;
+  opt.test_seed = 11;
+  const auto held0 = SecretKey::held();
+  SecAggProtocol agg(*comm, numel, opt);
+  auto start = [&](std::int64_t round, std::int64_t parties) {
+    std::vector<SecAggParty> hosted;
+    for (std::int64_t k = 0; k < parties; ++k) hosted.push_back({k, 1.0});
+    agg.begin_round(round, hosted);
+  };
+  auto send = [&](std::int64_t k, bool fails) {
+    auto enc = secagg_unit_encode(codec, k, numel, 1.0);
+    agg.add(k, enc, fails);
+  };
+
+  // Finished normally, with one dropout recovered (its rebuilt key is a SecretKey too).
+  start(1, 4);
+  CHECK(SecretKey::held() == held0 + 8);
+  send(0, false);
+  send(1, true);
+  send(2, false);
+  send(3, false);
+  CHECK_FALSE(agg.finish().abandoned);
+  CHECK(SecretKey::held() == held0);
+
+  // Abandoned below the threshold (t = 3 of 4; two survive).
+  start(2, 4);
+  send(0, false);
+  send(1, true);
+  send(2, true);
+  send(3, false);
+  CHECK(agg.finish().abandoned);
+  CHECK(SecretKey::held() == held0);
+
+  // Abandoned with one party.
+  start(3, 1);
+  CHECK(SecretKey::held() == held0 + 2);
+  send(0, false);
+  CHECK(agg.finish().abandoned);
+  CHECK(SecretKey::held() == held0);
+
+  // finish() refused (a party still pending): the keys go all the same.
+  start(4, 3);
+  send(0, false);
+  CHECK_THROWS_AS(agg.finish(), Error);
+  CHECK(SecretKey::held() == held0);
+
+  // A round that never reaches finish(): the next begin_round wipes its keys.
+  start(5, 3);
+  send(0, false);
+  start(6, 2);
+  CHECK(SecretKey::held() == held0 + 4);
+  send(0, false);
+  send(1, false);
+  CHECK_FALSE(agg.finish().abandoned);
+  CHECK(SecretKey::held() == held0);
+
+  // The protocol destroyed mid-round.
+  {
+    SecAggProtocol gone(*comm, numel, opt);
+    gone.begin_round(1, {{0, 1.0}, {1, 1.0}});
+    CHECK(SecretKey::held() == held0 + 4);
+  }
+  CHECK(SecretKey::held() == held0);
+}
+
+TEST_CASE("secure aggregator: a lost party counts only its training, an abandoned round no party",
+          "[privacy][secagg]") {
+  auto comm = comm::make_serial_communicator();
+  const std::vector<std::int64_t> sizes = {3, 1, 2, 1};
+  const std::vector<std::int64_t> samples = {10, 20, 30, 40};
+  federated::RoundContext round;
+  round.participants = {0, 1, 2, 3};
+  round.hosted = {0, 1, 2, 3};
+  round.total_parties = 4;
+  round.party_samples = &samples;
+  SecureAggConfig config;
+  config.enabled = true;
+  config.range = 1.0;
+  config.threshold = 0.25;                          // t = 2 of 4
+  config.drops = {{1, 1}, {1, 2}, {2, 2}, {3, 2}};  // round 1: party 1 fails; round 2: 1, 2, 3
+  auto secure = make_secure_fedavg_aggregator(config, federated::AggregatorConfig{}, sizes,
+                                              torch::kCPU, *comm);
+  auto update = [&](int k) {
+    federated::Update u;
+    u.party = k;
+    u.weight = static_cast<double>(samples[static_cast<std::size_t>(k)]);
+    u.samples = samples[static_cast<std::size_t>(k)];
+    u.d_loss = 0.25 * (k + 1);
+    u.g_loss = 1.0;
+    u.steps = 2;
+    u.images = 100 + k;
+    u.ada_sign_sum = k;
+    u.ada_count = 10;
+    for (auto n : sizes) u.segments.push_back(torch::full({n}, 0.5f));
+    return u;
+  };
+  // Round 1: party 1 fails after masking, party 3 is skipped (non-finite); 0 and 2 are summed.
+  round.round = 1;
+  secure->begin_round(round);
+  secure->add(update(0));
+  secure->add(update(1));
+  secure->add(update(2));
+  auto bad = update(3);
+  bad.finite = false;
+  secure->add_skipped(bad);
+  const auto r1 = secure->finish(*comm);
+  REQUIRE(r1.abandoned.empty());
+  CHECK(r1.totals.parties == 2);
+  CHECK(r1.totals.d_loss == 0.25 + 0.75);
+  CHECK(r1.totals.g_loss == 2.0);
+  CHECK(r1.totals.samples == 40);
+  CHECK(r1.totals.sample_steps == 80);
+  CHECK(r1.totals.images == 100 + 101 + 102 + 103);  // every trained party's images
+  CHECK(r1.totals.ada_sign_sum == 0 + 1 + 2);        // the finite ones' signal, the lost one's too
+  CHECK(r1.totals.ada_count == 30);
+  CHECK(r1.total_weight == 40);
+  CHECK(r1.mean(0)[0].item<double>() == Approx(0.5).margin(1e-12));
+  // Round 2: three of four fail (t = 2): abandoned; nobody contributed, the training counts.
+  round.round = 2;
+  secure->begin_round(round);
+  for (int k = 0; k < 4; ++k) secure->add(update(k));
+  const auto r2 = secure->finish(*comm);
+  CHECK_FALSE(r2.abandoned.empty());
+  CHECK(r2.totals.parties == 0);
+  CHECK(r2.totals.d_loss == 0);
+  CHECK(r2.totals.g_loss == 0);
+  CHECK(r2.totals.samples == 0);
+  CHECK(r2.totals.sample_steps == 0);
+  CHECK(r2.totals.images == 100 + 101 + 102 + 103);
+  CHECK(r2.totals.ada_sign_sum == 6);
+  CHECK(r2.total_weight == 0);
+  REQUIRE(r2.sums.size() == sizes.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    CHECK(r2.sums[i].numel() == sizes[i]);
+    CHECK(torch::count_nonzero(r2.sums[i]).item<std::int64_t>() == 0);
   }
 }

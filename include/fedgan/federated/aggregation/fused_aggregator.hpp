@@ -1,42 +1,38 @@
-// FusedAggregator: Σ n_k·Δ_k for several flat segments (G, D) plus Σ n_k and a few statistics,
-// kept in one float64 buffer so a single allreduce aggregates everything.
+// FedAvg's aggregator (McMahan et al. 2017), fused: Σ weight·Δ of the four segments, Σ weight and
+// the round's totals in one float64 buffer, so that a single allreduce aggregates everything.
 #pragma once
-
-#include "fedgan/comm/communicator.hpp"
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include "fedgan/comm/communicator.hpp"
+#include "fedgan/federated/aggregation/aggregator.hpp"
 
 namespace fedgan::federated {
 
-class FusedAggregator {
+// Products of a float32 Δ and an integer weight are exact in float64, which is why R ranks
+// give the same mean as one rank (docs/DESIGN.md, "Life of a round").
+class FedAvgAggregator final : public Aggregator {
  public:
   // The buffer lives on `device`: on a GPU the deltas are added there and the backend reduces
   // it in place (NCCL) or through one host copy each way (MPI).
-  FusedAggregator(std::vector<std::int64_t> segment_sizes, int stat_slots,
-                  const torch::Device& device = torch::kCPU);
+  FedAvgAggregator(std::vector<std::int64_t> segment_sizes, const torch::Device& device);
+  std::string name() const override { return "fedavg"; }
+  std::string describe() const override;
 
-  void reset();
-  // Adds weight·delta[i] to segment i (float32 deltas; products are exact in float64).
-  void add(const std::vector<torch::Tensor>& deltas, double weight);
-  // Free float64 slots for statistics summed with the same collective.
-  torch::Tensor stats() { return m_buffer.narrow(0, m_model_numel + 1, m_stat_slots); }
-  // The one collective: sums the whole buffer over ranks in place.
-  void allreduce(comm::Communicator& comm) { comm.allreduce_sum(m_buffer); }
-  double total_weight() const { return m_buffer[m_model_numel].item<double>(); }
-  std::size_t segments() const { return m_sizes.size(); }
-  // Σ weight·delta of segment i in float64 (a view into the buffer).
-  torch::Tensor sum(std::size_t segment) const {
-    return m_buffer.narrow(0, m_offsets.at(segment), m_sizes.at(segment));
-  }
+ protected:
+  void on_begin_round(const RoundContext& round) override;
+  Contribution accumulate(Update update) override;
+  AggregateResult reduce(comm::Communicator& comm, const RoundTotals& local) override;
 
  private:
-  std::vector<std::int64_t> m_sizes, m_offsets;
-  std::int64_t m_model_numel = 0;
-  int m_stat_slots;
+  // Layout: [segments (layout()) | Σ weight | RoundTotals' slots].
   torch::Tensor m_buffer;
+  std::vector<torch::Tensor> m_sums;  // one view of the buffer per segment
+  torch::Tensor m_totals;             // the view of the totals' slots
 };
 
 }  // namespace fedgan::federated

@@ -15,6 +15,29 @@ namespace fedgan::federated {
 // Frozen values are not in any slice (transfer::ParameterPlan lists the indices).
 enum Segment : std::size_t { kGParams = 0, kGBuffers, kDParams, kDBuffers, kSegments };
 
+// Where each segment lies when the segments are laid end to end in one flat vector, and the two
+// directions: an update's segments into one flat tensor, a flat tensor back into one view per
+// segment. Every aggregator holds its values this way (FedAvg's float64 buffer, the robust rules'
+// and secure aggregation's flat copies); this is the one place that computes the offsets.
+class SegmentLayout {
+ public:
+  explicit SegmentLayout(std::vector<std::int64_t> sizes);
+  std::size_t segments() const { return m_sizes.size(); }
+  std::int64_t size(std::size_t segment) const { return m_sizes.at(segment); }
+  const std::vector<std::int64_t>& sizes() const { return m_sizes; }
+  std::int64_t numel() const { return m_numel; }
+  // Requires one tensor per segment with that segment's number of values (fedgan::Error).
+  void check(const std::vector<torch::Tensor>& segments) const;
+  // The segments end to end in one new contiguous float32 tensor on the CPU.
+  torch::Tensor flatten(const std::vector<torch::Tensor>& segments) const;
+  // One view of `flat` (numel() values) per segment, in order.
+  std::vector<torch::Tensor> split(const torch::Tensor& flat) const;
+
+ private:
+  std::vector<std::int64_t> m_sizes, m_offsets;
+  std::int64_t m_numel = 0;
+};
+
 // One party's contribution to a round.
 struct Update {
   int party = -1;
@@ -45,8 +68,10 @@ struct RoundContext {
   std::vector<int> hosted = {};  // the participants this rank hosts, ascending
 };
 
-// Sums over every rank's contributing parties, formed together with the model aggregate
-// (FedAvg carries them in the same buffer as the models).
+// Sums over every rank's parties, formed together with the model aggregate (FedAvg carries
+// them in the same buffer as the models). Two kinds of field: what a party's local training
+// saw (images, ADA's signal), which counts for every party that trained with finite values, and
+// what only an aggregated update contributes (its losses, the party itself, n_k, n_k·τ_k).
 struct RoundTotals {
   double d_loss = 0, g_loss = 0;  // Σ of the parties' mean losses
   double parties = 0;             // contributing parties
@@ -54,7 +79,14 @@ struct RoundTotals {
   double samples = 0;             // Σ n_k
   double sample_steps = 0;        // Σ n_k · steps_k (FedNova's effective step count)
   double ada_sign_sum = 0, ada_count = 0;  // ADA: Σ sign(D(real)) and the real images counted
-  static constexpr int kSlots = 8;
+  // What `update` adds when it is aggregated: every field.
+  static RoundTotals of(const Update& update);
+  // Only the local training's fields (images, ADA's signal); the contribution's are 0. What a
+  // finite update adds when it never reaches the aggregate, and what an abandoned round sums.
+  RoundTotals training_only() const;
+  RoundTotals& operator+=(const RoundTotals& other);
+  // As float64 slots, in the order of the fields (how the totals travel in an allreduce).
+  static constexpr std::size_t kSlots = 8;
   void to(double* slots) const;
   void from(const double* slots);
 };
