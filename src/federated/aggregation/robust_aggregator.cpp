@@ -11,7 +11,7 @@ namespace {
 
 class RobustAggregator final : public Aggregator {
  public:
-  RobustAggregator(const RobustConfig& config, std::vector<std::int64_t> sizes,
+  RobustAggregator(const AggregatorConfig& config, std::vector<std::int64_t> sizes,
                    const torch::Device& device)
       : m_config(config), m_sizes(std::move(sizes)), m_device(device) {
     m_numel = std::accumulate(m_sizes.begin(), m_sizes.end(), std::int64_t{0});
@@ -20,19 +20,20 @@ class RobustAggregator final : public Aggregator {
   std::string describe() const override {
     char buf[200];
     const double mb = static_cast<double>(m_numel) * 4 / 1e6;
-    if (m_config.rule == RobustRule::NormBound)
+    if (m_config.rule == AggregationRule::NormBound)
       std::snprintf(buf, sizeof(buf),
                     "keeps this rank's updates (%.1f MB each); one float64 allreduce of %.1f MB "
                     "after clipping to the median norm",
                     mb, 2 * mb);
     else
-      std::snprintf(buf, sizeof(buf),
-                    "keeps this rank's updates (%.1f MB each); an all-to-all of coordinate "
-                    "shards (P/R updates' worth per rank), an allgather of %.1f MB%s",
-                    mb, mb,
-                    m_config.rule == RobustRule::Krum || m_config.rule == RobustRule::MultiKrum
-                        ? ", a P×P Gram allreduce"
-                        : "");
+      std::snprintf(
+          buf, sizeof(buf),
+          "keeps this rank's updates (%.1f MB each); an all-to-all of coordinate "
+          "shards (P/R updates' worth per rank), an allgather of %.1f MB%s",
+          mb, mb,
+          m_config.rule == AggregationRule::Krum || m_config.rule == AggregationRule::MultiKrum
+              ? ", a P×P Gram allreduce"
+              : "");
     return buf;
   }
 
@@ -81,7 +82,7 @@ class RobustAggregator final : public Aggregator {
     double weight;
     torch::Tensor values;  // flat float32 on the CPU
   };
-  RobustConfig m_config;
+  AggregatorConfig m_config;
   std::vector<std::int64_t> m_sizes;
   std::int64_t m_numel = 0;
   torch::Device m_device;
@@ -90,7 +91,7 @@ class RobustAggregator final : public Aggregator {
 
 }  // namespace
 
-std::unique_ptr<Aggregator> make_robust_aggregator(const RobustConfig& config,
+std::unique_ptr<Aggregator> make_robust_aggregator(const AggregatorConfig& config,
                                                    std::vector<std::int64_t> segment_sizes,
                                                    const torch::Device& device) {
   return std::make_unique<RobustAggregator>(config, std::move(segment_sizes), device);
