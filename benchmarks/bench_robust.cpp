@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
+#include "fedgan/federated/aggregation/aggregator.hpp"
 #include "fedgan/federated/aggregation/robust.hpp"
 #include "fedgan/models/gan.hpp"
 
@@ -142,8 +143,8 @@ int main(int argc, char** argv) {
   std::stringstream list(rules);
   std::string name;
   while (std::getline(list, name, ',')) {
-    federated::RobustConfig cfg;
-    cfg.rule = federated::parse_robust_rule(name);
+    federated::AggregatorConfig cfg;
+    cfg.rule = federated::parse_aggregation_rule(name);
     cfg.krum_f = std::max(1, parties / 8);
     federated::RobustResult result;
     const double t = time_op(

@@ -45,14 +45,11 @@ void add_dp_options(CLI::App& sub, TrainOptions& o) {
       "z: the sum of clipped updates gets N(0, z^2 C^2) per value (0: no noise, "
       "infinite epsilon)",
       non_negative());
-  add("--dp-noise", o.dp_noise,
-      "central: one draw added to the sum (trusted aggregator); distributed: each "
-      "participant adds its share N(0, z^2 C^2/|S|) (pairs with secure aggregation)",
-      CLI::IsMember({"central", "distributed"}));
+  add("--dp-noise", o.dp_noise, choice_help("where the noise comes from", privacy::noise_modes()),
+      one_of(privacy::noise_modes()));
   add("--dp-weighting", o.dp_weighting,
-      "uniform: each clipped update counts 1, divided by q*P; fixed-n: weight n_k/max n, "
-      "divided by q*sum(n_k/max n) (never by the round's own sum of n_k)",
-      CLI::IsMember({"uniform", "fixed-n"}));
+      choice_help("how clipped updates are weighted", privacy::dp_weightings()),
+      one_of(privacy::dp_weightings()));
   add("--dp-delta", d.delta,
       "delta of the (epsilon, delta) guarantee, below 1/parties (0: 1/(10 parties))",
       in_range(0, 1, End::Closed, End::Open));
@@ -76,10 +73,8 @@ void add_dp_options(CLI::App& sub, TrainOptions& o) {
 privacy::DpConfig to_dp_config(const TrainOptions& o) {
   privacy::DpConfig d = o.run.dp;
   d.enabled = o.dp_clip != "off";
-  d.noise = o.dp_noise == "distributed" ? privacy::NoiseMode::Distributed
-                                        : privacy::NoiseMode::Central;
-  d.weighting = o.dp_weighting == "fixed-n" ? privacy::DpWeighting::FixedN
-                                            : privacy::DpWeighting::Uniform;
+  d.noise = privacy::noise_modes().parse(o.dp_noise).value;
+  d.weighting = privacy::dp_weightings().parse(o.dp_weighting).value;
   if (d.enabled) {
     d.clip = std::stod(o.dp_clip);  // checked by the validator
     return d;
@@ -88,8 +83,8 @@ privacy::DpConfig to_dp_config(const TrainOptions& o) {
   const privacy::DpConfig defaults;
   std::string given;
   if (d.noise_multiplier != defaults.noise_multiplier) given += " --dp-noise-multiplier";
-  if (o.dp_noise != "central") given += " --dp-noise";
-  if (o.dp_weighting != "uniform") given += " --dp-weighting";
+  if (d.noise != defaults.noise) given += " --dp-noise";
+  if (d.weighting != defaults.weighting) given += " --dp-weighting";
   if (d.delta != defaults.delta) given += " --dp-delta";
   if (d.epsilon_budget != defaults.epsilon_budget) given += " --epsilon-budget";
   if (d.clip_quantile != defaults.clip_quantile) given += " --dp-clip-quantile";

@@ -36,8 +36,9 @@ void add_evaluator_command(CLI::App& root, Commands& commands) {
   sub->add_option_function<std::string>(
          "--augment",
          [c](const std::string& text) { c->augment = eval::ClassifierAugment::parse(text); },
-         "augmentation of the training images: none, or a list of flip (mirror left-right) and "
-         "translate (shift by up to 2 pixels), drawn from --seed")
+         "augmentation of the training images, drawn from --seed: none, or a comma-separated "
+         "list of " +
+             choice_help("", eval::classifier_augment_words()))
       ->default_str(c->augment.to_string())
       ->check(parsed_by([](const std::string& s) { eval::ClassifierAugment::parse(s); },
                         "--augment", "LIST"));

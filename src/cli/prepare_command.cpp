@@ -3,18 +3,49 @@
 #include <memory>
 
 #include "fedgan/cli/command.hpp"
+#include "fedgan/cli/validators.hpp"
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/data/idx_reader.hpp"
 #include "fedgan/data/prepare.hpp"
 
 namespace fedgan::cli {
 
+namespace {
+
+// The options as given; the named choices (--dataset, --split, --partition) are parsed on rank
+// 0 when the command runs, so an unknown name fails the job there as any bad input does
+// ("--partition: unknown method 'x' (expected ...)", every rank agreeing).
+struct PrepareOptions {
+  data::PrepareConfig config;
+  std::string dataset = data::to_string(config.dataset);
+  std::string split = data::to_string(config.split);
+  std::string partition = data::to_string(config.partition.method);
+
+  data::PrepareConfig parsed() const {
+    auto c = config;
+    c.dataset = data::dataset_sources().parse(dataset).value;
+    // Only Fashion-MNIST has splits (hdf5 ignores --split, as it always did).
+    if (c.dataset == data::DatasetSource::FashionMnist) c.split = data::parse_split(split);
+    c.partition.method = data::parse_partition_method(partition);
+    return c;
+  }
+};
+
+template <class Entry>
+void add_prepare_choice(CLI::App& sub, std::string& text, const ChoiceTable<Entry>& table,
+                        const std::string& intro) {
+  sub.add_option(table.option(), text, choice_help(intro, table))->capture_default_str();
+}
+
+}  // namespace
+
 void add_prepare_command(CLI::App& root, Commands& commands) {
-  auto config = std::make_shared<data::PrepareConfig>();
+  auto options = std::make_shared<PrepareOptions>();
+  auto* config = &options->config;
   auto* sub = root.add_subcommand(
       "prepare", "load a dataset, split it into parties and write one dataset file (HDF5)");
-  sub->add_option("--dataset", config->dataset, "fashion-mnist | hdf5")->capture_default_str();
-  sub->add_option("--split", config->split, "fashion-mnist: train | test")->capture_default_str();
+  add_prepare_choice(*sub, options->dataset, data::dataset_sources(), "where the images come from");
+  add_prepare_choice(*sub, options->split, data::splits(), "fashion-mnist's split");
   sub->add_option("--source", config->source,
                   std::string("fashion-mnist: directory of the IDX files (default ") +
                       data::kFashionMnistDir + "); hdf5: the input file");
@@ -28,8 +59,8 @@ void add_prepare_command(CLI::App& root, Commands& commands) {
       ->delimiter(',');
   auto& p = config->partition;
   sub->add_option("--parties", p.parties, "number of parties")->capture_default_str();
-  sub->add_option("--partition", p.method, "iid | dirichlet | shards | quantity")
-      ->capture_default_str();
+  add_prepare_choice(*sub, options->partition, data::partition_methods(),
+                     "how the parties are drawn");
   sub->add_option("--alpha", p.alpha,
                   "Dirichlet concentration (dirichlet: label skew, quantity: size skew); "
                   "smaller is more skewed")
@@ -41,8 +72,8 @@ void add_prepare_command(CLI::App& root, Commands& commands) {
   sub->add_flag("--force", config->force, "overwrite an existing --out");
   sub->add_flag("--compress", config->compress,
                 "deflate the images (smaller file, slower party reads)");
-  commands.push_back({sub, [config](comm::Communicator& comm) {
-                        comm::run_on_root(comm, [&] { data::run_prepare(*config); });
+  commands.push_back({sub, [options](comm::Communicator& comm) {
+                        comm::run_on_root(comm, [&] { data::run_prepare(options->parsed()); });
                         return 0;
                       }});
 }

@@ -36,6 +36,17 @@ CLI::Validator attack_validator(bool attackers) {
       attackers ? "party ids" : "attack");
 }
 
+// --attack's help from its table: "none, sign-flip, scale:K, gaussian:SIGMA (noise), nan".
+std::string attack_help() {
+  std::string list;
+  for (const auto& k : federated::attack_kinds()) {
+    list += std::string(list.empty() ? "" : ", ") + k.name;
+    if (k.parameter) list += std::string(":") + k.parameter;
+    if (*k.help) list += std::string(" (") + k.help + ")";
+  }
+  return "(testing robust aggregation) what the --attackers send instead of their update: " + list;
+}
+
 std::vector<std::string> allow_change_keys() {
   auto keys = run_defining_settings();
   keys.push_back("all");
@@ -52,7 +63,8 @@ void add_small_data_options(CLI::App& sub, TrainOptions& o) {
   run::RunConfig& r = o.run;
   sub.add_option("--diffaug", o.diffaug,
                  "DiffAugment (Zhao et al. 2020) on every image D sees, real and generated: a "
-                 "comma-separated list of translation, cutout, color; or none")
+                 "comma-separated list of " +
+                     choice_help("", train::augment_words(), "or none"))
       ->capture_default_str()
       ->check(parsed_by([](const std::string& s) { train::AugmentPolicy::parse(s); }, "--diffaug",
                         "POLICY"));
@@ -74,11 +86,7 @@ void add_small_data_options(CLI::App& sub, TrainOptions& o) {
   sub.add_option("--r1-every", r.local.r1_every, "lazy R1: every N-th D step, weighted by N")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  sub.add_option("--lr-schedule", o.lr_schedule,
-                 "local learning rates over the rounds: constant, or cosine/linear decay from "
-                 "--lr-g/--lr-d in round 1 to --lr-final times them in the last round")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"constant", "cosine", "linear"}));
+  add_choice(sub, o.lr_schedule, train::lr_schedules(), "local learning rates over the rounds");
   sub.add_option("--lr-final", r.local.lr_final_ratio,
                  "the last round's fraction of the learning rates (--lr-schedule)")
       ->capture_default_str()
@@ -109,7 +117,7 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
       // No default string: CLI11 2.1 gives an option of 0..1 values its default string when it
       // comes alone, which --help then showed as "=yes" although the default is no.
       ->expected(0, 1)
-      ->check(CLI::IsMember({"no", "yes", "auto", "false", "true"}));
+      ->check(one_of(run::resume_modes()));
   sub.add_option("--allow-change", o.allow_change,
                  "with --resume: settings that may differ from the resumed run's, e.g. data "
                  "(the dataset file moved) or seed; `all` accepts any change")
@@ -150,22 +158,17 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
   sub.add_option("--beta2", r.local.beta2, "")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Closed, End::Open));
-  sub.add_option("--loss", r.local.loss, "bce | hinge | wgan-gp")->capture_default_str()
-      ->check(CLI::IsMember({"bce", "hinge", "wgan-gp"}));
+  add_choice(sub, o.loss, models::losses(), "the GAN objective");
   sub.add_option("--gp-weight", r.local.gp_weight, "WGAN-GP penalty weight")
       ->capture_default_str()
       ->check(non_negative_float());
-  sub.add_option("--optimizer-state", o.optimizer_state,
-                 "reset: fresh Adam each round; keep: per-party Adam state across rounds")->capture_default_str()
-      ->check(CLI::IsMember({"reset", "keep"}));
+  add_choice(sub, o.optimizer_state, federated::optimizer_states(), "each party's Adam state");
   sub.add_flag("--local-bn", r.federated.local_bn,
                "keep BatchNorm running statistics per party (the global model gets the mean)");
   sub.add_flag("--skip-nonfinite", r.federated.skip_nonfinite,
                "drop a party whose update is NaN/inf instead of stopping the run");
-  sub.add_option("--server-optimizer", r.federated.server.name,
-                 "fedavg | fedavgm | fedadam | fedyogi | fedadagrad (Reddi et al. 2021)")
-      ->capture_default_str()
-      ->check(CLI::IsMember(federated::server_optimizer_names()));
+  add_choice(sub, o.server_optimizer, federated::server_optimizers(),
+             "how the server moves the global model by the round's mean update");
   sub.add_option("--server-lr", r.federated.server.lr, "server step size")
       ->capture_default_str()
       ->check(positive_float());
@@ -184,22 +187,15 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                  "adaptivity of fedadam, fedyogi, fedadagrad: x += lr·m/(sqrt(v) + tau)")
       ->capture_default_str()
       ->check(positive_float());
-  sub.add_option("--client-strategy", r.federated.client.name,
-                 "fedavg; fednova (normalised averaging over unequal local step counts, Wang et "
-                 "al. 2020); scaffold (control variates, Karimireddy et al. 2020)")
-      ->capture_default_str()
-      ->check(CLI::IsMember(federated::client_strategy_names()));
+  add_choice(sub, o.client_strategy, federated::client_strategies(),
+             "how parties train and what their updates mean");
   sub.add_option("--prox-mu", r.federated.client.prox_mu,
                  "FedProx (Li et al. 2020): weight mu of the proximal term mu/2 |w - w_global|^2 "
                  "in every party's local objective, G and D; 0: none")
       ->capture_default_str()
       ->check(non_negative_float());
-  sub.add_option("--aggregator", r.federated.aggregator.name,
-                 "how the round's updates are combined: fedavg (the sample-weighted mean, one "
-                 "fused allreduce); robust rules: median, trimmed-mean (coordinate-wise), krum, "
-                 "multi-krum, norm-bound (clip to the median norm, then the weighted mean)")
-      ->capture_default_str()
-      ->check(CLI::IsMember(federated::aggregator_names()));
+  add_choice(sub, o.aggregator, federated::aggregation_rules(),
+             "how the round's updates are combined");
   sub.add_flag("--secure-agg", r.secure_agg.enabled,
                "secure aggregation (Bonawitz et al. 2017): each party's update is clamped to "
                "--secagg-range, encoded in fixed point and masked pairwise (X25519 + ChaCha20), so "
@@ -239,9 +235,7 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                  "multi-krum: updates averaged, the m with the best Krum scores (0: P - f)")
       ->capture_default_str()
       ->check(non_negative());
-  sub.add_option("--attack", o.attack,
-                 "(testing robust aggregation) what the --attackers send instead of their "
-                 "update: none, sign-flip, scale:K, gaussian:SIGMA (N(0, SIGMA^2) noise), nan")
+  sub.add_option("--attack", o.attack, attack_help())
       ->capture_default_str()
       ->check(attack_validator(false));
   sub.add_option("--attackers", o.attackers,
@@ -258,37 +252,19 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
   sub.add_option("--d-width", r.model.d_width, "discriminator base width")
       ->capture_default_str()
       ->check(CLI::Range(1, models::kMaxModelWidth));
-  sub.add_option("--d-norm", r.model.d_norm,
-                 "D's normalisation: batch | none | spectral (Miyato et al. 2018)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"batch", "none", "spectral"}));
+  add_choice(sub, o.d_norm, models::d_norms(), "D's normalisation");
   sub.add_option("--model", r.model.family, "model family")
       ->capture_default_str()
       ->check(CLI::IsMember(models::ModelRegistry::instance().families()));
   sub.add_flag("--conditional", r.conditional, "label-conditional G (embedding) and D (projection)");
-  sub.add_option("--device", o.device,
-                 "where each rank computes: auto (its GPU when the node has one), cpu, cuda; a "
-                 "rank's GPU is its rank on the node modulo the visible GPUs")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  sub.add_option("--comm", o.comm,
-                 "how GPU models are summed: nccl (on the GPU), mpi (through host memory; works "
-                 "with several ranks per GPU), auto (nccl when each rank has its own GPU)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "mpi", "nccl"}));
-  sub.add_option("--precision", o.precision,
-                 "fp32, or bf16: forward passes under CUDA bfloat16 autocast (losses in fp32)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+  add_choice(sub, o.device, device_kinds(), "where each rank computes",
+             "a rank's GPU is its rank on the node modulo the visible GPUs");
+  add_choice(sub, o.comm, comm_kinds(), "how GPU models are summed");
+  add_choice(sub, o.precision, precisions(), "the arithmetic of forward passes");
   sub.add_flag("--deterministic", r.device.deterministic,
                "GPU: only deterministic algorithms (an op without one is an error); the CPU "
                "is always deterministic");
-  sub.add_option("--g-fake", o.g_fake,
-                 "the G step's fake batch: reuse (the D step's, as pytorch/examples' dcgan: one "
-                 "G forward fewer per step; the default, chosen by FID per second) or fresh (a "
-                 "new G(z); slightly better FID per round)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fresh", "reuse"}));
+  add_choice(sub, o.g_fake, train::g_fake_choices(), "the G step's fake batch");
   add_small_data_options(sub, o);
   sub.add_option("--checkpoint-every", r.checkpoint_every, "rounds between checkpoints")
       ->capture_default_str()
@@ -376,7 +352,7 @@ void add_pretrain_command(CLI::App& root, Commands& commands) {
   // Pretraining is data-parallel training over IID shards: short rounds, Adam state kept.
   options->run.out = "runs/pretrain";
   options->run.local.local_steps = 10;
-  options->optimizer_state = "keep";
+  options->optimizer_state = federated::optimizer_states().name(federated::OptimizerState::Keep);
   options->run.federated.rounds = 30;
   auto* sub = root.add_subcommand(
       "pretrain", "train a GAN on a source dataset with all ranks (data-parallel over IID "

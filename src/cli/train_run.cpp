@@ -19,20 +19,23 @@ run::RunConfig to_run_config(const TrainOptions& o, const std::string& config_te
   run::RunConfig c = o.run;
   c.config_text = config_text;
   // `--resume` alone arrives as an empty value.
-  c.resume = o.resume == "auto"                                          ? run::ResumeMode::Auto
-             : o.resume.empty() || o.resume == "yes" || o.resume == "true" ? run::ResumeMode::Yes
-                                                                         : run::ResumeMode::No;
+  c.resume = o.resume.empty() ? run::ResumeMode::Yes : run::resume_modes().parse(o.resume).value;
   const auto allowed = o.allow_change;
   c.check_resume = [allowed, config_text](const std::string& checkpoint, const std::string& saved) {
     check_resume_settings(checkpoint, saved, config_text, allowed);
   };
-  c.federated.optimizer_state = o.optimizer_state == "keep" ? federated::OptimizerState::Keep
-                                                            : federated::OptimizerState::Reset;
+  // Each named choice is parsed here, once, from its table.
+  c.federated.optimizer_state = federated::optimizer_states().parse(o.optimizer_state).value;
+  c.local.loss = models::parse_loss(o.loss);
+  c.federated.server.kind = federated::parse_server_optimizer(o.server_optimizer);
+  c.federated.client.strategy = federated::parse_client_strategy(o.client_strategy);
+  c.federated.aggregator.rule = federated::parse_aggregation_rule(o.aggregator);
+  c.model.d_norm = models::d_norms().parse(o.d_norm).value;
   c.device.device = parse_device_kind(o.device);
   c.device.comm = parse_comm_kind(o.comm);
-  c.device.bf16 = o.precision == "bf16";
+  c.device.bf16 = precisions().parse(o.precision).value == Precision::Bf16;
   c.local.autocast_bf16 = c.device.bf16;
-  c.local.reuse_fake = o.g_fake == "reuse";
+  c.local.reuse_fake = train::g_fake_choices().parse(o.g_fake).value;
   c.local.augment = train::AugmentPolicy::parse(o.diffaug);
   c.local.lr_schedule = train::parse_lr_schedule(o.lr_schedule);
   c.local.schedule_rounds = c.federated.rounds;

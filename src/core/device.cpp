@@ -6,21 +6,19 @@
 
 namespace fedgan {
 
-DeviceKind parse_device_kind(const std::string& text, const std::string& flag) {
-  if (text == "auto") return DeviceKind::Auto;
-  if (text == "cpu") return DeviceKind::Cpu;
-  if (text == "cuda" || text == "gpu") return DeviceKind::Cuda;
-  throw Error(flag + ": expected auto, cpu or cuda, got '" + text + "'");
+const ChoiceTable<Choice<DeviceKind>>& device_kinds() {
+  static const Choice<DeviceKind> entries[] = {
+      {DeviceKind::Auto, "auto", "its GPU when the node has one"},
+      {DeviceKind::Cpu, "cpu", ""},
+      {DeviceKind::Cuda, "cuda", ""},
+      {DeviceKind::Cuda, "gpu", nullptr},
+  };
+  static const ChoiceTable<Choice<DeviceKind>> table(entries, "--device", "device");
+  return table;
 }
 
-std::string to_string(DeviceKind kind) {
-  switch (kind) {
-    case DeviceKind::Auto: return "auto";
-    case DeviceKind::Cpu: return "cpu";
-    case DeviceKind::Cuda: return "cuda";
-  }
-  return "?";
-}
+DeviceKind parse_device_kind(const std::string& text) { return device_kinds().parse(text).value; }
+std::string to_string(DeviceKind kind) { return device_kinds().name(kind); }
 
 torch::Device choose_device(DeviceKind kind, int local_rank) {
   const int gpus = compat::cuda_device_count();
@@ -33,20 +31,26 @@ torch::Device choose_device(DeviceKind kind, int local_rank) {
   return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(local_rank % gpus));
 }
 
-CommKind parse_comm_kind(const std::string& text, const std::string& flag) {
-  if (text == "auto") return CommKind::Auto;
-  if (text == "mpi") return CommKind::Mpi;
-  if (text == "nccl") return CommKind::Nccl;
-  throw Error(flag + ": expected auto, mpi or nccl, got '" + text + "'");
+const ChoiceTable<Choice<CommKind>>& comm_kinds() {
+  static const Choice<CommKind> entries[] = {
+      {CommKind::Auto, "auto", "nccl when each rank has its own GPU"},
+      {CommKind::Mpi, "mpi", "through host memory; works with several ranks per GPU"},
+      {CommKind::Nccl, "nccl", "on the GPU"},
+  };
+  static const ChoiceTable<Choice<CommKind>> table(entries, "--comm", "backend");
+  return table;
 }
 
-std::string to_string(CommKind kind) {
-  switch (kind) {
-    case CommKind::Auto: return "auto";
-    case CommKind::Mpi: return "mpi";
-    case CommKind::Nccl: return "nccl";
-  }
-  return "?";
+CommKind parse_comm_kind(const std::string& text) { return comm_kinds().parse(text).value; }
+std::string to_string(CommKind kind) { return comm_kinds().name(kind); }
+
+const ChoiceTable<Choice<Precision>>& precisions() {
+  static const Choice<Precision> entries[] = {
+      {Precision::Fp32, "fp32", ""},
+      {Precision::Bf16, "bf16", "forward passes under CUDA bfloat16 autocast, losses in fp32"},
+  };
+  static const ChoiceTable<Choice<Precision>> table(entries, "--precision", "precision");
+  return table;
 }
 
 CommKind resolve_comm_kind(CommKind kind, const torch::Device& device, bool nccl_built,

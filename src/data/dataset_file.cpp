@@ -121,7 +121,7 @@ void write_dataset_file(const std::string& path, const Dataset& data, const Part
     f.set_attr("/", "classes", data.classes);
     f.create_group("/parties");
     f.set_attr("/parties", "num_parties", static_cast<std::int64_t>(parties.size()));
-    f.set_attr("/parties", "method", recipe.method);
+    f.set_attr("/parties", "method", to_string(recipe.method));
     f.set_attr("/parties", "alpha", recipe.alpha);
     f.set_attr("/parties", "seed", static_cast<std::int64_t>(recipe.seed));
     f.set_attr("/parties", "shards_per_party", static_cast<std::int64_t>(recipe.shards_per_party));

@@ -94,16 +94,26 @@ torch::Tensor read_idx(const std::string& path, int expected_rank) {
   return out;
 }
 
-Dataset load_fashion_mnist(const std::string& dir, const std::string& split) {
-  require(split == "train" || split == "test",
-          "--split: expected train or test, got '" + split + "'");
-  const std::string prefix = split == "train" ? "train" : "t10k";
+const ChoiceTable<Choice<Split>>& splits() {
+  static const Choice<Split> entries[] = {
+      {Split::Train, "train", "60000 images"},
+      {Split::Test, "test", "10000 images"},
+  };
+  static const ChoiceTable<Choice<Split>> table(entries, "--split", "split");
+  return table;
+}
+
+Split parse_split(const std::string& name) { return splits().parse(name).value; }
+std::string to_string(Split split) { return splits().name(split); }
+
+Dataset load_fashion_mnist(const std::string& dir, Split split) {
+  const std::string prefix = split == Split::Train ? "train" : "t10k";
   const auto images_path = find_file(dir, prefix + "-images-idx3-ubyte");
   const auto labels_path = find_file(dir, prefix + "-labels-idx1-ubyte");
   Dataset data;
   data.images = read_idx(images_path, 3).unsqueeze(1);
   data.labels = read_idx(labels_path, 1).to(torch::kInt64);
-  data.name = "fashion-mnist-" + split;
+  data.name = "fashion-mnist-" + to_string(split);
   data.num_classes = 10;
   data.source = dir;
   require(data.labels.size(0) == data.images.size(0),

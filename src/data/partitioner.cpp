@@ -33,12 +33,6 @@ void split_by_proportions(const std::vector<std::int64_t>& items, const std::vec
   }
 }
 
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
-
 }  // namespace
 
 PartyIndices IidPartitioner::draw(const std::vector<std::int64_t>& labels, std::int64_t,
@@ -103,20 +97,40 @@ PartyIndices QuantityPartitioner::draw(const std::vector<std::int64_t>& labels, 
   return out;
 }
 
-std::vector<std::string> partitioner_names() { return {"iid", "dirichlet", "shards", "quantity"}; }
+const ChoiceTable<PartitionChoice>& partition_methods() {
+  static const PartitionChoice entries[] = {
+      {PartitionMethod::Iid, "iid", "uniformly at random, sizes within one",
+       [](const PartitionRecipe&) -> std::unique_ptr<Partitioner> {
+         return std::make_unique<IidPartitioner>();
+       }},
+      {PartitionMethod::Dirichlet, "dirichlet", "label skew: class shares from Dir(--alpha)",
+       [](const PartitionRecipe& r) -> std::unique_ptr<Partitioner> {
+         return std::make_unique<DirichletPartitioner>(r.alpha);
+       }},
+      {PartitionMethod::Shards, "shards", "--shards-per-party label-sorted shards per party",
+       [](const PartitionRecipe& r) -> std::unique_ptr<Partitioner> {
+         return std::make_unique<ShardsPartitioner>(r.shards_per_party);
+       }},
+      {PartitionMethod::Quantity, "quantity", "size skew: party sizes from Dir(--alpha)",
+       [](const PartitionRecipe& r) -> std::unique_ptr<Partitioner> {
+         return std::make_unique<QuantityPartitioner>(r.alpha);
+       }},
+  };
+  static const ChoiceTable<PartitionChoice> table(entries, "--partition", "method");
+  return table;
+}
+
+PartitionMethod parse_partition_method(const std::string& name) {
+  return partition_methods().parse(name).value;
+}
+
+std::string to_string(PartitionMethod method) { return partition_methods().name(method); }
 
 std::unique_ptr<Partitioner> make_partitioner(const PartitionRecipe& recipe) {
-  if (recipe.method == "iid") return std::make_unique<IidPartitioner>();
-  if (recipe.method == "dirichlet") return std::make_unique<DirichletPartitioner>(recipe.alpha);
-  if (recipe.method == "shards")
-    return std::make_unique<ShardsPartitioner>(recipe.shards_per_party);
-  if (recipe.method == "quantity") return std::make_unique<QuantityPartitioner>(recipe.alpha);
-  throw Error("--partition: unknown method '" + recipe.method +
-              "' (expected one of: " + join(partitioner_names()) + ")");
+  return partition_methods().of(recipe.method).make(recipe);
 }
 
 void validate(const PartitionRecipe& recipe, std::int64_t num_samples) {
-  make_partitioner(recipe);  // the name
   require(recipe.parties >= 1,
           "--parties must be at least 1, got " + std::to_string(recipe.parties));
   require(recipe.alpha > 0 && std::isfinite(recipe.alpha),
@@ -127,7 +141,7 @@ void validate(const PartitionRecipe& recipe, std::int64_t num_samples) {
   require(recipe.parties <= num_samples, "--parties " + std::to_string(recipe.parties) +
                                              " exceeds the " + std::to_string(num_samples) +
                                              " samples kept; every party needs at least one");
-  if (recipe.method == "shards") {
+  if (recipe.method == PartitionMethod::Shards) {
     const std::int64_t shards = std::int64_t{recipe.parties} * recipe.shards_per_party;
     require(shards <= num_samples,
             "--partition shards: parties x shards-per-party = " + std::to_string(shards) +
@@ -153,9 +167,9 @@ PartyIndices partition(const std::vector<std::int64_t>& labels, std::int64_t num
     return parties;
   }
   std::ostringstream msg;
-  msg << "--partition " << recipe.method << ": some party received no samples in " << kMaxDraws
-      << " draws (parties " << recipe.parties << ", alpha " << recipe.alpha << ", samples "
-      << labels.size() << "); use fewer --parties or a larger --alpha";
+  msg << "--partition " << to_string(recipe.method) << ": some party received no samples in "
+      << kMaxDraws << " draws (parties " << recipe.parties << ", alpha " << recipe.alpha
+      << ", samples " << labels.size() << "); use fewer --parties or a larger --alpha";
   throw Error(msg.str());
 }
 

@@ -15,16 +15,27 @@
 
 namespace fedgan::data {
 
+const ChoiceTable<Choice<DatasetSource>>& dataset_sources() {
+  static const Choice<DatasetSource> entries[] = {
+      {DatasetSource::FashionMnist, "fashion-mnist", "the IDX files in --source"},
+      {DatasetSource::Hdf5, "hdf5", "the HDF5 file --source"},
+  };
+  static const ChoiceTable<Choice<DatasetSource>> table(entries, "--dataset", "dataset");
+  return table;
+}
+
+std::string to_string(DatasetSource source) { return dataset_sources().name(source); }
+
 Dataset load_source(const PrepareConfig& config) {
-  if (config.dataset == "fashion-mnist")
-    return load_fashion_mnist(config.source.empty() ? kFashionMnistDir : config.source,
-                              config.split);
-  if (config.dataset == "hdf5") {
-    require(!config.source.empty(), "--dataset hdf5 needs --source FILE (an HDF5 file)");
-    return read_hdf5_dataset(config.source, config.images_key, config.labels_key);
+  switch (config.dataset) {
+    case DatasetSource::FashionMnist:
+      return load_fashion_mnist(config.source.empty() ? kFashionMnistDir : config.source,
+                                config.split);
+    case DatasetSource::Hdf5:
+      require(!config.source.empty(), "--dataset hdf5 needs --source FILE (an HDF5 file)");
+      return read_hdf5_dataset(config.source, config.images_key, config.labels_key);
   }
-  throw Error("--dataset: unknown dataset '" + config.dataset +
-              "' (expected fashion-mnist or hdf5)");
+  throw Error("--dataset: no such source");
 }
 
 std::string party_table(const PartyIndices& parties, const std::vector<std::int64_t>& labels,
@@ -59,7 +70,6 @@ PrepareResult run_prepare(const PrepareConfig& config) {
   require(config.force || !std::filesystem::exists(config.out),
           config.out + ": exists already; pass --force to overwrite it");
   // Cheap checks first, so a bad flag fails before the data is read.
-  make_partitioner(config.partition);
   validate(config.partition, std::numeric_limits<std::int64_t>::max());
 
   const auto start = std::chrono::steady_clock::now();
@@ -78,7 +88,7 @@ PrepareResult run_prepare(const PrepareConfig& config) {
   result.table = party_table(result.parties, labels, data.num_classes);
   const auto& r = config.partition;
   spdlog::info("prepare: {} parties, partition {} (alpha {}, shards-per-party {}, seed {})",
-               r.parties, r.method, r.alpha, r.shards_per_party, r.seed);
+               r.parties, to_string(r.method), r.alpha, r.shards_per_party, r.seed);
   std::istringstream lines(result.table);
   for (std::string line; std::getline(lines, line);) spdlog::info("  {}", line);
 

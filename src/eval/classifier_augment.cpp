@@ -10,28 +10,43 @@
 
 namespace fedgan::eval {
 
+const ChoiceTable<Choice<bool ClassifierAugment::*>>& classifier_augment_words() {
+  static const Choice<bool ClassifierAugment::*> entries[] = {
+      {&ClassifierAugment::flip, "flip", "mirror left-right"},
+      {&ClassifierAugment::translate, "translate", "shift by up to 2 pixels"},
+  };
+  static const ChoiceTable<Choice<bool ClassifierAugment::*>> table(entries, "--augment",
+                                                                    "augmentation");
+  return table;
+}
+
 ClassifierAugment ClassifierAugment::parse(const std::string& text) {
   ClassifierAugment a;
   if (text == "none") return a;
-  const std::string accepted = "expected 'none' or a comma-separated list of flip, translate";
+  const auto& words = classifier_augment_words();
+  std::string listed;
+  for (const auto& w : words.names()) listed += (listed.empty() ? "" : ", ") + w;
+  const std::string accepted = "expected 'none' or a comma-separated list of " + listed;
   require(!text.empty(), "--augment: empty; " + accepted);
   std::istringstream s(text);
   std::string word;
   while (std::getline(s, word, ',')) {
-    bool* field = word == "flip" ? &a.flip : word == "translate" ? &a.translate : nullptr;
-    require(field != nullptr,
+    const auto* entry = words.find(word);
+    require(entry != nullptr,
             "--augment: unknown augmentation '" + word + "' in '" + text + "'; " + accepted);
-    require(!*field, "--augment: '" + word + "' appears twice in '" + text + "'");
-    *field = true;
+    bool& field = a.*(entry->value);
+    require(!field, "--augment: '" + word + "' appears twice in '" + text + "'");
+    field = true;
   }
   require(text.back() != ',', "--augment: '" + text + "' ends with a comma; " + accepted);
   return a;
 }
 
 std::string ClassifierAugment::to_string() const {
-  if (!any()) return "none";
-  if (flip && translate) return "flip,translate";
-  return flip ? "flip" : "translate";
+  std::string out;
+  for (const auto& w : classifier_augment_words())
+    if (this->*(w.value)) out += std::string(out.empty() ? "" : ",") + w.name;
+  return out.empty() ? "none" : out;
 }
 
 torch::Tensor augment_batch(const torch::Tensor& images, const ClassifierAugment& augment,

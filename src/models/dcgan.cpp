@@ -129,10 +129,8 @@ class DcganDiscriminator final : public Discriminator {
  public:
   explicit DcganDiscriminator(const ModelConfig& c) {
     const auto [s0, steps] = geometry(c);
-    require(c.d_norm == "batch" || c.d_norm == "none" || c.d_norm == "spectral",
-            "model: d_norm '" + c.d_norm + "' is unknown (expected batch, none or spectral)");
-    const bool norm = c.d_norm == "batch";
-    const bool spectral = c.d_norm == "spectral";
+    const bool norm = c.d_norm == DNorm::Batch;
+    const bool spectral = c.d_norm == DNorm::Spectral;
     m_blocks = register_module("blocks", nn::ModuleList());
     int width = c.d_width;
     m_blocks->push_back(DownBlock(c.channels, width, /*norm=*/false, spectral));
@@ -209,8 +207,8 @@ ModelShapes dcgan_shapes(const ModelConfig& c) {
   g["out.bias"] = {c.channels};
 
   auto& d = out.discriminator;
-  const bool norm = c.d_norm == "batch";
-  const bool spectral = c.d_norm == "spectral";
+  const bool norm = c.d_norm == DNorm::Batch;
+  const bool spectral = c.d_norm == DNorm::Spectral;
   width = c.d_width;
   d["blocks.0.conv.weight"] = {width, c.channels, 4, 4};
   d["blocks.0.conv.bias"] = {width};

@@ -10,7 +10,7 @@ namespace F = torch::nn::functional;
 
 class BceLoss final : public GanLoss {
  public:
-  std::string name() const override { return "bce"; }
+  std::string name() const override { return to_string(LossKind::Bce); }
   // -log σ(D(x)) - log(1 - σ(D(G(z)))) written with softplus for stability.
   torch::Tensor d_loss(const torch::Tensor& r, const torch::Tensor& f) const override {
     return F::softplus(-r).mean() + F::softplus(f).mean();
@@ -21,7 +21,7 @@ class BceLoss final : public GanLoss {
 
 class HingeLoss final : public GanLoss {
  public:
-  std::string name() const override { return "hinge"; }
+  std::string name() const override { return to_string(LossKind::Hinge); }
   torch::Tensor d_loss(const torch::Tensor& r, const torch::Tensor& f) const override {
     return torch::relu(1.0 - r).mean() + torch::relu(1.0 + f).mean();
   }
@@ -31,7 +31,7 @@ class HingeLoss final : public GanLoss {
 class WganGpLoss final : public GanLoss {
  public:
   explicit WganGpLoss(double weight) : m_weight(weight) {}
-  std::string name() const override { return "wgan-gp"; }
+  std::string name() const override { return to_string(LossKind::WganGp); }
   torch::Tensor d_loss(const torch::Tensor& r, const torch::Tensor& f) const override {
     return f.mean() - r.mean();
   }
@@ -42,16 +42,30 @@ class WganGpLoss final : public GanLoss {
   double m_weight;
 };
 
+const LossChoice kLossChoices[] = {
+    {LossKind::Bce, "bce", "non-saturating, Goodfellow et al. 2014",
+     [](double) -> std::unique_ptr<GanLoss> { return std::make_unique<BceLoss>(); }},
+    {LossKind::Hinge, "hinge", "Lim & Ye 2017",
+     [](double) -> std::unique_ptr<GanLoss> { return std::make_unique<HingeLoss>(); }},
+    {LossKind::WganGp, "wgan-gp", "Gulrajani et al. 2017, with --gp-weight",
+     [](double gp_weight) -> std::unique_ptr<GanLoss> {
+       require(gp_weight > 0, "loss: gp_weight must be positive for wgan-gp");
+       return std::make_unique<WganGpLoss>(gp_weight);
+     }},
+};
+
 }  // namespace
 
-std::unique_ptr<GanLoss> make_loss(const std::string& name, double gp_weight) {
-  if (name == "bce") return std::make_unique<BceLoss>();
-  if (name == "hinge") return std::make_unique<HingeLoss>();
-  if (name == "wgan-gp") {
-    require(gp_weight > 0, "loss: gp_weight must be positive for wgan-gp");
-    return std::make_unique<WganGpLoss>(gp_weight);
-  }
-  throw Error("loss: unknown loss '" + name + "' (expected bce, hinge or wgan-gp)");
+const ChoiceTable<LossChoice>& losses() {
+  static const ChoiceTable<LossChoice> table(kLossChoices, "--loss", "loss");
+  return table;
+}
+
+LossKind parse_loss(const std::string& name) { return losses().parse(name).value; }
+std::string to_string(LossKind kind) { return losses().name(kind); }
+
+std::unique_ptr<GanLoss> make_loss(LossKind kind, double gp_weight) {
+  return losses().of(kind).make(gp_weight);
 }
 
 torch::Tensor gradient_penalty(Discriminator& d, const torch::Tensor& real,

@@ -28,12 +28,34 @@ void check_range(const char* key, const char* meaning, int value, int lo, int hi
                 meaning + ") is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 
+// The D normalisation named by "dn=VALUE".
+DNorm parse_d_norm(const std::string& value) {
+  const auto* norm = d_norms().find(value);
+  if (norm == nullptr)
+    throw Error("model architecture: dn=" + value + " is unknown (expected " +
+                d_norms().expected() + ")");
+  return norm->value;
+}
+
 }  // namespace
+
+const ChoiceTable<Choice<DNorm>>& d_norms() {
+  static const Choice<DNorm> entries[] = {
+      {DNorm::Batch, "batch", ""},
+      {DNorm::None, "none", ""},
+      {DNorm::Spectral, "spectral", "Miyato et al. 2018"},
+  };
+  static const ChoiceTable<Choice<DNorm>> table(entries, "--d-norm", "normalisation");
+  return table;
+}
+
+std::string to_string(DNorm norm) { return d_norms().name(norm); }
 
 std::string ModelConfig::to_string() const {
   std::ostringstream s;
   s << family << " c=" << channels << " s=" << image_size << " z=" << latent_dim
-    << " gw=" << g_width << " dw=" << d_width << " k=" << num_classes << " dn=" << d_norm;
+    << " gw=" << g_width << " dw=" << d_width << " k=" << num_classes
+    << " dn=" << models::to_string(d_norm);
   return s.str();
 }
 
@@ -45,9 +67,6 @@ void ModelConfig::validate() const {
   check_range("gw", "generator width", g_width, 2, kMaxModelWidth);
   check_range("dw", "discriminator width", d_width, 1, kMaxModelWidth);
   check_range("k", "classes", num_classes, 0, kMaxClasses);
-  if (d_norm != "batch" && d_norm != "none" && d_norm != "spectral")
-    throw Error("model architecture: dn=" + d_norm +
-                " is unknown (expected batch, none or spectral)");
 }
 
 ModelConfig ModelConfig::parse(const std::string& text) {
@@ -77,7 +96,7 @@ ModelConfig ModelConfig::parse(const std::string& text) {
     else if (key == "k")
       c.num_classes = parse_int(item, value);
     else if (key == "dn")
-      c.d_norm = value;
+      c.d_norm = parse_d_norm(value);
     else
       throw Error("architecture string: unknown key '" + key + "'");
   }

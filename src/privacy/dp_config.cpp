@@ -16,13 +16,28 @@ std::string g(double v) { return fmt::format("{:g}", v); }
 
 }  // namespace
 
-std::string to_string(NoiseMode mode) {
-  return mode == NoiseMode::Central ? "central" : "distributed";
+const ChoiceTable<Choice<NoiseMode>>& noise_modes() {
+  static const Choice<NoiseMode> entries[] = {
+      {NoiseMode::Central, "central", "one draw added to the sum; a trusted aggregator"},
+      {NoiseMode::Distributed, "distributed",
+       "each participant adds its share N(0, z^2 C^2/|S|); pairs with secure aggregation"},
+  };
+  static const ChoiceTable<Choice<NoiseMode>> table(entries, "--dp-noise", "noise placement");
+  return table;
 }
 
-std::string to_string(DpWeighting weighting) {
-  return weighting == DpWeighting::Uniform ? "uniform" : "fixed-n";
+const ChoiceTable<Choice<DpWeighting>>& dp_weightings() {
+  static const Choice<DpWeighting> entries[] = {
+      {DpWeighting::Uniform, "uniform", "each clipped update counts 1, divided by q*P"},
+      {DpWeighting::FixedN, "fixed-n",
+       "weight n_k/max n, divided by q*sum(n_k/max n), never by the round's own sum of n_k"},
+  };
+  static const ChoiceTable<Choice<DpWeighting>> table(entries, "--dp-weighting", "weighting");
+  return table;
 }
+
+std::string to_string(NoiseMode mode) { return noise_modes().name(mode); }
+std::string to_string(DpWeighting weighting) { return dp_weightings().name(weighting); }
 
 DpPlan make_dp_plan(const DpConfig& c, double participation,
                     const std::vector<std::int64_t>& shard_sizes) {

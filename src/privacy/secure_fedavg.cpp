@@ -29,7 +29,9 @@ class SecureFedAvgAggregator final : public Aggregator {
     m_secagg = std::make_unique<privacy::SecAggProtocol>(
         comm, static_cast<std::size_t>(layout().numel()), options);
   }
-  std::string name() const override { return "fedavg"; }
+  std::string name() const override {
+    return federated::to_string(federated::AggregationRule::FedAvg);
+  }
   std::string describe() const override {
     const auto& dp = m_config.dp;
     const std::string range =
@@ -163,8 +165,8 @@ std::unique_ptr<federated::Aggregator> make_secure_fedavg_aggregator(
   require(segment_sizes.size() == federated::kSegments,
           "aggregator: expected " + std::to_string(federated::kSegments) + " segment sizes");
   // Masked updates can only be summed: a rule that inspects each update cannot run on them.
-  require(rule.name == "fedavg",
-          "--secure-agg: --aggregator " + rule.name +
+  require(rule.rule == federated::AggregationRule::FedAvg,
+          "--secure-agg: --aggregator " + federated::to_string(rule.rule) +
               " needs every party's update in the clear, which secure aggregation hides (only "
               "the sum is revealed); use --aggregator fedavg with --secure-agg");
   return std::make_unique<SecureFedAvgAggregator>(config, std::move(segment_sizes), device, comm);

@@ -48,6 +48,15 @@ std::vector<std::string> metrics_columns(const RunConfig& c) {
 
 }  // namespace
 
+const ChoiceTable<Choice<ResumeMode>>& resume_modes() {
+  static const Choice<ResumeMode> entries[] = {
+      {ResumeMode::No, "no", ""},    {ResumeMode::Yes, "yes", ""},  {ResumeMode::Auto, "auto", ""},
+      {ResumeMode::No, "false", ""}, {ResumeMode::Yes, "true", ""},
+  };
+  static const ChoiceTable<Choice<ResumeMode>> table(entries, "--resume", "resume mode");
+  return table;
+}
+
 TrainingRun::Impl::Impl(comm::Communicator& c, RunConfig rc)
     : comm(c),
       config(std::move(rc)),
@@ -193,7 +202,7 @@ void TrainingRun::Impl::check_round(std::int64_t round, const RoundReport& r) {
     throw Error("round " + std::to_string(round) +
                     ": the global model holds NaN/inf after "
                     "the server step (--server-optimizer " +
-                    config.federated.server.name + ", --server-lr " +
+                    federated::to_string(config.federated.server.kind) + ", --server-lr " +
                     cell(config.federated.server.lr) +
                     "); stopping "
                     "before it is saved",

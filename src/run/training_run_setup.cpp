@@ -136,10 +136,10 @@ void TrainingRun::Impl::make_dp(const std::vector<LocalParty>& parties) {
   }
   const auto& c = config.dp;
   // Every rank checks the same values: a refusal is reached alike everywhere.
-  comm.agree_ok(config.federated.aggregator.name == "fedavg",
+  comm.agree_ok(config.federated.aggregator.rule == federated::AggregationRule::FedAvg,
                 "--dp-clip: the noise is calibrated to a sum of clipped updates; use --aggregator "
                 "fedavg (not " +
-                    config.federated.aggregator.name + ")");
+                    federated::to_string(config.federated.aggregator.rule) + ")");
   comm.agree_ok(!(c.noise == privacy::NoiseMode::Distributed && config.federated.skip_nonfinite),
                 "--dp-noise distributed with --skip-nonfinite: a skipped party's share of the "
                 "noise would be missing from the sum (use --dp-noise central, or drop "

@@ -63,34 +63,43 @@ torch::Tensor apply_cutout(const torch::Tensor& x, torch::Generator& gen) {
 
 }  // namespace
 
+const ChoiceTable<Choice<bool AugmentPolicy::*>>& augment_words() {
+  static const Choice<bool AugmentPolicy::*> entries[] = {
+      {&AugmentPolicy::translation, "translation", "integer shifts of up to 1/8 of the size"},
+      {&AugmentPolicy::cutout, "cutout", "one zeroed square of half the size per image"},
+      {&AugmentPolicy::color, "color", "brightness, saturation, contrast"},
+      {&AugmentPolicy::color, "colour", nullptr},
+  };
+  static const ChoiceTable<Choice<bool AugmentPolicy::*>> table(entries, "--diffaug",
+                                                                "augmentation");
+  return table;
+}
+
 AugmentPolicy AugmentPolicy::parse(const std::string& text) {
   AugmentPolicy p;
   if (text.empty() || text == "none") return p;
+  const auto& words = augment_words();
+  std::string listed;
+  for (const auto& w : words.names()) listed += (listed.empty() ? "" : ", ") + w;
   std::stringstream s(text);
   std::string word;
   while (std::getline(s, word, ',')) {
-    bool* flag = word == "color" || word == "colour" ? &p.color
-                 : word == "translation"             ? &p.translation
-                 : word == "cutout"                  ? &p.cutout
-                                                     : nullptr;
-    if (!flag)
+    const auto* entry = words.find(word);
+    if (!entry)
       throw Error("--diffaug: unknown augmentation '" + word +
-                  "' (expected a comma-separated list of translation, cutout, color; or none)");
-    if (*flag) throw Error("--diffaug: '" + word + "' is given twice");
-    *flag = true;
+                  "' (expected a comma-separated list of " + listed + "; or none)");
+    bool& flag = p.*(entry->value);
+    if (flag) throw Error("--diffaug: '" + word + "' is given twice");
+    flag = true;
   }
   return p;
 }
 
 std::string AugmentPolicy::to_string() const {
-  std::vector<std::string> words;
-  if (translation) words.emplace_back("translation");
-  if (cutout) words.emplace_back("cutout");
-  if (color) words.emplace_back("color");
-  if (words.empty()) return "none";
   std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : ",") + w;
-  return out;
+  for (const auto& w : augment_words())
+    if (w.help != nullptr && this->*(w.value)) out += std::string(out.empty() ? "" : ",") + w.name;
+  return out.empty() ? "none" : out;
 }
 
 torch::Tensor augment(const torch::Tensor& images, const AugmentPolicy& policy, double p,

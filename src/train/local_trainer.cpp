@@ -15,6 +15,17 @@ void set_requires_grad(torch::nn::Module& m, bool on) {
 
 }  // namespace
 
+const ChoiceTable<Choice<bool>>& g_fake_choices() {
+  static const Choice<bool> entries[] = {
+      {false, "fresh", "a new G(z); slightly better FID per round"},
+      {true, "reuse",
+       "the D step's, as pytorch/examples' dcgan: one G forward fewer per step; the default, "
+       "chosen by FID per second"},
+  };
+  static const ChoiceTable<Choice<bool>> table(entries, "--g-fake", "fake batch");
+  return table;
+}
+
 PartyOptimizers make_party_optimizers(models::Gan& local, const LocalTrainConfig& c) {
   return {FlatAdam(local.g_flat().parameters_view(), local.g_grad(),
                    AdamOptions{c.lr_g, c.beta1, c.beta2, 1e-8}),

@@ -8,25 +8,20 @@
 
 namespace fedgan::train {
 
-LrSchedule parse_lr_schedule(const std::string& text) {
-  if (text == "constant") return LrSchedule::Constant;
-  if (text == "cosine") return LrSchedule::Cosine;
-  if (text == "linear") return LrSchedule::Linear;
-  throw Error("--lr-schedule: unknown schedule '" + text +
-              "' (expected constant, cosine or linear)");
+const ChoiceTable<Choice<LrSchedule>>& lr_schedules() {
+  static const Choice<LrSchedule> entries[] = {
+      {LrSchedule::Constant, "constant", ""},
+      {LrSchedule::Cosine, "cosine",
+       "decay from --lr-g/--lr-d in round 1 to --lr-final times them "
+       "in the last round, Loshchilov & Hutter 2017"},
+      {LrSchedule::Linear, "linear", "the same decay on a straight line"},
+  };
+  static const ChoiceTable<Choice<LrSchedule>> table(entries, "--lr-schedule", "schedule");
+  return table;
 }
 
-std::string to_string(LrSchedule schedule) {
-  switch (schedule) {
-    case LrSchedule::Cosine:
-      return "cosine";
-    case LrSchedule::Linear:
-      return "linear";
-    case LrSchedule::Constant:
-      break;
-  }
-  return "constant";
-}
+LrSchedule parse_lr_schedule(const std::string& text) { return lr_schedules().parse(text).value; }
+std::string to_string(LrSchedule schedule) { return lr_schedules().name(schedule); }
 
 double lr_factor(LrSchedule schedule, int round, int rounds, double final_ratio) {
   if (schedule == LrSchedule::Constant || rounds <= 1) return 1.0;

@@ -89,7 +89,7 @@ TEST_CASE("R ranks x 4/R parties equal 1 rank x 4 parties, bit for bit", "[mpi][
   if (4 % R != 0) return;  // the comparison needs an even split
   federated::FederatedConfig fc;
   fc.seed = 3;
-  fc.server.name = "fedavgm";
+  fc.server.kind = federated::ServerOptimizerKind::FedAvgM;
   const int per = 4 / R;
   federated::FederatedTrainer distributed(comm, tiny_model(), local_config(), fc,
                                           parties(comm.rank() * per, (comm.rank() + 1) * per), 4);
@@ -155,14 +155,14 @@ TEST_CASE("strategies: R ranks x 4/R parties equal 1 rank x 4 parties, bit for b
   const int per = 4 / R;
   // SCAFFOLD + FedProx + FedYogi with fixed steps; FedNova with one local epoch over shards of
   // 10, 15, 20, 25 samples (1, 1, 2, 3 steps of 8): unequal steps, normalised.
-  for (const char* strategy : {"scaffold", "fednova"}) {
+  for (auto strategy : {federated::ClientStrategy::Scaffold, federated::ClientStrategy::FedNova}) {
     federated::FederatedConfig fc;
     fc.seed = 5;
-    fc.client.name = strategy;
+    fc.client.strategy = strategy;
     auto lc = local_config();
-    if (std::string(strategy) == "scaffold") {
+    if (strategy == federated::ClientStrategy::Scaffold) {
       fc.client.prox_mu = 0.1;
-      fc.server.name = "fedyogi";
+      fc.server.kind = federated::ServerOptimizerKind::FedYogi;
       fc.server.lr = 0.01;
     } else {
       lc.local_steps = 0;
@@ -176,7 +176,7 @@ TEST_CASE("strategies: R ranks x 4/R parties equal 1 rank x 4 parties, bit for b
       distributed.run_round(round);
       serial.run_round(round);
     }
-    INFO(strategy);
+    INFO(federated::to_string(strategy));
     CHECK(torch::equal(distributed.global().g_flat().flat(), serial.global().g_flat().flat()));
     CHECK(torch::equal(distributed.global().d_flat().flat(), serial.global().d_flat().flat()));
     const auto a = distributed.server_state(), b = serial.server_state();

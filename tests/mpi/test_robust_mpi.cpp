@@ -36,15 +36,15 @@ LocalRows local_rows(const std::vector<std::vector<float>>& table,
   return out;
 }
 
-RobustResult aggregate(const std::vector<std::vector<float>>& table, RobustConfig config,
+RobustResult aggregate(const std::vector<std::vector<float>>& table, AggregatorConfig config,
                        const std::vector<double>& weights = {1, 1, 1, 1, 1}) {
   auto local = local_rows(table, weights);
   return robust_aggregate(world(), config, local.updates,
                           static_cast<std::int64_t>(table.front().size()));
 }
 
-RobustConfig rule(RobustRule r) {
-  RobustConfig c;
+AggregatorConfig rule(AggregationRule r) {
+  AggregatorConfig c;
   c.rule = r;
   return c;
 }
@@ -102,11 +102,11 @@ TEST_CASE("the shard exchange gives each rank every party's slice of its shard",
 TEST_CASE("robust rules on known updates equal the hand-computed results at any rank count",
           "[mpi][robust]") {
   // Median and trimmed mean (β = 0.3 drops ⌊1.5⌋ = 1 per end); see the unit test's sorted columns.
-  auto median = aggregate(kTable, rule(RobustRule::Median));
+  auto median = aggregate(kTable, rule(AggregationRule::Median));
   CHECK(median.update == std::vector<float>{2, 2, 3, 1, 5, 6, 0.5f});
   CHECK(median.parties == 5);
   CHECK(median.total_weight == 5);
-  auto trimmed_cfg = rule(RobustRule::TrimmedMean);
+  auto trimmed_cfg = rule(AggregationRule::TrimmedMean);
   trimmed_cfg.trim_beta = 0.3;
   const auto trimmed = aggregate(kTable, trimmed_cfg);
   const std::vector<double> middle_sums = {6, 4, 8, 5, 15, 14, 1.75};
@@ -120,13 +120,13 @@ TEST_CASE("robust rules on known updates equal the hand-computed results at any 
   krum_table[2][6] += 2;
   for (auto& v : krum_table[3]) v += 10;
   krum_table[4][1] += 1;
-  auto krum_cfg = rule(RobustRule::Krum);
+  auto krum_cfg = rule(AggregationRule::Krum);
   krum_cfg.krum_f = 1;
   const std::vector<double> w = {1, 2, 3, 4, 5};
   const auto krum = aggregate(krum_table, krum_cfg, w);
   CHECK(krum.update == krum_table[0]);
   CHECK(krum.selected == std::vector<int>{0});
-  krum_cfg.rule = RobustRule::MultiKrum;
+  krum_cfg.rule = AggregationRule::MultiKrum;
   krum_cfg.krum_m = 3;
   const auto multi = aggregate(krum_table, krum_cfg, w);
   CHECK(multi.selected == std::vector<int>{0, 1, 4});
@@ -143,7 +143,7 @@ TEST_CASE("robust rules on known updates equal the hand-computed results at any 
   norm_table[2][0] = 1;
   norm_table[3][5] = 30, norm_table[3][6] = 40;
   norm_table[4][1] = 2;
-  const auto bounded = aggregate(norm_table, rule(RobustRule::NormBound));
+  const auto bounded = aggregate(norm_table, rule(AggregationRule::NormBound));
   CHECK(bounded.bound == 5);
   CHECK(bounded.selected == std::vector<int>{1, 3});
   // (3+1, 4+2, 3, 4, 0, 3, 4) / 5; the float64 sum may differ in its last bit across ranks.
@@ -161,7 +161,7 @@ TEST_CASE("the sharded median equals a serial median bit for bit", "[mpi][robust
     auto row = all[k].contiguous();
     table[k].assign(row.data_ptr<float>(), row.data_ptr<float>() + 1001);
   }
-  const auto sharded = aggregate(table, rule(RobustRule::Median), {1, 1, 1, 1, 1, 1});
+  const auto sharded = aggregate(table, rule(AggregationRule::Median), {1, 1, 1, 1, 1, 1});
   // Serial reference, by other code: LibTorch's sort, then the mean of the middle two in float64.
   const auto sorted = std::get<0>(all.sort(0));
   const auto reference =
@@ -203,18 +203,18 @@ TEST_CASE("Krum picks from the honest cluster; robust rules ignore an attacker, 
     const double fedavg_moved = (fedavg(table) - clean).norm().item<double>() / scale;
     INFO(attack << ": FedAvg moved by " << fedavg_moved << " of the honest mean's norm");
     CHECK(fedavg_moved > 0.2);
-    RobustConfig cfg;
+    AggregatorConfig cfg;
     cfg.trim_beta = 0.125;  // one value per end of 8
     cfg.krum_f = 1;
-    for (auto r : {RobustRule::Median, RobustRule::TrimmedMean, RobustRule::Krum,
-                   RobustRule::MultiKrum, RobustRule::NormBound}) {
-      if (r == RobustRule::NormBound && std::string(attack) != "scale:10") continue;
+    for (auto r : {AggregationRule::Median, AggregationRule::TrimmedMean, AggregationRule::Krum,
+                   AggregationRule::MultiKrum, AggregationRule::NormBound}) {
+      if (r == AggregationRule::NormBound && std::string(attack) != "scale:10") continue;
       cfg.rule = r;
       const auto result = aggregate(table, cfg, w);
       const double moved = (torch::tensor(result.update) - clean).norm().item<double>() / scale;
       INFO(to_string(r) << " moved by " << moved);
       CHECK(moved < 0.1);
-      if (r == RobustRule::Krum || r == RobustRule::MultiKrum)
+      if (r == AggregationRule::Krum || r == AggregationRule::MultiKrum)
         for (int id : result.selected) CHECK(id != 3);
     }
   }
@@ -223,8 +223,8 @@ TEST_CASE("Krum picks from the honest cluster; robust rules ignore an attacker, 
 TEST_CASE("robust aggregation errors are agreed by every rank", "[mpi][robust]") {
   auto& comm = world();
   // Too few parties for Krum's f: 5 parties, f = 2 needs more than 6.
-  RobustConfig krum;
-  krum.rule = RobustRule::Krum;
+  AggregatorConfig krum;
+  krum.rule = AggregationRule::Krum;
   krum.krum_f = 2;
   try {
     aggregate(kTable, krum);
@@ -238,7 +238,7 @@ TEST_CASE("robust aggregation errors are agreed by every rank", "[mpi][robust]")
   const std::int64_t numel = comm.rank() == comm.size() - 1 && comm.size() > 1 ? 6 : 7;
   if (comm.size() > 1) {
     try {
-      robust_aggregate(comm, RobustConfig{}, local.updates, numel);
+      robust_aggregate(comm, rule(AggregationRule::Median), local.updates, numel);
       FAIL("expected an error");
     } catch (const Error& e) {
       CHECK(e.collective());
@@ -246,7 +246,7 @@ TEST_CASE("robust aggregation errors are agreed by every rank", "[mpi][robust]")
     }
   }
   // No party at all: nothing to aggregate, on every rank.
-  const auto none = robust_aggregate(comm, RobustConfig{}, {}, 7);
+  const auto none = robust_aggregate(comm, rule(AggregationRule::Median), {}, 7);
   CHECK(none.parties == 0);
   CHECK(none.update.empty());
 }

@@ -26,7 +26,7 @@ TEST_CASE("ShardLoader: every rank reads its parties, and only those", "[mpi][da
   d.labels = ids.remainder(3);
   d.num_classes = 3;
   data::PartitionRecipe recipe;
-  recipe.method = "dirichlet";
+  recipe.method = data::PartitionMethod::Dirichlet;
   recipe.alpha = 0.5;
   recipe.parties = kParties;
   recipe.seed = 3;

@@ -14,25 +14,32 @@ namespace fedgan::cli {
 
 struct TrainOptions {
   run::RunConfig run;  // the typed settings (most options are bound straight into it)
-  // As given on the command line or in the config file:
-  std::string resume = "no";              // no | yes | true | false | auto; "" (alone) = yes
+  // As given on the command line or in the config file; each named choice is one of its table's
+  // names (core/choice.hpp), parsed by to_run_config. Defaults are the typed defaults' names
+  // unless the CLI's differ.
+  std::string resume = run::resume_modes().name(run.resume);  // "" (alone) = yes
   std::vector<std::string> allow_change;  // run-defining settings a resume may change
-  std::string optimizer_state = "reset";  // reset | keep
-  std::string device = "auto";            // auto | cpu | cuda
-  std::string comm = "auto";              // auto | mpi | nccl
-  std::string precision = "fp32";         // fp32 | bf16 (CUDA autocast)
-  std::string g_fake = "reuse";           // reuse | fresh (scripts/step_variants.sh)
+  std::string optimizer_state = federated::optimizer_states().name(run.federated.optimizer_state);
+  std::string loss = models::to_string(run.local.loss);
+  std::string server_optimizer = federated::to_string(run.federated.server.kind);
+  std::string client_strategy = federated::to_string(run.federated.client.strategy);
+  std::string aggregator = federated::to_string(run.federated.aggregator.rule);
+  std::string d_norm = models::to_string(run.model.d_norm);
+  std::string device = to_string(run.device.device);
+  std::string comm = to_string(run.device.comm);
+  std::string precision = precisions().name(run.device.bf16 ? Precision::Bf16 : Precision::Fp32);
+  std::string g_fake = train::g_fake_choices().name(true);  // reuse (the library's default: fresh)
   std::string init_map;                   // "gen.=generator.,disc.=discriminator."
   std::string lr_mult_g, lr_mult_d;       // "blocks.0=0.1,out=2"
   std::vector<std::string> train_only;    // one list of globs for G and D
-  std::string diffaug = "none";           // "translation,cutout,color"
-  std::string lr_schedule = "constant";   // constant | cosine | linear
-  std::string attack = "none";            // none | sign-flip | scale:K | gaussian:SIGMA | nan
+  std::string diffaug = run.local.augment.to_string();  // "translation,cutout,color"
+  std::string lr_schedule = train::to_string(run.local.lr_schedule);
+  std::string attack = federated::attack_name(run.federated.attack);  // "scale:10"
   std::string attackers;                  // "0,3"
   // Client-level DP (`train` only); the numbers are bound into run.dp.
   std::string dp_clip = "off";            // off | C > 0
-  std::string dp_noise = "central";       // central | distributed
-  std::string dp_weighting = "uniform";   // uniform | fixed-n
+  std::string dp_noise = privacy::to_string(run.dp.noise);
+  std::string dp_weighting = privacy::to_string(run.dp.weighting);
   std::vector<std::string> secagg_drop;   // "PARTY@ROUND" (--secagg-drop)
 };
 

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "fedgan/core/choice.hpp"
 #include "fedgan/core/error.hpp"
 
 namespace fedgan::cli {
@@ -45,5 +46,36 @@ CLI::Validator parsed_by(Parse parse, const std::string& option, const std::stri
 
 // "(0, 1]", "[1, 4096]": how the ranges print in messages and --help.
 std::string interval_text(double lo, double hi, End lo_end, End hi_end);
+
+// A named choice (core/choice.hpp): one of the table's names, checked by CLI::IsMember (--help
+// shows {a,b,c}; an unknown name: "x not in {a,b,c}").
+template <class Entry>
+CLI::Validator one_of(const ChoiceTable<Entry>& table) {
+  return CLI::IsMember(table.names());
+}
+
+// The help of a choice option from its table: "INTRO: a (help of a); b; c (help of c)", then
+// "; NOTE" when given.
+template <class Entry>
+std::string choice_help(const std::string& intro, const ChoiceTable<Entry>& table,
+                        const std::string& note = "") {
+  std::string list;
+  for (const auto& e : table) {
+    if (e.help == nullptr) continue;  // a hidden alias
+    list += (list.empty() ? "" : "; ") + std::string(e.name);
+    if (*e.help != '\0') list += std::string(" (") + e.help + ")";
+  }
+  return (intro.empty() ? list : intro + ": " + list) + (note.empty() ? "" : "; " + note);
+}
+
+// Binds `text` to the table's option on `sub`: help from the table, the default shown, checked
+// with one_of. The caller parses the text into the value (table.parse(text).value).
+template <class Entry>
+CLI::Option* add_choice(CLI::App& sub, std::string& text, const ChoiceTable<Entry>& table,
+                        const std::string& intro, const std::string& note = "") {
+  return sub.add_option(table.option(), text, choice_help(intro, table, note))
+      ->capture_default_str()
+      ->check(one_of(table));
+}
 
 }  // namespace fedgan::cli

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "fedgan/core/choice.hpp"
 #include "fedgan/data/dataset.hpp"
 
 namespace fedgan::data {
@@ -18,8 +19,14 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 // trailing bytes after the data.
 torch::Tensor read_idx(const std::string& path, int expected_rank);
 
-// Fashion-MNIST from `dir` ({train,t10k}-{images-idx3,labels-idx1}-ubyte, .gz or plain);
-// split is "train" or "test". Images come back as [N,1,28,28].
-Dataset load_fashion_mnist(const std::string& dir, const std::string& split);
+// --split of Fashion-MNIST: train | test.
+enum class Split { Train, Test };
+const ChoiceTable<Choice<Split>>& splits();
+Split parse_split(const std::string& name);  // fedgan::Error naming --split otherwise
+std::string to_string(Split split);
+
+// Fashion-MNIST from `dir` ({train,t10k}-{images-idx3,labels-idx1}-ubyte, .gz or plain).
+// Images come back as [N,1,28,28].
+Dataset load_fashion_mnist(const std::string& dir, Split split);
 
 }  // namespace fedgan::data

@@ -1,5 +1,6 @@
 // Partitioners: split a labelled dataset into disjoint, complete, non-empty party shards.
-// One class per method (iid, dirichlet, shards, quantity) made by a factory keyed on the name.
+// One class per method (iid, dirichlet, shards, quantity), made by the factory of its entry in
+// partition_methods().
 #pragma once
 
 #include <cstdint>
@@ -7,13 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "fedgan/core/choice.hpp"
 #include "fedgan/data/random.hpp"
 
 namespace fedgan::data {
 
+enum class PartitionMethod { Iid, Dirichlet, Shards, Quantity };
+std::string to_string(PartitionMethod method);  // its --partition name
+
 // The recipe of a partition; stored as attributes of /parties in the dataset file.
 struct PartitionRecipe {
-  std::string method = "iid";  // iid | dirichlet | shards | quantity
+  PartitionMethod method = PartitionMethod::Iid;
   int parties = 1;
   double alpha = 0.5;        // Dirichlet concentration (dirichlet: labels, quantity: sizes)
   int shards_per_party = 2;  // shards: label-sorted shards each party receives
@@ -35,7 +40,7 @@ class Partitioner {
 // The IID baseline: a uniformly random split into parts whose sizes differ by at most one.
 class IidPartitioner : public Partitioner {
  public:
-  std::string name() const override { return "iid"; }
+  std::string name() const override { return to_string(PartitionMethod::Iid); }
   PartyIndices draw(const std::vector<std::int64_t>& labels, std::int64_t num_classes, int parties,
                     Rng& rng) const override;
 };
@@ -45,7 +50,7 @@ class IidPartitioner : public Partitioner {
 class DirichletPartitioner : public Partitioner {
  public:
   explicit DirichletPartitioner(double alpha) : m_alpha(alpha) {}
-  std::string name() const override { return "dirichlet"; }
+  std::string name() const override { return to_string(PartitionMethod::Dirichlet); }
   PartyIndices draw(const std::vector<std::int64_t>& labels, std::int64_t num_classes, int parties,
                     Rng& rng) const override;
 
@@ -58,7 +63,7 @@ class DirichletPartitioner : public Partitioner {
 class ShardsPartitioner : public Partitioner {
  public:
   explicit ShardsPartitioner(int shards_per_party) : m_shards_per_party(shards_per_party) {}
-  std::string name() const override { return "shards"; }
+  std::string name() const override { return to_string(PartitionMethod::Shards); }
   PartyIndices draw(const std::vector<std::int64_t>& labels, std::int64_t num_classes, int parties,
                     Rng& rng) const override;
 
@@ -71,7 +76,7 @@ class ShardsPartitioner : public Partitioner {
 class QuantityPartitioner : public Partitioner {
  public:
   explicit QuantityPartitioner(double alpha) : m_alpha(alpha) {}
-  std::string name() const override { return "quantity"; }
+  std::string name() const override { return to_string(PartitionMethod::Quantity); }
   PartyIndices draw(const std::vector<std::int64_t>& labels, std::int64_t num_classes, int parties,
                     Rng& rng) const override;
 
@@ -79,10 +84,18 @@ class QuantityPartitioner : public Partitioner {
   double m_alpha;
 };
 
-// The known method names, for help texts and messages.
-std::vector<std::string> partitioner_names();
+// --partition: each method's name (as the dataset file stores it), help and factory.
+struct PartitionChoice {
+  PartitionMethod value;
+  const char* name;
+  const char* help;
+  std::unique_ptr<Partitioner> (*make)(const PartitionRecipe& recipe);
+};
+const ChoiceTable<PartitionChoice>& partition_methods();
+// fedgan::Error naming --partition and the methods for an unknown name.
+PartitionMethod parse_partition_method(const std::string& name);
 
-// The partitioner for recipe.method; fedgan::Error for an unknown name.
+// The partitioner for recipe.method.
 std::unique_ptr<Partitioner> make_partitioner(const PartitionRecipe& recipe);
 
 // Checks the recipe against a dataset of `num_samples` rows; fedgan::Error naming the option.

@@ -6,14 +6,21 @@
 #include <string>
 #include <vector>
 
+#include "fedgan/core/choice.hpp"
 #include "fedgan/data/dataset.hpp"
+#include "fedgan/data/idx_reader.hpp"
 #include "fedgan/data/partitioner.hpp"
 
 namespace fedgan::data {
 
+// --dataset: fashion-mnist | hdf5 (a user's file).
+enum class DatasetSource { FashionMnist, Hdf5 };
+const ChoiceTable<Choice<DatasetSource>>& dataset_sources();
+std::string to_string(DatasetSource source);
+
 struct PrepareConfig {
-  std::string dataset = "fashion-mnist";  // fashion-mnist | hdf5
-  std::string split = "train";            // fashion-mnist: train | test
+  DatasetSource dataset = DatasetSource::FashionMnist;
+  Split split = Split::Train;             // fashion-mnist
   std::string source;                     // directory (fashion-mnist) or file (hdf5)
   std::string images_key = "images";      // hdf5: dataset holding the images
   std::string labels_key = "labels";      // hdf5: dataset holding the labels (optional)

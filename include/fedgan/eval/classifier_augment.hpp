@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "fedgan/core/choice.hpp"
 #include "fedgan/data/random.hpp"
 
 namespace fedgan::eval {
@@ -26,6 +27,9 @@ struct ClassifierAugment {
   static ClassifierAugment parse(const std::string& text);
   std::string to_string() const;  // parse()'s inverse: "flip,translate", "flip", ..., "none"
 };
+
+// The words of --augment, each the ClassifierAugment flag it sets, in to_string()'s order.
+const ChoiceTable<Choice<bool ClassifierAugment::*>>& classifier_augment_words();
 
 // Augments a batch of uint8 images [B, C, H, W] (background 0, as in the dataset files): for
 // each image in order, draws the flip coin (if flip) and then dy, dx (if translate) from `rng`,

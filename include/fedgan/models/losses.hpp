@@ -2,6 +2,7 @@
 // WGAN-GP (Gulrajani et al. 2017). All take raw logits.
 #pragma once
 
+#include "fedgan/core/choice.hpp"
 #include "fedgan/models/gan.hpp"
 
 #include <torch/torch.h>
@@ -22,8 +23,20 @@ class GanLoss {
   virtual double gradient_penalty_weight() const { return 0.0; }
 };
 
-// "bce" (default), "hinge", "wgan-gp" (gp_weight used only there). Unknown names throw.
-std::unique_ptr<GanLoss> make_loss(const std::string& name, double gp_weight = 10.0);
+enum class LossKind { Bce, Hinge, WganGp };
+
+// --loss: bce (default), hinge, wgan-gp, each with its factory (gp_weight used only by wgan-gp).
+struct LossChoice {
+  LossKind value;
+  const char* name;
+  const char* help;
+  std::unique_ptr<GanLoss> (*make)(double gp_weight);
+};
+const ChoiceTable<LossChoice>& losses();
+LossKind parse_loss(const std::string& name);  // fedgan::Error naming --loss for an unknown name
+std::string to_string(LossKind kind);
+
+std::unique_ptr<GanLoss> make_loss(LossKind kind, double gp_weight = 10.0);
 
 // E[(||∇_x̂ D(x̂)||₂ − 1)²] on random interpolates x̂ of real and fake (Gulrajani et al., eq. 3).
 torch::Tensor gradient_penalty(Discriminator& d, const torch::Tensor& real,

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "fedgan/core/choice.hpp"
+
 namespace fedgan::privacy {
 
 // Where the Gaussian noise of the sum comes from.
@@ -22,6 +24,10 @@ enum class DpWeighting {
   Uniform,  // weight 1 each; divide by m = q·P, the expected number of participants
   FixedN,   // weight n_k / max n (≤ 1, so the sensitivity stays C); divide by q·Σ_k n_k / max n
 };
+
+// --dp-noise: central | distributed; --dp-weighting: uniform | fixed-n.
+const ChoiceTable<Choice<NoiseMode>>& noise_modes();
+const ChoiceTable<Choice<DpWeighting>>& dp_weightings();
 
 struct DpConfig {
   bool enabled = false;                                   // --dp-clip given

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
+#include "fedgan/core/choice.hpp"
 #include "fedgan/federated/round/debug_hooks.hpp"
 #include "fedgan/federated/round/federated_trainer.hpp"
 #include "fedgan/models/model_config.hpp"
@@ -24,8 +25,10 @@
 namespace fedgan::run {
 
 // --resume: no (refuse a directory holding a run unless --force), yes (continue from
-// checkpoints/latest.h5, which must exist), auto (continue when it exists, else start over).
+// checkpoints/latest.h5, which must exist), auto (continue when it exists, else start over);
+// false and true are no and yes.
 enum class ResumeMode { No, Yes, Auto };
+const ChoiceTable<Choice<ResumeMode>>& resume_modes();
 
 struct WarmStartOptions {
   std::string path;  // pretrained checkpoint (.h5) or PyTorch dict (.pt); empty: none

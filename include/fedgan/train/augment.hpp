@@ -10,6 +10,8 @@
 
 #include <string>
 
+#include "fedgan/core/choice.hpp"
+
 namespace fedgan::train {
 
 struct AugmentPolicy {
@@ -23,6 +25,10 @@ struct AugmentPolicy {
   static AugmentPolicy parse(const std::string& text);
   std::string to_string() const;  // parse()'s inverse; "none" when empty
 };
+
+// The words of --diffaug, each the AugmentPolicy flag it sets, in to_string()'s order
+// ("colour": a hidden alias of color).
+const ChoiceTable<Choice<bool AugmentPolicy::*>>& augment_words();
 
 // Augments images [B, C, H, W] in [-1, 1] (the official DiffAugment's order: colour,
 // translation, cutout). Every random number is drawn from `gen` (a generator of the images'

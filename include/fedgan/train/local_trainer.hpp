@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fedgan/core/choice.hpp"
 #include "fedgan/data/party_data.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/models/losses.hpp"
@@ -20,6 +21,9 @@
 
 namespace fedgan::train {
 
+// --g-fake: fresh | reuse, as LocalTrainConfig::reuse_fake.
+const ChoiceTable<Choice<bool>>& g_fake_choices();
+
 struct LocalTrainConfig {
   int local_epochs = 1;
   int local_steps = 0;  // > 0: exactly this many steps per round instead of epochs
@@ -29,7 +33,7 @@ struct LocalTrainConfig {
   double lr_d = 2e-4;
   double beta1 = 0.5;
   double beta2 = 0.999;
-  std::string loss = "bce";
+  models::LossKind loss = models::LossKind::Bce;
   double gp_weight = 10.0;
   // Knowledge distillation from the --init generator (transfer::KdRegularizer, added by the
   // run): G's loss += kd_weight · kd_decay^(round-1) · mean((G(z) - T(z))²) on the same z.

@@ -5,11 +5,15 @@
 
 #include <string>
 
+#include "fedgan/core/choice.hpp"
+
 namespace fedgan::train {
 
 enum class LrSchedule { Constant, Cosine, Linear };
 
-// "constant" | "cosine" | "linear"; fedgan::Error naming the accepted words otherwise.
+// --lr-schedule: constant | cosine | linear.
+const ChoiceTable<Choice<LrSchedule>>& lr_schedules();
+// fedgan::Error naming the accepted words for an unknown one.
 LrSchedule parse_lr_schedule(const std::string& text);
 std::string to_string(LrSchedule schedule);
 

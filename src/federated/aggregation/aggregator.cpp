@@ -11,6 +11,41 @@ namespace fedgan::federated {
 Aggregator::Aggregator(std::vector<std::int64_t> segment_sizes)
     : m_layout(std::move(segment_sizes)) {}
 
+namespace {
+
+const AggregatorChoice kAggregatorChoices[] = {
+    {AggregationRule::FedAvg, "fedavg", "the sample-weighted mean, one fused allreduce",
+     [](const AggregatorConfig&, std::vector<std::int64_t> sizes,
+        const torch::Device& device) -> std::unique_ptr<Aggregator> {
+       return std::make_unique<FedAvgAggregator>(std::move(sizes), device);
+     }},
+    {AggregationRule::Median, "median", "robust: the coordinate-wise median",
+     make_robust_aggregator},
+    {AggregationRule::TrimmedMean, "trimmed-mean",
+     "robust: the coordinate-wise mean without the --trim-beta extremes", make_robust_aggregator},
+    {AggregationRule::Krum, "krum",
+     "robust: the update closest to its P - f - 2 nearest, Blanchard et al. 2017",
+     make_robust_aggregator},
+    {AggregationRule::MultiKrum, "multi-krum",
+     "robust: the mean of the --krum-m updates with the best Krum scores", make_robust_aggregator},
+    {AggregationRule::NormBound, "norm-bound",
+     "robust: clip to the median norm, then the weighted mean", make_robust_aggregator},
+};
+
+}  // namespace
+
+const ChoiceTable<AggregatorChoice>& aggregation_rules() {
+  static const ChoiceTable<AggregatorChoice> table(kAggregatorChoices, "--aggregator",
+                                                   "aggregator");
+  return table;
+}
+
+AggregationRule parse_aggregation_rule(const std::string& name) {
+  return aggregation_rules().parse(name).value;
+}
+
+std::string to_string(AggregationRule rule) { return aggregation_rules().name(rule); }
+
 void Aggregator::begin_round(const RoundContext& round) {
   m_round = round;
   m_local = RoundTotals{};
@@ -48,21 +83,17 @@ RoundTotals Aggregator::sum_totals(comm::Communicator& comm, const RoundTotals& 
   return out;
 }
 
-std::vector<std::string> aggregator_names() {
-  return {"fedavg", "median", "trimmed-mean", "krum", "multi-krum", "norm-bound"};
-}
-
 std::string aggregator_settings_problem(const AggregatorConfig& config, int parties,
                                         double participation) {
-  if (config.name != "krum" && config.name != "multi-krum") return "";
+  if (config.rule != AggregationRule::Krum && config.rule != AggregationRule::MultiKrum) return "";
   const int drawn = static_cast<int>(sample_participants(parties, participation, 0, 1).size());
   const int f = config.krum_f;
   if (drawn <= 2 * f + 2)
-    return "--aggregator " + config.name + " --krum-f " + std::to_string(f) + " needs more than " +
-           "2f + 2 = " + std::to_string(2 * f + 2) + " parties in a round, but " +
+    return "--aggregator " + to_string(config.rule) + " --krum-f " + std::to_string(f) +
+           " needs more than 2f + 2 = " + std::to_string(2 * f + 2) + " parties in a round, but " +
            std::to_string(drawn) + " of the " + std::to_string(parties) +
            " parties take part (lower --krum-f, or raise --participation or the parties)";
-  if (config.name == "multi-krum" && config.krum_m > drawn - f)
+  if (config.rule == AggregationRule::MultiKrum && config.krum_m > drawn - f)
     return "--krum-m " + std::to_string(config.krum_m) + " is more than the " +
            std::to_string(drawn - f) + " updates Multi-Krum may average (" + std::to_string(drawn) +
            " parties in a round minus --krum-f " + std::to_string(f) + "); use at most " +
@@ -76,21 +107,7 @@ std::unique_ptr<Aggregator> make_aggregator(const AggregatorConfig& config,
                                             comm::Communicator& /*comm*/) {
   require(segment_sizes.size() == kSegments,
           "aggregator: expected " + std::to_string(kSegments) + " segment sizes");
-  if (config.name == "fedavg")
-    return std::make_unique<FedAvgAggregator>(std::move(segment_sizes), device);
-  for (const auto& name : aggregator_names())
-    if (name == config.name) {
-      RobustConfig robust;
-      robust.rule = parse_robust_rule(name);
-      robust.trim_beta = config.trim_beta;
-      robust.krum_f = config.krum_f;
-      robust.krum_m = config.krum_m;
-      return make_robust_aggregator(robust, std::move(segment_sizes), device);
-    }
-  std::string names;
-  for (const auto& n : aggregator_names()) names += (names.empty() ? "" : ", ") + n;
-  throw Error("--aggregator: unknown aggregator '" + config.name + "' (expected one of " +
-              names + ")");
+  return aggregation_rules().of(config.rule).make(config, std::move(segment_sizes), device);
 }
 
 }  // namespace fedgan::federated

@@ -8,39 +8,11 @@
 #include "fedgan/federated/aggregation/robust_rules.hpp"
 
 namespace fedgan::federated {
-
-RobustRule parse_robust_rule(const std::string& name) {
-  if (name == "median") return RobustRule::Median;
-  if (name == "trimmed-mean") return RobustRule::TrimmedMean;
-  if (name == "krum") return RobustRule::Krum;
-  if (name == "multi-krum") return RobustRule::MultiKrum;
-  if (name == "norm-bound") return RobustRule::NormBound;
-  throw Error("--aggregator: '" + name +
-              "' is not a robust rule (expected median, trimmed-mean, krum, multi-krum or "
-              "norm-bound)");
-}
-
-std::string to_string(RobustRule rule) {
-  switch (rule) {
-    case RobustRule::Median:
-      return "median";
-    case RobustRule::TrimmedMean:
-      return "trimmed-mean";
-    case RobustRule::Krum:
-      return "krum";
-    case RobustRule::MultiKrum:
-      return "multi-krum";
-    case RobustRule::NormBound:
-      return "norm-bound";
-  }
-  return "?";
-}
-
 namespace {
 
 // Krum and Multi-Krum on the shards: one Gram allreduce, the same choice on every rank, the
 // chosen updates' weighted mean on each shard.
-std::vector<float> krum_on_shards(comm::Communicator& comm, const RobustConfig& config,
+std::vector<float> krum_on_shards(comm::Communicator& comm, const AggregatorConfig& config,
                                   const PartyDirectory& dir, const ShardBlock& block,
                                   RobustResult& result) {
   const int P = dir.size();
@@ -54,7 +26,7 @@ std::vector<float> krum_on_shards(comm::Communicator& comm, const RobustConfig& 
   accumulate_gram(block.values.data(), P, block.range.size(), gram.data());
   comm.allreduce_sum(gram.data(), gram.size());
   int m = 1;
-  if (config.rule == RobustRule::MultiKrum)
+  if (config.rule == AggregationRule::MultiKrum)
     m = config.krum_m <= 0 ? P - f : std::min(config.krum_m, P - f);
   std::vector<int> chosen = krum_select(krum_scores(gram, P, f), dir.party, m);
   // MPI does not promise bit-identical reductions on every rank; one choice must hold
@@ -98,15 +70,17 @@ std::vector<float> norm_bounded_mean(comm::Communicator& comm, const PartyDirect
 
 }  // namespace
 
-RobustResult robust_aggregate(comm::Communicator& comm, const RobustConfig& config,
+RobustResult robust_aggregate(comm::Communicator& comm, const AggregatorConfig& config,
                               const std::vector<PartyVector>& mine, std::int64_t numel) {
+  require(is_robust(config.rule),
+          "robust_aggregate: " + to_string(config.rule) + " is not a robust rule");
   RobustResult result;
   const PartyDirectory dir = gather_party_directory(comm, mine, numel);
   result.parties = dir.size();
   for (double w : dir.weight) result.total_weight += w;
   if (dir.size() == 0) return result;  // every rank sees it: nothing to aggregate
 
-  if (config.rule == RobustRule::NormBound) {
+  if (config.rule == AggregationRule::NormBound) {
     result.update = norm_bounded_mean(comm, dir, mine, result);
     return result;
   }
@@ -116,19 +90,20 @@ RobustResult robust_aggregate(comm::Communicator& comm, const RobustConfig& conf
                          static_cast<std::int64_t>(mine.size()) * numel;  // received + sent
   std::vector<float> shard(static_cast<std::size_t>(block.range.size()));
   switch (config.rule) {
-    case RobustRule::Median:
+    case AggregationRule::Median:
       coordinate_median(block.values.data(), block.rows, block.range.size(), shard.data());
       break;
-    case RobustRule::TrimmedMean:
+    case AggregationRule::TrimmedMean:
       coordinate_trimmed_mean(block.values.data(), block.rows, block.range.size(),
                               trimmed_count(config.trim_beta, block.rows), shard.data());
       break;
-    case RobustRule::Krum:
-    case RobustRule::MultiKrum:
+    case AggregationRule::Krum:
+    case AggregationRule::MultiKrum:
       shard = krum_on_shards(comm, config, dir, block, result);
       break;
-    case RobustRule::NormBound:
-      break;  // handled above
+    case AggregationRule::FedAvg:
+    case AggregationRule::NormBound:
+      break;  // refused, handled above
   }
   result.update = gather_shards(comm, shard, dir.numel);
   return result;

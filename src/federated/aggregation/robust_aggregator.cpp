@@ -8,26 +8,27 @@ namespace {
 
 class RobustAggregator final : public Aggregator {
  public:
-  RobustAggregator(const RobustConfig& config, std::vector<std::int64_t> sizes,
+  RobustAggregator(const AggregatorConfig& config, std::vector<std::int64_t> sizes,
                    const torch::Device& device)
       : Aggregator(std::move(sizes)), m_config(config), m_device(device) {}
   std::string name() const override { return to_string(m_config.rule); }
   std::string describe() const override {
     char buf[200];
     const double mb = static_cast<double>(layout().numel()) * 4 / 1e6;
-    if (m_config.rule == RobustRule::NormBound)
+    if (m_config.rule == AggregationRule::NormBound)
       std::snprintf(buf, sizeof(buf),
                     "keeps this rank's updates (%.1f MB each); one float64 allreduce of %.1f MB "
                     "after clipping to the median norm",
                     mb, 2 * mb);
     else
-      std::snprintf(buf, sizeof(buf),
-                    "keeps this rank's updates (%.1f MB each); an all-to-all of coordinate "
-                    "shards (P/R updates' worth per rank), an allgather of %.1f MB%s",
-                    mb, mb,
-                    m_config.rule == RobustRule::Krum || m_config.rule == RobustRule::MultiKrum
-                        ? ", a P×P Gram allreduce"
-                        : "");
+      std::snprintf(
+          buf, sizeof(buf),
+          "keeps this rank's updates (%.1f MB each); an all-to-all of coordinate "
+          "shards (P/R updates' worth per rank), an allgather of %.1f MB%s",
+          mb, mb,
+          m_config.rule == AggregationRule::Krum || m_config.rule == AggregationRule::MultiKrum
+              ? ", a P×P Gram allreduce"
+              : "");
     return buf;
   }
 
@@ -65,14 +66,14 @@ class RobustAggregator final : public Aggregator {
     double weight;
     torch::Tensor values;  // flat float32 on the CPU
   };
-  RobustConfig m_config;
+  AggregatorConfig m_config;
   torch::Device m_device;
   std::vector<Kept> m_updates;
 };
 
 }  // namespace
 
-std::unique_ptr<Aggregator> make_robust_aggregator(const RobustConfig& config,
+std::unique_ptr<Aggregator> make_robust_aggregator(const AggregatorConfig& config,
                                                    std::vector<std::int64_t> segment_sizes,
                                                    const torch::Device& device) {
   return std::make_unique<RobustAggregator>(config, std::move(segment_sizes), device);

@@ -27,7 +27,31 @@ double parse_attack_number(const std::string& text, const std::string& attack) {
   return v;
 }
 
+// "none, sign-flip, scale:K, gaussian:SIGMA or nan"; `skip_none` leaves none out.
+std::string attack_list(bool skip_none) {
+  std::vector<std::string> items;
+  for (const auto& k : attack_kinds())
+    if (!(skip_none && k.value == AttackSpec::Kind::None))
+      items.push_back(std::string(k.name) + (k.parameter ? std::string(":") + k.parameter : ""));
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == items.size() ? " or " : ", ") + items[i];
+  return out;
+}
+
 }  // namespace
+
+const ChoiceTable<AttackChoice>& attack_kinds() {
+  static const AttackChoice entries[] = {
+      {AttackSpec::Kind::None, "none", "", nullptr, nullptr},
+      {AttackSpec::Kind::SignFlip, "sign-flip", "", nullptr, nullptr},
+      {AttackSpec::Kind::Scale, "scale", "", "K", "scale:10"},
+      {AttackSpec::Kind::Gaussian, "gaussian", "N(0, SIGMA^2) noise", "SIGMA", "gaussian:1.0"},
+      {AttackSpec::Kind::NaN, "nan", "", nullptr, nullptr},
+  };
+  static const ChoiceTable<AttackChoice> table(entries, "--attack", "attack");
+  return table;
+}
 
 bool AttackSpec::attacks(int party) const {
   return kind != Kind::None && std::binary_search(attackers.begin(), attackers.end(), party);
@@ -38,27 +62,19 @@ AttackSpec parse_attack(const std::string& attack, const std::string& attackers)
   const auto colon = attack.find(':');
   const std::string name = attack.substr(0, colon);
   const std::string arg = colon == std::string::npos ? "" : attack.substr(colon + 1);
-  const std::string expected = " (expected none, sign-flip, scale:K, gaussian:SIGMA or nan)";
-  if (name == "none" || name == "sign-flip" || name == "nan") {
+  const std::string expected = " (expected " + attack_list(false) + ")";
+  const AttackChoice* kind = attack_kinds().find(name);
+  if (kind == nullptr) throw Error("--attack: '" + attack + "' is not an attack" + expected);
+  spec.kind = kind->value;
+  if (kind->parameter == nullptr) {
     if (colon != std::string::npos)
       throw Error("--attack " + attack + ": '" + name + "' takes no value" + expected);
-    spec.kind = name == "none"        ? AttackSpec::Kind::None
-                : name == "sign-flip" ? AttackSpec::Kind::SignFlip
-                                      : AttackSpec::Kind::NaN;
-  } else if (name == "scale" || name == "gaussian") {
-    if (colon == std::string::npos)
-      throw Error("--attack " + attack + ": '" + name + "' needs a value, e.g. " + name +
-                  (name == "scale" ? ":10" : ":1.0"));
-    spec.value = parse_attack_number(arg, attack);
-    if (name == "scale") {
-      spec.kind = AttackSpec::Kind::Scale;
-    } else {
-      spec.kind = AttackSpec::Kind::Gaussian;
-      if (!(spec.value > 0))
-        throw Error("--attack " + attack + ": the standard deviation must be > 0");
-    }
   } else {
-    throw Error("--attack: '" + attack + "' is not an attack" + expected);
+    if (colon == std::string::npos)
+      throw Error("--attack " + attack + ": '" + name + "' needs a value, e.g. " + kind->example);
+    spec.value = parse_attack_number(arg, attack);
+    if (spec.kind == AttackSpec::Kind::Gaussian && !(spec.value > 0))
+      throw Error("--attack " + attack + ": the standard deviation must be > 0");
   }
 
   std::stringstream list(attackers);
@@ -82,28 +98,15 @@ AttackSpec parse_attack(const std::string& attack, const std::string& attackers)
   if (spec.kind != AttackSpec::Kind::None && spec.attackers.empty())
     throw Error("--attack " + attack + " needs --attackers (the parties that attack, e.g. 0,3)");
   if (spec.kind == AttackSpec::Kind::None && !spec.attackers.empty())
-    throw Error("--attackers " + attackers +
-                " needs an --attack (sign-flip, scale:K, "
-                "gaussian:SIGMA or nan)");
+    throw Error("--attackers " + attackers + " needs an --attack (" + attack_list(true) + ")");
   return spec;
 }
 
 std::string attack_name(const AttackSpec& spec) {
+  const auto& kind = attack_kinds().of(spec.kind);
+  if (kind.parameter == nullptr) return kind.name;
   std::ostringstream out;
-  switch (spec.kind) {
-    case AttackSpec::Kind::None:
-      return "none";
-    case AttackSpec::Kind::SignFlip:
-      return "sign-flip";
-    case AttackSpec::Kind::NaN:
-      return "nan";
-    case AttackSpec::Kind::Scale:
-      out << "scale:" << spec.value;
-      break;
-    case AttackSpec::Kind::Gaussian:
-      out << "gaussian:" << spec.value;
-      break;
-  }
+  out << kind.name << ":" << spec.value;
   return out.str();
 }
 

@@ -62,17 +62,19 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
                      : make_aggregator(m_config.aggregator, m_plans->segment_sizes(), device, m_comm);
   // Client strategies, installed first so their transforms see the raw updates.
   const auto& client = m_config.client;
-  if (client.name == "scaffold") {
-    m_scaffold = std::make_shared<Scaffold>(m_plans, m_runner->trainer().config(),
-                                            m_total_parties, device);
-    add_regularizer(m_scaffold->regularizer());
-    add_update_transform(m_scaffold->update_transform());
-    add_aggregate_transform(m_scaffold->aggregate_transform(m_comm));
-  } else if (client.name == "fednova") {
-    add_update_transform(std::make_unique<FedNovaTransform>());
-  } else {
-    require(client.name == "fedavg", "--client-strategy: unknown strategy '" + client.name +
-                                         "' (expected fedavg, fednova or scaffold)");
+  switch (client.strategy) {
+    case ClientStrategy::Scaffold:
+      m_scaffold = std::make_shared<Scaffold>(m_plans, m_runner->trainer().config(),
+                                              m_total_parties, device);
+      add_regularizer(m_scaffold->regularizer());
+      add_update_transform(m_scaffold->update_transform());
+      add_aggregate_transform(m_scaffold->aggregate_transform(m_comm));
+      break;
+    case ClientStrategy::FedNova:
+      add_update_transform(std::make_unique<FedNovaTransform>());
+      break;
+    case ClientStrategy::FedAvg:
+      break;
   }
   if (client.prox_mu > 0) add_regularizer(std::make_shared<FedProxRegularizer>(client.prox_mu));
 }

@@ -10,6 +10,16 @@
 
 namespace fedgan::federated {
 
+const ChoiceTable<Choice<OptimizerState>>& optimizer_states() {
+  static const Choice<OptimizerState> entries[] = {
+      {OptimizerState::Reset, "reset", "fresh Adam each round"},
+      {OptimizerState::Keep, "keep", "per-party Adam state across rounds"},
+  };
+  static const ChoiceTable<Choice<OptimizerState>> table(entries, "--optimizer-state",
+                                                         "optimizer state");
+  return table;
+}
+
 PartyRunner::PartyRunner(const models::ModelConfig& model, train::LocalTrainConfig local,
                          PartyRunnerConfig config, std::shared_ptr<const ModelPlans> plans)
     : m_config(std::move(config)),

@@ -11,7 +11,7 @@ namespace {
 class FedAvg final : public ServerOptimizer {
  public:
   explicit FedAvg(double lr) : m_lr(lr) {}
-  std::string name() const override { return "fedavg"; }
+  std::string name() const override { return to_string(ServerOptimizerKind::FedAvg); }
   void apply(torch::Tensor global, const torch::Tensor& delta) override {
     torch::NoGradGuard g;
     if (m_lr == 1.0) {
@@ -28,7 +28,7 @@ class FedAvg final : public ServerOptimizer {
 class FedAvgM final : public ServerOptimizer {
  public:
   FedAvgM(double lr, double momentum) : m_lr(lr), m_momentum(momentum) {}
-  std::string name() const override { return "fedavgm"; }
+  std::string name() const override { return to_string(ServerOptimizerKind::FedAvgM); }
   void apply(torch::Tensor global, const torch::Tensor& delta) override {
     torch::NoGradGuard g;
     if (!m_velocity.defined()) m_velocity = torch::zeros_like(delta);
@@ -52,7 +52,7 @@ class FedAvgM final : public ServerOptimizer {
 class FedAdaptive final : public ServerOptimizer {
  public:
   FedAdaptive(const ServerOptimizerConfig& c) : m_c(c) {}
-  std::string name() const override { return m_c.name; }
+  std::string name() const override { return to_string(m_c.kind); }
   void apply(torch::Tensor global, const torch::Tensor& delta) override {
     torch::NoGradGuard g;
     if (!m_m.defined()) {
@@ -60,15 +60,23 @@ class FedAdaptive final : public ServerOptimizer {
       m_v = torch::zeros_like(delta);
     }
     m_m.mul_(m_c.beta1).add_(delta, 1 - m_c.beta1);
-    if (m_c.name == "fedadam") {
-      m_v.mul_(m_c.beta2).addcmul_(delta, delta, 1 - m_c.beta2);
-    } else if (m_c.name == "fedyogi") {
-      // v − (1 − β2)·Δ²·sign(v − Δ²), written as v + (1 − β2)·(Δ·sign(Δ² − v))·Δ so that from
-      // v = 0 it is Adam's arithmetic exactly (sign 1, or 0 where Δ = 0).
-      const auto s = torch::sign(delta * delta - m_v);
-      m_v.addcmul_(delta * s, delta, 1 - m_c.beta2);
-    } else {
-      m_v.addcmul_(delta, delta, 1.0);  // fedadagrad
+    switch (m_c.kind) {
+      case ServerOptimizerKind::FedAdam:
+        m_v.mul_(m_c.beta2).addcmul_(delta, delta, 1 - m_c.beta2);
+        break;
+      case ServerOptimizerKind::FedYogi: {
+        // v − (1 − β2)·Δ²·sign(v − Δ²), written as v + (1 − β2)·(Δ·sign(Δ² − v))·Δ so that
+        // from v = 0 it is Adam's arithmetic exactly (sign 1, or 0 where Δ = 0).
+        const auto s = torch::sign(delta * delta - m_v);
+        m_v.addcmul_(delta * s, delta, 1 - m_c.beta2);
+        break;
+      }
+      case ServerOptimizerKind::FedAdagrad:
+        m_v.addcmul_(delta, delta, 1.0);
+        break;
+      case ServerOptimizerKind::FedAvg:
+      case ServerOptimizerKind::FedAvgM:
+        break;  // not adaptive: server_optimizers() makes them otherwise
     }
     global.addcdiv_(m_m, m_v.sqrt().add_(m_c.tau), m_c.lr);
   }
@@ -89,7 +97,41 @@ class FedAdaptive final : public ServerOptimizer {
   torch::Tensor m_m, m_v;
 };
 
+std::unique_ptr<ServerOptimizer> make_adaptive(const ServerOptimizerConfig& c) {
+  return std::make_unique<FedAdaptive>(c);
+}
+
+const ServerOptimizerChoice kServerOptimizerChoices[] = {
+    {ServerOptimizerKind::FedAvg, "fedavg",
+     "by --server-lr times it",
+     [](const ServerOptimizerConfig& c) -> std::unique_ptr<ServerOptimizer> {
+       return std::make_unique<FedAvg>(c.lr);
+     }},
+    {ServerOptimizerKind::FedAvgM, "fedavgm", "with --server-momentum, Hsu et al. 2019",
+     [](const ServerOptimizerConfig& c) -> std::unique_ptr<ServerOptimizer> {
+       return std::make_unique<FedAvgM>(c.lr, c.momentum);
+     }},
+    {ServerOptimizerKind::FedAdam, "fedadam", "Adam's second moment, Reddi et al. 2021",
+     make_adaptive},
+    {ServerOptimizerKind::FedYogi, "fedyogi", "Yogi's second moment, Reddi et al. 2021",
+     make_adaptive},
+    {ServerOptimizerKind::FedAdagrad, "fedadagrad", "Adagrad's second moment, Reddi et al. 2021",
+     make_adaptive},
+};
+
 }  // namespace
+
+const ChoiceTable<ServerOptimizerChoice>& server_optimizers() {
+  static const ChoiceTable<ServerOptimizerChoice> table(kServerOptimizerChoices,
+                                                        "--server-optimizer", "server optimizer");
+  return table;
+}
+
+ServerOptimizerKind parse_server_optimizer(const std::string& name) {
+  return server_optimizers().parse(name).value;
+}
+
+std::string to_string(ServerOptimizerKind kind) { return server_optimizers().name(kind); }
 
 std::unique_ptr<ServerOptimizer> make_server_optimizer(const ServerOptimizerConfig& c) {
   // The CLI checks these too; a config made in code gets the same guard.
@@ -100,16 +142,7 @@ std::unique_ptr<ServerOptimizer> make_server_optimizer(const ServerOptimizerConf
   require(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1,
           "server optimizer: beta1 and beta2 must be in [0, 1)");
   require(c.tau > 0 && std::isfinite(c.tau), "server optimizer: tau must be a finite number > 0");
-  if (c.name == "fedavg") return std::make_unique<FedAvg>(c.lr);
-  if (c.name == "fedavgm") return std::make_unique<FedAvgM>(c.lr, c.momentum);
-  if (c.name == "fedadam" || c.name == "fedyogi" || c.name == "fedadagrad")
-    return std::make_unique<FedAdaptive>(c);
-  throw Error("server optimizer: unknown name '" + c.name +
-              "' (expected fedavg, fedavgm, fedadam, fedyogi or fedadagrad)");
-}
-
-std::vector<std::string> server_optimizer_names() {
-  return {"fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad"};
+  return server_optimizers().of(c.kind).make(c);
 }
 
 }  // namespace fedgan::federated

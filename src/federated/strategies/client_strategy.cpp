@@ -8,7 +8,22 @@
 
 namespace fedgan::federated {
 
-std::vector<std::string> client_strategy_names() { return {"fedavg", "fednova", "scaffold"}; }
+const ChoiceTable<Choice<ClientStrategy>>& client_strategies() {
+  static const Choice<ClientStrategy> entries[] = {
+      {ClientStrategy::FedAvg, "fedavg", ""},
+      {ClientStrategy::FedNova, "fednova",
+       "normalised averaging over unequal local step counts, Wang et al. 2020"},
+      {ClientStrategy::Scaffold, "scaffold", "control variates, Karimireddy et al. 2020"},
+  };
+  static const ChoiceTable<Choice<ClientStrategy>> table(entries, "--client-strategy", "strategy");
+  return table;
+}
+
+ClientStrategy parse_client_strategy(const std::string& name) {
+  return client_strategies().parse(name).value;
+}
+
+std::string to_string(ClientStrategy strategy) { return client_strategies().name(strategy); }
 
 // --- FedProx ---------------------------------------------------------------------------------
 
@@ -94,7 +109,7 @@ class ScaffoldRegularizer final : public train::Regularizer {
 class ScaffoldUpdate final : public UpdateTransform {
  public:
   explicit ScaffoldUpdate(Scaffold& s) : m_s(s) {}
-  std::string name() const override { return "scaffold"; }
+  std::string name() const override { return to_string(ClientStrategy::Scaffold); }
   void apply(Update& u, const RoundContext& round) override {
     auto& s = m_s;
     s.open_round(round.round);  // a new round (or one after an abandoned one)
@@ -125,7 +140,7 @@ class ScaffoldUpdate final : public UpdateTransform {
 class ScaffoldAggregate final : public AggregateTransform {
  public:
   ScaffoldAggregate(Scaffold& s, comm::Communicator& comm) : m_s(s), m_comm(comm) {}
-  std::string name() const override { return "scaffold"; }
+  std::string name() const override { return to_string(ClientStrategy::Scaffold); }
   void apply(AggregateResult&, const RoundContext& round) override {
     auto& s = m_s;
     s.open_round(round.round);  // also when this rank trained no party this round

@@ -44,7 +44,7 @@ TEST_CASE("write_dataset_file writes the DESIGN.md schema", "[data][dataset_file
   TempDir dir;
   const auto d = small_dataset(20, 4);
   data::PartitionRecipe r;
-  r.method = "dirichlet";
+  r.method = data::PartitionMethod::Dirichlet;
   r.parties = 3;
   r.alpha = 0.7;
   r.seed = 42;
@@ -177,11 +177,11 @@ TEST_CASE("prepare writes nothing on error and overwrites only with --force", "[
   const auto d = small_dataset(40, 4);
   write_user_file(source, d.images, d.labels);
   data::PrepareConfig c;
-  c.dataset = "hdf5";
+  c.dataset = data::DatasetSource::Hdf5;
   c.source = source;
   c.out = dir.file("out.h5");
   c.partition.parties = 4;
-  c.partition.method = "shards";
+  c.partition.method = data::PartitionMethod::Shards;
   c.classes = {0, 2, 3};
 
   const auto result = data::run_prepare(c);
@@ -215,12 +215,10 @@ TEST_CASE("prepare writes nothing on error and overwrites only with --force", "[
   bad = c;
   bad.classes = {7};
   expect_nothing(bad, "unknown class id 7");
-  bad = c;
-  bad.partition.method = "random";
-  expect_nothing(bad, "unknown method");
-  bad = c;
-  bad.dataset = "cifar";
-  expect_nothing(bad, "--dataset");
+  // Unknown names stop at the parse (the CLI's edge), before anything is read.
+  CHECK_THROWS_WITH(data::parse_partition_method("random"), Contains("unknown method 'random'"));
+  CHECK_THROWS_WITH(data::dataset_sources().parse("cifar"),
+                    Contains("--dataset: unknown dataset 'cifar'") && Contains("hdf5"));
   bad = c;
   bad.source = dir.file("missing.h5");
   expect_nothing(bad, "missing.h5");

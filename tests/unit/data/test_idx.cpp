@@ -117,24 +117,24 @@ TEST_CASE("load_fashion_mnist reads both splits, gzipped or plain", "[data][idx]
   write_fake_fashion(dir.path(), "train", true);
   write_fake_fashion(dir.path(), "t10k", false);
   for (const auto& split : {"train", "test"}) {
-    auto d = data::load_fashion_mnist(dir.path(), split);
+    auto d = data::load_fashion_mnist(dir.path(), data::parse_split(split));
     REQUIRE(d.images.sizes() == torch::IntArrayRef({6, 1, 3, 2}));
     REQUIRE(d.labels.scalar_type() == torch::kInt64);
     CHECK(d.labels[4].item<std::int64_t>() == 1);
     CHECK(d.images[1][0][0][0].item<int>() == 6 * 7 % 256);
     CHECK(d.num_classes == 10);
   }
-  REQUIRE_THROWS_WITH(data::load_fashion_mnist(dir.path(), "valid"), Contains("--split"));
+  REQUIRE_THROWS_WITH(data::parse_split("valid"), Contains("--split: unknown split 'valid'"));
 }
 
 TEST_CASE("load_fashion_mnist names a missing file and mismatched counts", "[data][idx]") {
   TempDir dir;
-  REQUIRE_THROWS_WITH(data::load_fashion_mnist(dir.path(), "train"),
+  REQUIRE_THROWS_WITH(data::load_fashion_mnist(dir.path(), data::Split::Train),
                       Contains(dir.path()) && Contains("train-images-idx3-ubyte") &&
                           Contains("dataset-fashion-mnist"));
   write_gz(dir.file("train-images-idx3-ubyte.gz"), idx_bytes({6, 3, 2}, ramp(36)));
   write_gz(dir.file("train-labels-idx1-ubyte.gz"), idx_bytes({5}, {0, 1, 2, 3, 4}));
-  REQUIRE_THROWS_WITH(data::load_fashion_mnist(dir.path(), "train"),
+  REQUIRE_THROWS_WITH(data::load_fashion_mnist(dir.path(), data::Split::Train),
                       Contains("5 labels") && Contains("6 images"));
 }
 
@@ -144,7 +144,7 @@ TEST_CASE("the installed Fashion-MNIST test split has 10000 balanced images", "[
     WARN("Fashion-MNIST is not installed (Debian package dataset-fashion-mnist); skipped");
     return;
   }
-  auto d = data::load_fashion_mnist(data::kFashionMnistDir, "test");
+  auto d = data::load_fashion_mnist(data::kFashionMnistDir, data::Split::Test);
   REQUIRE(d.images.sizes() == torch::IntArrayRef({10000, 1, 28, 28}));
   auto hist = torch::bincount(d.labels);
   CHECK(hist.eq(1000).all().item<bool>());

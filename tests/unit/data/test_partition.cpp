@@ -50,7 +50,7 @@ double mean_max_share(const data::PartyIndices& parties, const std::vector<std::
 data::PartitionRecipe recipe(const std::string& method, int parties, double alpha = 0.5,
                              std::uint64_t seed = 1) {
   data::PartitionRecipe r;
-  r.method = method;
+  r.method = data::parse_partition_method(method);
   r.parties = parties;
   r.alpha = alpha;
   r.seed = seed;
@@ -62,7 +62,7 @@ data::PartitionRecipe recipe(const std::string& method, int parties, double alph
 TEST_CASE("every method gives disjoint, complete, non-empty, deterministic parties",
           "[data][partition]") {
   const auto labels = balanced_labels(10, 100);
-  for (const auto& method : data::partitioner_names()) {
+  for (const auto& method : data::partition_methods().names()) {
     for (std::uint64_t seed : {0u, 1u, 7u}) {
       INFO(method << " seed " << seed);
       const auto r = recipe(method, 7, 0.5, seed);

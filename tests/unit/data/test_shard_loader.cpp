@@ -32,7 +32,7 @@ data::Dataset numbered_dataset(std::int64_t n, std::int64_t classes) {
 std::string write_partitioned(const TempDir& dir, const data::Dataset& d, int parties,
                               data::PartyIndices* out = nullptr) {
   data::PartitionRecipe r;
-  r.method = "dirichlet";
+  r.method = data::PartitionMethod::Dirichlet;
   r.alpha = 1.0;
   r.parties = parties;
   const auto p = data::partition(d.labels_vector(), d.num_classes, r);
@@ -169,11 +169,11 @@ TEST_CASE("loading Fashion-MNIST parties is fast", "[data][loader][perf]") {
     return;
   }
   TempDir dir;
-  const auto d = data::load_fashion_mnist(data::kFashionMnistDir, "train");
+  const auto d = data::load_fashion_mnist(data::kFashionMnistDir, data::Split::Train);
   const auto labels = d.labels_vector();
   auto time_load = [&](int parties, const std::string& method, bool compress) {
     data::PartitionRecipe r;
-    r.method = method;
+    r.method = data::parse_partition_method(method);
     r.alpha = 0.3;
     r.parties = parties;
     const auto path = dir.file(method + std::to_string(parties) + (compress ? "z" : "") + ".h5");

@@ -125,7 +125,7 @@ TEST_CASE("server optimizers: fedavg adds, fedavgm accumulates, fedadam normalis
   avg->apply(g, delta);
   CHECK(torch::equal(g, delta));
 
-  c.name = "fedavgm";
+  c.kind = federated::ServerOptimizerKind::FedAvgM;
   c.momentum = 0.5;
   auto m = federated::make_server_optimizer(c);
   g.zero_();
@@ -141,13 +141,15 @@ TEST_CASE("server optimizers: fedavg adds, fedavgm accumulates, fedadam normalis
   m2->apply(g2, delta);
   CHECK(torch::equal(g, g2));
 
-  c.name = "fedadam";
+  c.kind = federated::ServerOptimizerKind::FedAdam;
   c.lr = 0.1;
   auto adam = federated::make_server_optimizer(c);
   g.zero_();
   adam->apply(g, delta);
   // First step: m = 0.1Δ, v = 0.01Δ², step = lr·m/(|0.1Δ| + τ) ≈ lr·sign(Δ).
   CHECK(g[0].item<float>() == Approx(0.1 * 0.05 / (0.05 + 1e-3)));
-  c.name = "sgd";
-  CHECK_THROWS_WITH(federated::make_server_optimizer(c), Catch::Contains("unknown name"));
+  CHECK(adam->name() == "fedadam");
+  CHECK_THROWS_WITH(federated::parse_server_optimizer("sgd"),
+                    Catch::Contains("--server-optimizer: unknown server optimizer 'sgd'"));
+  CHECK(federated::parse_server_optimizer("fedyogi") == federated::ServerOptimizerKind::FedYogi);
 }

@@ -215,7 +215,7 @@ TEST_CASE("robust aggregators through the Aggregator factory and interface", "[r
       {1, 5, -2, 0, 4, 1, 9}, {2, 5, 7, 3, -4, 1, 8}, {10, -1, 0, 6, 4, 2, 7}};
   auto run = [&](AggregatorConfig config) {
     auto agg = make_aggregator(config, sizes, torch::kCPU, *comm);
-    CHECK(agg->name() == config.name);
+    CHECK(agg->name() == to_string(config.rule));
     agg->begin_round(RoundContext{});
     for (int k = 0; k < 3; ++k) {
       Update u;
@@ -234,7 +234,7 @@ TEST_CASE("robust aggregators through the Aggregator factory and interface", "[r
     return agg->finish(*comm);
   };
   AggregatorConfig config;
-  config.name = "median";
+  config.rule = AggregationRule::Median;
   const auto median = run(config);
   CHECK(median.totals.parties == 3);
   CHECK(median.totals.d_loss == 3);
@@ -245,16 +245,21 @@ TEST_CASE("robust aggregators through the Aggregator factory and interface", "[r
     got.insert(got.end(), m.data_ptr<float>(), m.data_ptr<float>() + m.numel());
   }
   CHECK(got == std::vector<float>{2, 5, 0, 3, 4, 1, 8});
-  config.name = "norm-bound";  // every rule is known to the factory
+  config.rule = AggregationRule::NormBound;
   CHECK(run(config).totals.parties == 3);
-  const auto names = aggregator_names();
-  for (const char* name : {"median", "trimmed-mean", "krum", "multi-krum", "norm-bound"})
-    CHECK(std::find(names.begin(), names.end(), name) != names.end());
+  // Every rule has a name and a factory, and the names parse back to the rules.
+  const auto names = aggregation_rules().names();
+  CHECK(names == std::vector<std::string>{"fedavg", "median", "trimmed-mean", "krum", "multi-krum",
+                                          "norm-bound"});
+  for (const auto& entry : aggregation_rules()) {
+    CHECK(parse_aggregation_rule(entry.name) == entry.value);
+    CHECK(entry.make != nullptr);
+  }
 }
 
 TEST_CASE("aggregation settings are checked against the parties of a round", "[robust]") {
   AggregatorConfig krum;
-  krum.name = "krum";
+  krum.rule = AggregationRule::Krum;
   krum.krum_f = 1;
   CHECK_THAT(aggregator_settings_problem(krum, 4, 1.0),
              Catch::Contains("--krum-f 1 needs more than 2f + 2 = 4 parties in a round, but 4 "
@@ -262,13 +267,13 @@ TEST_CASE("aggregation settings are checked against the parties of a round", "[r
   CHECK(aggregator_settings_problem(krum, 5, 1.0).empty());
   CHECK_FALSE(aggregator_settings_problem(krum, 8, 0.5).empty());  // 4 drawn of 8
   AggregatorConfig multi = krum;
-  multi.name = "multi-krum";
+  multi.rule = AggregationRule::MultiKrum;
   multi.krum_m = 5;
   CHECK_THAT(aggregator_settings_problem(multi, 5, 1.0),
              Catch::Contains("--krum-m 5 is more than the 4 updates Multi-Krum may average"));
   multi.krum_m = 4;
   CHECK(aggregator_settings_problem(multi, 5, 1.0).empty());
   AggregatorConfig median;
-  median.name = "median";
+  median.rule = AggregationRule::Median;
   CHECK(aggregator_settings_problem(median, 1, 1.0).empty());
 }

@@ -96,19 +96,20 @@ class RecordingRegularizer final : public train::Regularizer {
 TEST_CASE("the aggregator factory makes fedavg and refuses unknown names", "[federated]") {
   auto comm = comm::make_serial_communicator();
   const std::vector<std::int64_t> sizes = {3, 1, 2, 0};
-  auto agg = make_aggregator({"fedavg"}, sizes, torch::kCPU, *comm);
+  auto agg = make_aggregator(AggregatorConfig{}, sizes, torch::kCPU, *comm);
   CHECK(agg->name() == "fedavg");
   CHECK_THAT(agg->describe(), Catch::Contains("one fused allreduce"));
-  CHECK_THROWS_WITH(make_aggregator({"no-such-rule"}, sizes, torch::kCPU, *comm),
-                    Catch::Contains("unknown aggregator 'no-such-rule'") &&
+  CHECK_THROWS_WITH(parse_aggregation_rule("no-such-rule"),
+                    Catch::Contains("--aggregator: unknown aggregator 'no-such-rule'") &&
                         Catch::Contains("fedavg"));
-  CHECK_THROWS_AS(make_aggregator({"fedavg"}, {3, 1}, torch::kCPU, *comm), Error);
+  CHECK(parse_aggregation_rule("multi-krum") == AggregationRule::MultiKrum);
+  CHECK_THROWS_AS(make_aggregator(AggregatorConfig{}, {3, 1}, torch::kCPU, *comm), Error);
 }
 
 TEST_CASE("fedavg through the Aggregator interface: weighted mean and round totals",
           "[federated]") {
   auto comm = comm::make_serial_communicator();
-  auto agg = make_aggregator({"fedavg"}, {3, 1, 2, 0}, torch::kCPU, *comm);
+  auto agg = make_aggregator(AggregatorConfig{}, {3, 1, 2, 0}, torch::kCPU, *comm);
   for (int round = 1; round <= 2; ++round) {  // a second round starts from nothing
     agg->begin_round({round, {0, 1, 2}, 3, 0});
     agg->add(known_update(0, 1, 1.0f, 10));

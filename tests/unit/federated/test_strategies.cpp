@@ -124,7 +124,7 @@ TEST_CASE("FedNova's factor is tau_eff / tau_k over the participants", "[federat
 TEST_CASE("FedNova with equal steps equals FedAvg bit for bit; unequal steps differ",
           "[federated][strategy]") {
   auto nova = base_config();
-  nova.client.name = "fednova";
+  nova.client.strategy = ClientStrategy::FedNova;
   // Equal steps (--local-steps) over unequal shards: the factor is exactly 1.
   const std::vector<std::int64_t> uneven = {16, 24, 56};
   CHECK(same_models(run_rounds(base_config(), steps_config(3), uneven, 2),
@@ -137,7 +137,7 @@ TEST_CASE("FedNova with equal steps equals FedAvg bit for bit; unequal steps dif
 TEST_CASE("SCAFFOLD round 1 with zero variates equals FedAvg bit for bit, then corrects",
           "[federated][strategy]") {
   auto sc = base_config();
-  sc.client.name = "scaffold";
+  sc.client.strategy = ClientStrategy::Scaffold;
   const std::vector<std::int64_t> sizes = {16, 24, 40};
   CHECK(same_models(run_rounds(base_config(), steps_config(3), sizes, 1), run_rounds(sc, steps_config(3), sizes, 1)));
   CHECK_FALSE(
@@ -155,7 +155,7 @@ TEST_CASE("SCAFFOLD round 1 with zero variates equals FedAvg bit for bit, then c
 
 TEST_CASE("SCAFFOLD resumes exactly from its saved variates", "[federated][strategy]") {
   auto sc = base_config();
-  sc.client.name = "scaffold";
+  sc.client.strategy = ClientStrategy::Scaffold;
   sc.participation = 0.6;  // 2 of 3: variates of absent parties must survive too
   const std::vector<std::int64_t> sizes = {16, 24, 40};
   auto comm = comm::make_serial_communicator();
@@ -183,7 +183,7 @@ TEST_CASE("SCAFFOLD resumes exactly from its saved variates", "[federated][strat
 
 TEST_CASE("SCAFFOLD: an abandoned round leaves the variates as they were", "[federated][strategy]") {
   auto sc = base_config();
-  sc.client.name = "scaffold";
+  sc.client.strategy = ClientStrategy::Scaffold;
   const std::vector<std::int64_t> sizes = {16, 24};
   auto comm = comm::make_serial_communicator();
   FederatedTrainer t(*comm, testing::toy_model(), steps_config(2), sc,
@@ -211,13 +211,13 @@ TEST_CASE("server optimizers in their degenerate settings", "[federated][strateg
   };
   ServerOptimizerConfig avg;
   ServerOptimizerConfig avgm;
-  avgm.name = "fedavgm";
+  avgm.kind = ServerOptimizerKind::FedAvgM;
   avgm.momentum = 0;
   CHECK(torch::equal(run(avg, 2), run(avgm, 2)));  // FedAvgM without momentum is FedAvg
   ServerOptimizerConfig adam, yogi, adagrad;
-  adam.name = "fedadam";
-  yogi.name = "fedyogi";
-  adagrad.name = "fedadagrad";
+  adam.kind = ServerOptimizerKind::FedAdam;
+  yogi.kind = ServerOptimizerKind::FedYogi;
+  adagrad.kind = ServerOptimizerKind::FedAdagrad;
   adam.lr = yogi.lr = adagrad.lr = 0.05;
   // From v = 0, Yogi's first second-moment update is Adam's: v = (1 − β2)Δ².
   CHECK(torch::equal(run(adam, 1), run(yogi, 1)));

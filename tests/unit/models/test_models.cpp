@@ -47,7 +47,7 @@ TEST_CASE("DCGAN shapes for 28, 32 and 64 pixels, conditional or not", "[models]
 
 TEST_CASE("architecture strings round-trip", "[models]") {
   auto c = small_config(32, 7);
-  c.d_norm = "none";
+  c.d_norm = models::DNorm::None;
   CHECK(models::ModelConfig::parse(c.to_string()) == c);
   CHECK_THROWS_AS(models::ModelConfig::parse("dcgan q=1"), Error);
 }
@@ -75,7 +75,7 @@ TEST_CASE("architecture strings: bad numbers, ranges and missing keys are named"
 TEST_CASE("the registry knows a model's shapes without building it", "[models]") {
   for (int size : {28, 32, 64}) {
     for (int classes : {0, 3}) {
-      for (const char* norm : {"batch", "none"}) {
+      for (auto norm : {models::DNorm::Batch, models::DNorm::None}) {
         auto cfg = small_config(size, classes);
         cfg.channels = size == 32 ? 3 : 1;
         cfg.g_width = 6;
@@ -150,22 +150,24 @@ TEST_CASE("FlatAdam follows torch::optim::Adam to rounding", "[train]") {
 
 TEST_CASE("loss values on known logits", "[models]") {
   auto zero = torch::zeros({4});
-  auto bce = models::make_loss("bce");
+  auto bce = models::make_loss(models::LossKind::Bce);
   CHECK(bce->d_loss(zero, zero).item<double>() == Approx(2 * std::log(2.0)));
   CHECK(bce->g_loss(zero).item<double>() == Approx(std::log(2.0)));
-  auto hinge = models::make_loss("hinge");
+  auto hinge = models::make_loss(models::LossKind::Hinge);
   CHECK(hinge->d_loss(torch::full({2}, 2.0), torch::full({2}, -2.0)).item<double>() == 0.0);
   CHECK(hinge->g_loss(torch::full({2}, 3.0)).item<double>() == -3.0);
-  auto wgan = models::make_loss("wgan-gp", 5.0);
+  auto wgan = models::make_loss(models::LossKind::WganGp, 5.0);
   CHECK(wgan->d_loss(torch::full({2}, 1.0), torch::full({2}, 0.25)).item<double>() == -0.75);
   CHECK(wgan->gradient_penalty_weight() == 5.0);
-  CHECK_THROWS_WITH(models::make_loss("mse"), Catch::Contains("unknown loss"));
+  CHECK_THROWS_WITH(models::parse_loss("mse"), Catch::Contains("unknown loss 'mse'"));
+  CHECK(models::parse_loss("wgan-gp") == models::LossKind::WganGp);
+  CHECK(wgan->name() == "wgan-gp");
 }
 
 TEST_CASE("gradient penalty is non-negative and differentiable", "[models]") {
   torch::manual_seed(3);
   auto cfg = small_config();
-  cfg.d_norm = "none";
+  cfg.d_norm = models::DNorm::None;
   models::Gan gan(cfg);
   auto gen = compat::make_cpu_generator(3);
   auto gp = models::gradient_penalty(gan.discriminator(), torch::randn({4, 1, 28, 28}),
@@ -188,7 +190,7 @@ TEST_CASE("one local step lowers D's loss on a fixed batch", "[train]") {
     torch::NoGradGuard g;
     fake = gan.generator().forward(torch::randn({32, 8}), {});
   }
-  auto loss = models::make_loss("bce");
+  auto loss = models::make_loss(models::LossKind::Bce);
   auto d_loss = [&] {
     torch::NoGradGuard g;
     return loss->d_loss(gan.discriminator().forward(real, {}), gan.discriminator().forward(fake, {}))

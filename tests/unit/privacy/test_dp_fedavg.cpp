@@ -149,7 +149,7 @@ TEST_CASE("central and distributed noise have the same variance (fixed seed)", "
     privacy::DpFedAvg mech(*comm, dp_plan(2.0, 1.5, 1.0, sizes, mode));
     auto party = mech.update_transform();
     auto server = mech.aggregate_transform();
-    auto agg = make_aggregator({"fedavg"}, {n, 0, 0, 0}, torch::kCPU, *comm);
+    auto agg = make_aggregator(federated::AggregatorConfig{}, {n, 0, 0, 0}, torch::kCPU, *comm);
     RoundContext round{3, {}, P, 77};
     for (int k = 0; k < P; ++k) round.participants.push_back(k);
     agg->begin_round(round);

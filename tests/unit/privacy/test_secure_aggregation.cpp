@@ -294,7 +294,7 @@ TEST_CASE("secure aggregator: FedAvg's sums within the fixed-point rounding; rob
   for (std::size_t i = 0; i < sizes.size(); ++i)
     CHECK((a.sums[i] - b.sums[i]).abs().max().item<double>() <= 1.5 * codec.resolution());
   // A rule that needs the individual updates cannot run on masked ones.
-  rule.name = "median";
+  rule.rule = federated::AggregationRule::Median;
   try {
     make_secure_fedavg_aggregator(secure_config, rule, sizes, torch::kCPU, *comm);
     FAIL("expected an error");
@@ -387,7 +387,8 @@ TEST_CASE("secure aggregator: values beyond the range are clamped, never wrapped
       config.dp.enabled = true;
       config.dp.clip = 0.5;
     }
-    auto secure = make_secure_fedavg_aggregator(config, {"fedavg"}, sizes, torch::kCPU, *comm);
+    auto secure = make_secure_fedavg_aggregator(config, federated::AggregatorConfig{}, sizes,
+                                                torch::kCPU, *comm);
     secure->begin_round(round);
     // Values far beyond the range: unclamped, 1e30·5 would wrap any 64-bit fixed point.
     const std::vector<std::vector<float>> x = {{1e30f, -1e30f, 0.25f, 3.0f},

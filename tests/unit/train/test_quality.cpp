@@ -22,7 +22,7 @@ using fedgan::run::GeneratorEma;
 
 namespace {
 
-ModelConfig tiny_config(const std::string& d_norm = "batch") {
+ModelConfig tiny_config(models::DNorm d_norm = models::DNorm::Batch) {
   ModelConfig c;
   c.latent_dim = 8;
   c.g_width = 8;
@@ -168,7 +168,7 @@ TEST_CASE("spectral normalisation: sigma converges to the top singular value", "
 
 TEST_CASE("a spectral D keeps its u vectors as buffers in the flat model", "[quality]") {
   torch::manual_seed(12);
-  Gan gan(tiny_config("spectral"));
+  Gan gan(tiny_config(models::DNorm::Spectral));
   auto& flat = gan.d_flat();
   int u_count = 0;
   for (const auto& e : flat.entries()) {
@@ -184,7 +184,8 @@ TEST_CASE("a spectral D keeps its u vectors as buffers in the flat model", "[qua
   gan.train(true);
   gan.discriminator().forward(torch::randn({4, 1, 28, 28}), {});
   CHECK_FALSE(torch::equal(flat.buffers_view(), before));  // u moved, in the flat buffer
-  CHECK(ModelConfig::parse(tiny_config("spectral").to_string()).d_norm == "spectral");
+  CHECK(ModelConfig::parse(tiny_config(models::DNorm::Spectral).to_string()).d_norm ==
+        models::DNorm::Spectral);
 }
 
 TEST_CASE("learning-rate schedules run from 1 to the final ratio", "[quality]") {
@@ -229,7 +230,7 @@ TEST_CASE("limited-data local training: augmentation, R1, spectral D, ADA statis
           "[quality]") {
   auto run = [](double p) {
     torch::manual_seed(14);
-    Gan gan(tiny_config("spectral"));
+    Gan gan(tiny_config(models::DNorm::Spectral));
     LocalTrainConfig cfg;
     cfg.local_steps = 4;
     cfg.batch_size = 8;

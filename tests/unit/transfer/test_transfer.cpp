@@ -89,7 +89,7 @@ TEST_CASE("frozen parameters do not change over rounds and leave the allreduce",
   federated::FederatedConfig fc;
   fc.freeze_g.freeze_blocks = 1;
   fc.freeze_d.freeze_blocks = 1;
-  fc.server.name = "fedadam";
+  fc.server.kind = federated::ServerOptimizerKind::FedAdam;
   train::LocalTrainConfig lc;
   lc.local_steps = 3;
   lc.batch_size = 8;

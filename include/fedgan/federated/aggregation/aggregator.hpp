@@ -17,18 +17,11 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
+#include "fedgan/core/choice.hpp"
+#include "fedgan/federated/aggregation/aggregation_rule.hpp"
 #include "fedgan/federated/round/update.hpp"
 
 namespace fedgan::federated {
-
-struct AggregatorConfig {
-  AggregatorConfig(std::string rule = "fedavg") : name(std::move(rule)) {}  // NOLINT: implicit
-  std::string name;  // one of aggregator_names()
-  // Robust rules (federated/robust.hpp): trimmed-mean's β, Krum's f and Multi-Krum's m.
-  double trim_beta = 0.1;
-  int krum_f = 1;
-  int krum_m = 0;  // 0: P − f
-};
 
 // Why these aggregation settings cannot work with `parties` parties of which ⌈participation·P⌉
 // take part in a round ("" when they can): Krum's f against the participants, Multi-Krum's m.
@@ -97,11 +90,22 @@ using AggregatorFactory = std::function<std::unique_ptr<Aggregator>(
     std::vector<std::int64_t> segment_sizes, const torch::Device& device,
     comm::Communicator& comm)>;
 
-// The names make_aggregator knows (for --aggregator's check).
-std::vector<std::string> aggregator_names();
+// --aggregator: each rule's name, help and factory (`segment_sizes` values per Segment, buffers
+// on `device`).
+struct AggregatorChoice {
+  AggregationRule value;
+  const char* name;
+  const char* help;
+  std::unique_ptr<Aggregator> (*make)(const AggregatorConfig& config,
+                                      std::vector<std::int64_t> segment_sizes,
+                                      const torch::Device& device);
+};
+const ChoiceTable<AggregatorChoice>& aggregation_rules();
+// fedgan::Error naming --aggregator and the rules for an unknown name.
+AggregationRule parse_aggregation_rule(const std::string& name);
 
-// `segment_sizes`: values per Segment (the plans' index counts); the buffers live on `device`.
-// fedgan::Error for an unknown name.
+// The aggregator of config.rule. `segment_sizes`: values per Segment (the plans' index counts);
+// the buffers live on `device`.
 std::unique_ptr<Aggregator> make_aggregator(const AggregatorConfig& config,
                                             std::vector<std::int64_t> segment_sizes,
                                             const torch::Device& device,

@@ -20,7 +20,7 @@ class FedAvgAggregator final : public Aggregator {
   // The buffer lives on `device`: on a GPU the deltas are added there and the backend reduces
   // it in place (NCCL) or through one host copy each way (MPI).
   FedAvgAggregator(std::vector<std::int64_t> segment_sizes, const torch::Device& device);
-  std::string name() const override { return "fedavg"; }
+  std::string name() const override { return to_string(AggregationRule::FedAvg); }
   std::string describe() const override;
 
  protected:

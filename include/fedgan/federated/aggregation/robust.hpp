@@ -17,22 +17,10 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
+#include "fedgan/federated/aggregation/aggregation_rule.hpp"
 #include "fedgan/federated/aggregation/coordinate_shards.hpp"
 
 namespace fedgan::federated {
-
-enum class RobustRule { Median, TrimmedMean, Krum, MultiKrum, NormBound };
-
-// "median", "trimmed-mean", "krum", "multi-krum", "norm-bound"; throws naming --aggregator.
-RobustRule parse_robust_rule(const std::string& name);
-std::string to_string(RobustRule rule);
-
-struct RobustConfig {
-  RobustRule rule = RobustRule::Median;
-  double trim_beta = 0.1;  // trimmed mean: drop ⌊β·P⌋ values at each end; 0 ≤ β < 0.5
-  int krum_f = 1;          // Krum: Byzantine parties tolerated; needs P > 2f + 2
-  int krum_m = 0;          // Multi-Krum: updates averaged; 0 = P − f (capped at P − f)
-};
 
 struct RobustResult {
   std::vector<float> update;       // N values, the same on every rank; empty when no party came
@@ -44,9 +32,10 @@ struct RobustResult {
 };
 
 // Collective: every rank calls it in the same round with its own (possibly no) updates, each
-// `numel` values long. Errors that depend on the gathered parties (unequal lengths, too few
-// parties for Krum's f) are collective fedgan::Errors on every rank.
-RobustResult robust_aggregate(comm::Communicator& comm, const RobustConfig& config,
+// `numel` values long; `config.rule` is a robust rule (is_robust). Errors that depend on the
+// gathered parties (unequal lengths, too few parties for Krum's f) are collective fedgan::Errors on
+// every rank.
+RobustResult robust_aggregate(comm::Communicator& comm, const AggregatorConfig& config,
                               const std::vector<PartyVector>& mine, std::int64_t numel);
 
 }  // namespace fedgan::federated

@@ -11,7 +11,7 @@
 
 namespace fedgan::federated {
 
-std::unique_ptr<Aggregator> make_robust_aggregator(const RobustConfig& config,
+std::unique_ptr<Aggregator> make_robust_aggregator(const AggregatorConfig& config,
                                                    std::vector<std::int64_t> segment_sizes,
                                                    const torch::Device& device);
 

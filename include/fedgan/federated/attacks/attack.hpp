@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "fedgan/core/choice.hpp"
+
 namespace fedgan::federated {
 
 struct AttackSpec {
@@ -25,6 +27,16 @@ struct AttackSpec {
   bool active() const { return kind != Kind::None && !attackers.empty(); }
   bool attacks(int party) const;
 };
+
+// --attack's kinds: name, help, and the value a kind takes after ':' (nullptr: none).
+struct AttackChoice {
+  AttackSpec::Kind value;
+  const char* name;
+  const char* help;
+  const char* parameter;  // "K" of scale:K
+  const char* example;    // "scale:10", for a message
+};
+const ChoiceTable<AttackChoice>& attack_kinds();
 
 // Parses --attack ("none", "sign-flip", "scale:K", "gaussian:σ", "nan") and --attackers (a
 // comma-separated list of party ids, e.g. "0,3"; empty for none). Errors name the flag and

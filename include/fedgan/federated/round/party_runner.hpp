@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "fedgan/core/choice.hpp"
 #include "fedgan/data/party_data.hpp"
 #include "fedgan/federated/attacks/attack.hpp"
 #include "fedgan/federated/round/debug_hooks.hpp"
@@ -24,8 +25,10 @@
 
 namespace fedgan::federated {
 
-// Adam state of a party across rounds: fresh every round, or its own moments kept.
+// Adam state of a party across rounds: fresh every round, or its own moments kept
+// (--optimizer-state reset | keep).
 enum class OptimizerState { Reset, Keep };
+const ChoiceTable<Choice<OptimizerState>>& optimizer_states();
 
 struct LocalParty {
   int id = 0;  // global party id

@@ -12,10 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "fedgan/core/choice.hpp"
+
 namespace fedgan::federated {
 
+enum class ServerOptimizerKind { FedAvg, FedAvgM, FedAdam, FedYogi, FedAdagrad };
+
 struct ServerOptimizerConfig {
-  std::string name = "fedavg";  // one of server_optimizer_names()
+  ServerOptimizerKind kind = ServerOptimizerKind::FedAvg;
   double lr = 1.0;
   double momentum = 0.9;  // fedavgm
   double beta1 = 0.9;     // fedadam, fedyogi, fedadagrad
@@ -34,7 +38,19 @@ class ServerOptimizer {
   virtual void load_state(const std::map<std::string, torch::Tensor>&) {}
 };
 
+// --server-optimizer: each optimizer's name, help and factory.
+struct ServerOptimizerChoice {
+  ServerOptimizerKind value;
+  const char* name;
+  const char* help;
+  std::unique_ptr<ServerOptimizer> (*make)(const ServerOptimizerConfig& config);
+};
+const ChoiceTable<ServerOptimizerChoice>& server_optimizers();
+// fedgan::Error naming --server-optimizer and the names for an unknown name.
+ServerOptimizerKind parse_server_optimizer(const std::string& name);
+std::string to_string(ServerOptimizerKind kind);
+
+// The optimizer of config.kind; fedgan::Error for settings out of range.
 std::unique_ptr<ServerOptimizer> make_server_optimizer(const ServerOptimizerConfig& config);
-std::vector<std::string> server_optimizer_names();
 
 }  // namespace fedgan::federated

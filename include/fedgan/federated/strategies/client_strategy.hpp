@@ -18,19 +18,25 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
-#include "fedgan/federated/server/server_step.hpp"
+#include "fedgan/core/choice.hpp"
 #include "fedgan/federated/round/transforms.hpp"
+#include "fedgan/federated/server/server_step.hpp"
 #include "fedgan/train/local_trainer.hpp"
 #include "fedgan/train/regularizer.hpp"
 
 namespace fedgan::federated {
 
-struct ClientStrategyConfig {
-  std::string name = "fedavg";  // fedavg | fednova | scaffold
-  double prox_mu = 0;           // FedProx μ (0: no proximal term); composes with any name
-};
+// --client-strategy; FederatedTrainer's constructor installs each one's hooks.
+enum class ClientStrategy { FedAvg, FedNova, Scaffold };
+const ChoiceTable<Choice<ClientStrategy>>& client_strategies();
+// fedgan::Error naming --client-strategy and the names for an unknown name.
+ClientStrategy parse_client_strategy(const std::string& name);
+std::string to_string(ClientStrategy strategy);
 
-std::vector<std::string> client_strategy_names();
+struct ClientStrategyConfig {
+  ClientStrategy strategy = ClientStrategy::FedAvg;
+  double prox_mu = 0;  // FedProx μ (0: no proximal term); composes with any strategy
+};
 
 // FedProx's proximal gradient μ(w − w_global) on the trainable parameters of G and D.
 class FedProxRegularizer final : public train::Regularizer {
@@ -50,7 +56,7 @@ class FedProxRegularizer final : public train::Regularizer {
 // Buffers (BatchNorm statistics) are averaged as under FedAvg.
 class FedNovaTransform final : public UpdateTransform {
  public:
-  std::string name() const override { return "fednova"; }
+  std::string name() const override { return to_string(ClientStrategy::FedNova); }
   void apply(Update& update, const RoundContext& round) override;
   // τ_eff / τ_k for party k in this round (exposed for tests).
   static double factor(int party, const RoundContext& round);
