@@ -58,7 +58,8 @@ CLI::Validator lr_mult_list(const std::string& option) {
                    "PREFIX=MULT,...");
 }
 
-// Limited-data GAN training (docs/reference.md, "Small data"): augmentation, ADA, R1, schedule, G EMA.
+// Limited-data GAN training (docs/reference.md, "Small data"): augmentation, ADA, R1, schedule,
+// G EMA.
 void add_small_data_options(CLI::App& sub, TrainOptions& o) {
   run::RunConfig& r = o.run;
   sub.add_option("--diffaug", o.diffaug,
@@ -99,9 +100,8 @@ void add_small_data_options(CLI::App& sub, TrainOptions& o) {
       ->check(in_range(0, 1, End::Closed, End::Open));
 }
 
-}  // namespace
-
-void add_train_options(CLI::App& sub, TrainOptions& options) {
+// Options: the run: data, output folder, resume, rounds and who takes part.
+void add_run_options(CLI::App& sub, TrainOptions& options) {
   TrainOptions& o = options;
   run::RunConfig& r = options.run;
   // A repeated option takes its last value, so scripts can override a base command line.
@@ -135,6 +135,12 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                  "virtual parties per rank (0: all parties of the file over the ranks)")
       ->capture_default_str()
       ->check(non_negative());
+}
+
+// Options: each party's local training: steps, batch, optimizers, loss, party state.
+void add_local_options(CLI::App& sub, TrainOptions& options) {
+  TrainOptions& o = options;
+  run::RunConfig& r = options.run;
   sub.add_option("--local-epochs", r.local.local_epochs, "local epochs per round")
       ->capture_default_str()
       ->check(non_negative());
@@ -167,6 +173,12 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                "keep BatchNorm running statistics per party (the global model gets the mean)");
   sub.add_flag("--skip-nonfinite", r.federated.skip_nonfinite,
                "drop a party whose update is NaN/inf instead of stopping the run");
+}
+
+// Options: the server step and the client strategy.
+void add_strategy_options(CLI::App& sub, TrainOptions& options) {
+  TrainOptions& o = options;
+  run::RunConfig& r = options.run;
   add_choice(sub, o.server_optimizer, federated::server_optimizers(),
              "how the server moves the global model by the round's mean update");
   sub.add_option("--server-lr", r.federated.server.lr, "server step size")
@@ -194,6 +206,12 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                  "in every party's local objective, G and D; 0: none")
       ->capture_default_str()
       ->check(non_negative_float());
+}
+
+// Options: how updates are combined: the rule, secure aggregation, simulated attacks.
+void add_aggregation_options(CLI::App& sub, TrainOptions& options) {
+  TrainOptions& o = options;
+  run::RunConfig& r = options.run;
   add_choice(sub, o.aggregator, federated::aggregation_rules(),
              "how the round's updates are combined");
   sub.add_flag("--secure-agg", r.secure_agg.enabled,
@@ -242,6 +260,12 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                  "(testing) the attacking parties' ids, comma-separated, e.g. 0,3")
       ->capture_default_str()
       ->check(attack_validator(true));
+}
+
+// Options: the seed and the model.
+void add_model_options(CLI::App& sub, TrainOptions& options) {
+  TrainOptions& o = options;
+  run::RunConfig& r = options.run;
   sub.add_option("--seed", r.federated.seed, "seed of every random draw")->capture_default_str();
   sub.add_option("--latent-dim", r.model.latent_dim, "size of z")
       ->capture_default_str()
@@ -257,6 +281,12 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
       ->capture_default_str()
       ->check(CLI::IsMember(models::ModelRegistry::instance().families()));
   sub.add_flag("--conditional", r.conditional, "label-conditional G (embedding) and D (projection)");
+}
+
+// Options: devices, collectives, precision and the step form.
+void add_device_options(CLI::App& sub, TrainOptions& options) {
+  TrainOptions& o = options;
+  run::RunConfig& r = options.run;
   add_choice(sub, o.device, device_kinds(), "where each rank computes",
              "a rank's GPU is its rank on the node modulo the visible GPUs");
   add_choice(sub, o.comm, comm_kinds(), "how GPU models are summed");
@@ -265,6 +295,12 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
                "GPU: only deterministic algorithms (an op without one is an error); the CPU "
                "is always deterministic");
   add_choice(sub, o.g_fake, train::g_fake_choices(), "the G step's fake batch");
+}
+
+// Options: limited-data training, then checkpoints, sample grids, evaluation and the test hooks.
+void add_output_options(CLI::App& sub, TrainOptions& options) {
+  TrainOptions& o = options;
+  run::RunConfig& r = options.run;
   add_small_data_options(sub, o);
   sub.add_option("--checkpoint-every", r.checkpoint_every, "rounds between checkpoints")
       ->capture_default_str()
@@ -293,6 +329,19 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
       ->group("");
   nan_party->group("");
   nan_round->group("");
+}
+
+}  // namespace
+
+void add_train_options(CLI::App& sub, TrainOptions& options) {
+  // The groups in the order --help and a run's config.toml list them.
+  add_run_options(sub, options);
+  add_local_options(sub, options);
+  add_strategy_options(sub, options);
+  add_aggregation_options(sub, options);
+  add_model_options(sub, options);
+  add_device_options(sub, options);
+  add_output_options(sub, options);
 }
 
 void add_transfer_options(CLI::App& sub, TrainOptions& options) {
