@@ -227,7 +227,8 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
           },
                         "--secagg-drop", "PARTY@ROUND"));
   sub.add_option("--trim-beta", r.federated.aggregator.trim_beta,
-                 "trimmed-mean: drop floor(beta*P) values at each end of every coordinate")
+                 "trimmed-mean: drop floor(beta*m) of the m values at each end of every "
+                 "coordinate; refused when that is 0 for the parties of a round (beta < 1/m)")
       ->capture_default_str()
       ->check(in_range(0, 0.5, End::Closed, End::Open));
   sub.add_option("--krum-f", r.federated.aggregator.krum_f,

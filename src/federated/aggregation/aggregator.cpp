@@ -95,8 +95,10 @@ std::vector<std::string> aggregator_names() {
 
 std::string aggregator_settings_problem(const AggregatorConfig& config, int parties,
                                         double participation) {
-  if (config.name != "krum" && config.name != "multi-krum") return "";
   const int drawn = static_cast<int>(sample_participants(parties, participation, 0, 1).size());
+  if (config.name == "trimmed-mean")
+    return trimmed_mean_setup_problem(config.trim_beta, drawn, parties, participation);
+  if (config.name != "krum" && config.name != "multi-krum") return "";
   const int f = config.krum_f;
   if (drawn <= 2 * f + 2)
     return "--aggregator " + config.name + " --krum-f " + std::to_string(f) + " needs more than " +

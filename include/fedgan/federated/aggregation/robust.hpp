@@ -29,7 +29,7 @@ std::string to_string(RobustRule rule);
 
 struct RobustConfig {
   RobustRule rule = RobustRule::Median;
-  double trim_beta = 0.1;  // trimmed mean: drop ⌊β·P⌋ values at each end; 0 ≤ β < 0.5
+  double trim_beta = 0.1;  // trimmed mean: drop ⌊β·m⌋ of the m values at each end; 0 ≤ β < 0.5
   int krum_f = 1;          // Krum: Byzantine parties tolerated; needs P > 2f + 2
   int krum_m = 0;          // Multi-Krum: updates averaged; 0 = P − f (capped at P − f)
 };
@@ -42,6 +42,15 @@ struct RobustResult {
   double bound = 0;                // norm-bound: the median norm every update was clipped to
   std::int64_t buffer_values = 0;  // floats this rank held for the rule beyond its own updates
 };
+
+// The trimmed mean against the m updates of a round (⌊β·m⌋ = 0 keeps every value: an unweighted
+// mean that protects against no attacker). At setup, m = the parties drawn per round (`drawn` of
+// `parties`, --participation `participation`): "" when ⌊β·m⌋ ≥ 1, else the refusal, naming β, m,
+// ⌊β·m⌋ = 0, the smallest β that trims one per side (1/m) and what to do.
+std::string trimmed_mean_setup_problem(double beta, int drawn, int parties, double participation);
+// In a round where only `arrived` of the `drawn` parties' updates reached the rule (the others
+// skipped with --skip-nonfinite): "" when ⌊β·arrived⌋ ≥ 1, else the warning for round `round`.
+std::string trimmed_mean_round_warning(double beta, int arrived, int drawn, int round);
 
 // Collective: every rank calls it in the same round with its own (possibly no) updates, each
 // `numel` values long. Errors that depend on the gathered parties (unequal lengths, too few
