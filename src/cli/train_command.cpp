@@ -294,9 +294,10 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
   sub.add_option("--checkpoint-every", r.checkpoint_every, "rounds between checkpoints")
       ->capture_default_str()
       ->check(positive());
-  sub.add_option("--sample-every", r.sample_every, "rounds between sample grids")
+  sub.add_option("--sample-every", r.sample_every,
+                 "rounds between sample grids (and one at the last round); 0: never")
       ->capture_default_str()
-      ->check(positive());
+      ->check(non_negative());
   sub.add_option("--eval-every", r.eval_every,
                  "rounds between evaluations (FID-all, FID-avg, KID, precision/recall in "
                  "metrics.csv); 0: never")

@@ -161,7 +161,9 @@ RunOutcome TrainingRun::run() {
   if (s.comm.is_root())
     spdlog::info("done in {}: checkpoint {}, samples {}",
                  hms(std::chrono::duration<double>(Clock::now() - t_start).count()),
-                 s.run.latest_checkpoint(), s.run.samples(rounds));
+                 s.run.latest_checkpoint(),
+                 s.config.sample_every > 0 ? s.run.samples(rounds)
+                                           : std::string("none (--sample-every 0)"));
   return RunOutcome::Finished;
 }
 
