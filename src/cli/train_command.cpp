@@ -241,7 +241,8 @@ void add_aggregation_options(CLI::App& sub, TrainOptions& options) {
           },
                         "--secagg-drop", "PARTY@ROUND"));
   sub.add_option("--trim-beta", r.federated.aggregator.trim_beta,
-                 "trimmed-mean: drop floor(beta*P) values at each end of every coordinate")
+                 "trimmed-mean: drop floor(beta*m) of the m values at each end of every "
+                 "coordinate; refused when that is 0 for the parties of a round (beta < 1/m)")
       ->capture_default_str()
       ->check(in_range(0, 0.5, End::Closed, End::Open));
   sub.add_option("--krum-f", r.federated.aggregator.krum_f,
@@ -305,9 +306,10 @@ void add_output_options(CLI::App& sub, TrainOptions& options) {
   sub.add_option("--checkpoint-every", r.checkpoint_every, "rounds between checkpoints")
       ->capture_default_str()
       ->check(positive());
-  sub.add_option("--sample-every", r.sample_every, "rounds between sample grids")
+  sub.add_option("--sample-every", r.sample_every,
+                 "rounds between sample grids (and one at the last round); 0: never")
       ->capture_default_str()
-      ->check(positive());
+      ->check(non_negative());
   sub.add_option("--eval-every", r.eval_every,
                  "rounds between evaluations (FID-all, FID-avg, KID, precision/recall in "
                  "metrics.csv); 0: never")

@@ -155,11 +155,6 @@ RunOutcome TrainingRun::run() {
     const RoundReport r = s.trainer->run_round(static_cast<int>(round),
                                                [&] { return debug_stop || stop_requested(); });
     if (r.interrupted) return s.preempted(round);
-    if (s.dp) {
-      // Noised BatchNorm variances below zero would make eval-mode samples NaN.
-      for (auto* flat : {&s.trainer->global().g_flat(), &s.trainer->global().d_flat()})
-        privacy::clamp_running_variances(*flat, privacy::kRunningVarFloor);
-    }
     s.check_round(round, r);
     s.update_ema(round);
     s.write_outputs(round);
@@ -179,7 +174,9 @@ RunOutcome TrainingRun::run() {
   if (s.comm.is_root())
     spdlog::info("done in {}: checkpoint {}, samples {}",
                  hms(std::chrono::duration<double>(Clock::now() - t_start).count()),
-                 s.run.latest_checkpoint(), s.run.samples(rounds));
+                 s.run.latest_checkpoint(),
+                 s.config.sample_every > 0 ? s.run.samples(rounds)
+                                           : std::string("none (--sample-every 0)"));
   return RunOutcome::Finished;
 }
 
@@ -197,16 +194,8 @@ void TrainingRun::Impl::check_round(std::int64_t round, const RoundReport& r) {
                     "(nothing was written for this round). Lower --lr-g/--lr-d, or resume "
                     "from an earlier checkpoint",
                 /*collective=*/true);
-  if (!torch::isfinite(trainer->global().g_flat().flat()).all().item<bool>() ||
-      !torch::isfinite(trainer->global().d_flat().flat()).all().item<bool>())
-    throw Error("round " + std::to_string(round) +
-                    ": the global model holds NaN/inf after "
-                    "the server step (--server-optimizer " +
-                    federated::to_string(config.federated.server.kind) + ", --server-lr " +
-                    cell(config.federated.server.lr) +
-                    "); stopping "
-                    "before it is saved",
-                /*collective=*/true);
+  // A model left unusable by the server step never gets here: the round checks it
+  // (federated/round/model_guard.hpp) and stops every rank before anything is written.
 }
 
 // Rank 0: the metrics row and the round's log line.

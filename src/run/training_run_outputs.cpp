@@ -129,7 +129,8 @@ void TrainingRun::Impl::write_outputs(std::int64_t round) {
   const auto party_state =
       checkpoint_now ? gather_party_state() : std::map<std::string, torch::Tensor>{};
   comm::run_on_root(comm, [&] {
-    if (round % config.sample_every == 0 || round == rounds)
+    // --sample-every 0: no grids at all, also not at the last round (as --eval-every 0).
+    if (config.sample_every > 0 && (round % config.sample_every == 0 || round == rounds))
       io::write_png_grid(run.samples(round), sample_images(shown(), config.federated.seed, 64), 8);
     if (checkpoint_now) {
       const auto ck = checkpoint(round, party_state);

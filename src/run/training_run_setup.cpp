@@ -102,7 +102,15 @@ void TrainingRun::Impl::make_trainer(std::vector<LocalParty> parties) {
   fed.aggregator_factory = aggregator_factory();
   // Under DP the accountant assumes Poisson sampling at rate q = --participation.
   fed.poisson_sampling = config.dp.enabled;
-  if (config.dp.enabled) make_dp(parties);
+  if (config.dp.enabled) {
+    make_dp(parties);
+    // Noised BatchNorm variances below zero would make eval-mode samples NaN (post-processing,
+    // after each server step and before the round's model check).
+    fed.after_server_step = [](models::Gan& gan) {
+      for (auto* flat : {&gan.g_flat(), &gan.d_flat()})
+        privacy::clamp_running_variances(*flat, privacy::kRunningVarFloor);
+    };
+  }
   comm::Communicator& round_comm = rank_device.round_comm(comm);
   trainer = comm::collective_try(comm, [&] {
     return std::make_unique<FederatedTrainer>(round_comm, model, config.local, fed,

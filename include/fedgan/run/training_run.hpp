@@ -42,7 +42,7 @@ struct RunConfig {
   bool conditional = false;        // label-conditional G and D (dataset needs labels)
   int parties_per_rank = 0;        // 0: all parties of the file, spread over the ranks
   int checkpoint_every = 5;
-  int sample_every = 1;
+  int sample_every = 1;            // > 0: a sample grid every K rounds and the last; 0: never
   int eval_every = 0;              // > 0: FID/KID/precision/recall every K rounds
   std::string evaluator;           // evaluator file (fedgan evaluator)
   std::int64_t eval_n = 2000;      // generated samples per evaluation

@@ -85,8 +85,10 @@ RoundTotals Aggregator::sum_totals(comm::Communicator& comm, const RoundTotals& 
 
 std::string aggregator_settings_problem(const AggregatorConfig& config, int parties,
                                         double participation) {
-  if (config.rule != AggregationRule::Krum && config.rule != AggregationRule::MultiKrum) return "";
   const int drawn = static_cast<int>(sample_participants(parties, participation, 0, 1).size());
+  if (config.rule == AggregationRule::TrimmedMean)
+    return trimmed_mean_setup_problem(config.trim_beta, drawn, parties, participation);
+  if (config.rule != AggregationRule::Krum && config.rule != AggregationRule::MultiKrum) return "";
   const int f = config.krum_f;
   if (drawn <= 2 * f + 2)
     return "--aggregator " + to_string(config.rule) + " --krum-f " + std::to_string(f) +

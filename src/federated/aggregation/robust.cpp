@@ -3,11 +3,61 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "fedgan/core/error.hpp"
 #include "fedgan/federated/aggregation/robust_rules.hpp"
 
 namespace fedgan::federated {
+namespace {
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", v);
+  return buf;
+}
+
+// "floor(beta*m) = floor(0.1*8) = 0"
+std::string trimmed_arithmetic(double beta, int m) {
+  return "floor(beta*m) = floor(" + number(beta) + "*" + std::to_string(m) +
+         ") = " + std::to_string(trimmed_count(beta, m));
+}
+
+// What trims one value per end of m: the smallest --trim-beta, 1/m, as a number the option
+// accepts (rounded up in the 4th decimal, so that β·m ≥ 1); none below 0.5 when m ≤ 2.
+std::string one_per_side(int m) {
+  if (m <= 2)
+    return "with m = " + std::to_string(m) + " no --trim-beta below 0.5 trims one per side";
+  return "the smallest --trim-beta that trims one per side is 1/m = 1/" + std::to_string(m) +
+         ", i.e. --trim-beta " + number(std::ceil(1e4 / m) / 1e4);
+}
+
+}  // namespace
+
+std::string trimmed_mean_setup_problem(double beta, int drawn, int parties,
+                                       double participation) {
+  if (trimmed_count(beta, drawn) >= 1) return "";
+  return "--aggregator trimmed-mean --trim-beta " + number(beta) + " would trim " +
+         trimmed_arithmetic(beta, drawn) + " updates at each end, m = " + std::to_string(drawn) +
+         " parties taking part in a round (of " + std::to_string(parties) +
+         ", --participation " + number(participation) +
+         "): every round would be an unweighted mean that protects against no attacker; " +
+         one_per_side(drawn) +
+         (drawn <= 2 ? ": use --aggregator median, or more parties per round"
+                     : ": raise --trim-beta to at least that, or use --aggregator median");
+}
+
+std::string trimmed_mean_round_warning(double beta, int arrived, int drawn, int round) {
+  if (arrived <= 0 || trimmed_count(beta, arrived) >= 1) return "";
+  return "round " + std::to_string(round) + ": --aggregator trimmed-mean --trim-beta " +
+         number(beta) + " trimmed " + trimmed_arithmetic(beta, arrived) +
+         " updates at each end: only m = " + std::to_string(arrived) + " of the " +
+         std::to_string(drawn) +
+         " parties drawn sent an update (the others were skipped, --skip-nonfinite), so this "
+         "round's aggregate is an unweighted mean that protects against no attacker (" +
+         one_per_side(arrived) + ")";
+}
+
 namespace {
 
 // Krum and Multi-Krum on the shards: one Gram allreduce, the same choice on every rank, the

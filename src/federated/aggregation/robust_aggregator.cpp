@@ -1,6 +1,8 @@
 // Robust aggregators (see include/fedgan/federated/aggregation/robust_aggregator.hpp).
 #include "fedgan/federated/aggregation/robust_aggregator.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 
 namespace fedgan::federated {
@@ -45,6 +47,14 @@ class RobustAggregator final : public Aggregator {
     for (const auto& u : m_updates) mine.push_back({u.party, u.weight, u.values.data_ptr<float>()});
     const RobustResult result = robust_aggregate(comm, m_config, mine, layout().numel());
     m_updates.clear();  // the memory goes back before the server step
+    // Fewer updates than parties drawn (skipped ones) can leave the trimmed mean trimming
+    // nothing: say so, every round it happens (setup refuses it for a full round).
+    if (m_config.rule == AggregationRule::TrimmedMean && comm.rank() == 0) {
+      const auto warning =
+          trimmed_mean_round_warning(m_config.trim_beta, result.parties,
+                                     static_cast<int>(round().participants.size()), round().round);
+      if (!warning.empty()) spdlog::warn("{}", warning);
+    }
     out.total_weight = result.total_weight;
     const auto options = torch::TensorOptions().dtype(torch::kFloat64).device(m_device);
     if (result.parties == 0) {

@@ -7,6 +7,7 @@
 
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/core/error.hpp"
+#include "fedgan/federated/round/model_guard.hpp"
 #include "fedgan/io/checkpoint_keys.hpp"
 #include "fedgan/transfer/kd_regularizer.hpp"
 
@@ -154,8 +155,16 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   }
   report.ada_p = m_ada.probability();
   // An abandoned round (secure aggregation lost too many parties) releases nothing.
-  if (aggregate.abandoned.empty() && (report.parties > 0 || aggregate.apply_when_empty))
+  const bool step =
+      aggregate.abandoned.empty() && (report.parties > 0 || aggregate.apply_when_empty);
+  torch::Tensor g_before, d_before;  // put back if the step leaves an unusable model
+  if (step) {
+    g_before = m_global->g_flat().snapshot();
+    d_before = m_global->d_flat().snapshot();
     m_server->apply(*m_global, aggregate);
+  }
+  if (m_config.after_server_step) m_config.after_server_step(*m_global);
+  if (step) check_global_model(report, aggregate, g_before, d_before);
   report.aggregate_s = seconds_since(t_aggregate);
   report.wall_s = seconds_since(t_round);
   return report;
@@ -231,6 +240,52 @@ bool FederatedTrainer::agree(const LocalRound& local, RoundReport& report) {
                 /*collective=*/true);
   }
   return true;
+}
+
+void FederatedTrainer::check_global_model(const RoundReport& report,
+                                          const AggregateResult& aggregate,
+                                          const torch::Tensor& g_before,
+                                          const torch::Tensor& d_before) {
+  const ModelHealth health = inspect_model(*m_global);
+  std::string message;
+  if (!health.ok()) {
+    RoundSuspects s;
+    s.round = report.round;
+    s.aggregator = m_aggregator->name();
+    s.parties = report.parties;
+    s.denominator = aggregate.denominator;
+    auto max_abs_mean = [&](Segment params, Segment buffers) {
+      double m = 0;
+      for (auto seg : {params, buffers})
+        if (aggregate.sums[seg].numel() > 0)
+          m = std::max(m, aggregate.sums[seg].abs().max().item<double>() /
+                              std::abs(aggregate.denominator));
+      return m;
+    };
+    s.g_mean_max_abs = max_abs_mean(kGParams, kGBuffers);
+    s.d_mean_max_abs = max_abs_mean(kDParams, kDBuffers);
+    const auto& attack = m_config.attack;
+    if (attack.active()) {
+      std::string ids;
+      for (int id : attack.attackers) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+      s.attack = attack_name(attack) + " by parties " + ids;
+    }
+    s.server_optimizer = to_string(m_config.server.kind);
+    s.server_lr = m_config.server.lr;
+    s.lr_g = m_runner->trainer().config().lr_g;
+    s.lr_d = m_runner->trainer().config().lr_d;
+    message = unusable_model_message(health, s);
+  }
+  try {
+    // Every rank inspected the same model; agreeing costs one int64 and keeps ranks together
+    // even if a probe's last bits differed between machines.
+    m_comm.agree_ok(health.ok(), message);
+  } catch (...) {
+    torch::NoGradGuard no_grad;
+    m_global->g_flat().flat().copy_(g_before);
+    m_global->d_flat().flat().copy_(d_before);
+    throw;
+  }
 }
 
 void FederatedTrainer::gather_party_table() {

@@ -24,7 +24,8 @@
 namespace fedgan::federated {
 
 // Why these aggregation settings cannot work with `parties` parties of which ⌈participation·P⌉
-// take part in a round ("" when they can): Krum's f against the participants, Multi-Krum's m.
+// take part in a round ("" when they can): Krum's f against the participants, Multi-Krum's m,
+// a trimmed mean that would trim nothing (⌊β·m⌋ = 0).
 std::string aggregator_settings_problem(const AggregatorConfig& config, int parties,
                                         double participation);
 

@@ -31,6 +31,15 @@ struct RobustResult {
   std::int64_t buffer_values = 0;  // floats this rank held for the rule beyond its own updates
 };
 
+// The trimmed mean against the m updates of a round (⌊β·m⌋ = 0 keeps every value: an unweighted
+// mean that protects against no attacker). At setup, m = the parties drawn per round (`drawn` of
+// `parties`, --participation `participation`): "" when ⌊β·m⌋ ≥ 1, else the refusal, naming β, m,
+// ⌊β·m⌋ = 0, the smallest β that trims one per side (1/m) and what to do.
+std::string trimmed_mean_setup_problem(double beta, int drawn, int parties, double participation);
+// In a round where only `arrived` of the `drawn` parties' updates reached the rule (the others
+// skipped with --skip-nonfinite): "" when ⌊β·arrived⌋ ≥ 1, else the warning for round `round`.
+std::string trimmed_mean_round_warning(double beta, int arrived, int drawn, int round);
+
 // Collective: every rank calls it in the same round with its own (possibly no) updates, each
 // `numel` values long; `config.rule` is a robust rule (is_robust). Errors that depend on the
 // gathered parties (unequal lengths, too few parties for Krum's f) are collective fedgan::Errors on

@@ -52,6 +52,10 @@ struct FederatedConfig {
   // Where this rank's models, parties' batches, optimizer states and the aggregation buffer
   // live (the run resolves --device into it).
   torch::Device device = torch::kCPU;
+  // Post-processing of the global model after each completed round's server step, on every rank,
+  // before the model check (the run sets it under DP: BatchNorm running variances raised to a
+  // floor, as noise can make them negative); empty: none.
+  std::function<void(models::Gan&)> after_server_step;
 };
 
 struct RoundReport {
@@ -104,7 +108,11 @@ class FederatedTrainer {
   // Runs round `round` (1-based). Throws a collective fedgan::Error on a non-finite update
   // unless skip_nonfinite; the global model is then unchanged. When `interrupted` answers
   // true on any rank, every rank abandons the round (report.interrupted) and the global
-  // model stays that of round - 1, so a resumed run redoes the round exactly.
+  // model stays that of round - 1, so a resumed run redoes the round exactly. A server step
+  // that leaves the global model unusable (NaN/inf values, or NaN/inf images or logits of the
+  // probe: federated/round/model_guard.hpp) puts round - 1's model back and throws a
+  // collective fedgan::Error naming the round and the likely causes; the round's other state
+  // (server optimizer, SCAFFOLD variates, ADA's p) is not rolled back: the run stops.
   RoundReport run_round(int round, const std::function<bool()>& interrupted = {});
 
   // Server optimizer state ("g/…", "d/…", SCAFFOLD's "scaffold/…" and, with ADA, "ada_p"
@@ -133,6 +141,10 @@ class FederatedTrainer {
   bool agree(const LocalRound& local, RoundReport& report);
   // Every party's n_k and planned steps on every rank (one allgather, before the first round).
   void gather_party_table();
+  // After the server step: inspect the global model (every rank alike) and agree on the verdict
+  // (one allreduce of one int64); if unusable, put `g_before`/`d_before` back and throw.
+  void check_global_model(const RoundReport& report, const AggregateResult& aggregate,
+                          const torch::Tensor& g_before, const torch::Tensor& d_before);
 
   comm::Communicator& m_comm;
   FederatedConfig m_config;
