@@ -189,7 +189,6 @@ FederatedTrainer::LocalRound FederatedTrainer::train_parties(
     }
     if (!update->finite) {
       if (out.first_bad_party < 0) out.first_bad_party = party.id;
-      out.skipped += 1;
       m_aggregator->add_skipped(*update);
       continue;
     }
@@ -205,13 +204,11 @@ namespace {
 // What the ranks agree on after local training: the maximum over ranks of each field.
 struct RoundAgreement {
   std::int64_t slowest_local_us = 0;
-  std::int64_t skipped = 0;
   std::int64_t lowest_bad_party = 0;  // P − the lowest non-finite party (0: none): max = lowest
   std::int64_t stop = 0;              // 1: a rank was asked to stop
 };
 constexpr std::int64_t RoundAgreement::*const kAgreementFields[] = {
-    &RoundAgreement::slowest_local_us, &RoundAgreement::skipped,
-    &RoundAgreement::lowest_bad_party, &RoundAgreement::stop};
+    &RoundAgreement::slowest_local_us, &RoundAgreement::lowest_bad_party, &RoundAgreement::stop};
 
 }  // namespace
 
@@ -219,7 +216,6 @@ bool FederatedTrainer::agree(const LocalRound& local, RoundReport& report) {
   const auto t0 = Clock::now();
   RoundAgreement agreed;
   agreed.slowest_local_us = static_cast<std::int64_t>(local.seconds * 1e6);
-  agreed.skipped = local.skipped;
   agreed.lowest_bad_party =
       local.first_bad_party < 0 ? 0 : m_total_parties - local.first_bad_party;
   agreed.stop = local.stopped ? 1 : 0;

@@ -111,17 +111,12 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
 void PartyRunner::attack_update(Update& u, const RoundContext& round) const {
   // The whole update as one flat float32 vector on the CPU (the attack's draws run over it in
   // one order), attacked, then cut back into the segments on the training device.
-  std::vector<std::int64_t> sizes;
-  for (const auto& s : u.segments) sizes.push_back(s.numel());
-  auto flat = torch::cat(u.segments).to(torch::kCPU, torch::kFloat32).contiguous();
+  const SegmentLayout layout(m_plans->segment_sizes());
+  auto flat = layout.flatten(u.segments);
   apply_attack(m_config.attack, u.party, round.round, m_config.seed, flat.data_ptr<float>(),
                flat.numel());
   flat = flat.to(m_config.device);
-  std::int64_t at = 0;
-  for (std::size_t i = 0; i < sizes.size(); ++i) {
-    u.segments[i] = flat.narrow(0, at, sizes[i]);
-    at += sizes[i];
-  }
+  u.segments = layout.split(flat);
   u.finite = torch::isfinite(flat).all().item<bool>();
 }
 

@@ -131,13 +131,13 @@ class FederatedTrainer {
   // This rank's part of a round before the agreement.
   struct LocalRound {
     bool stopped = false;
-    std::int64_t first_bad_party = -1, skipped = 0;
+    std::int64_t first_bad_party = -1;
     double seconds = 0;
   };
   LocalRound train_parties(const RoundContext& round, const std::function<bool()>& interrupted);
-  // The agreement collective: slowest local time, skipped count, first non-finite party and
-  // the stop flag, so that no rank enters the aggregation alone. Fills the report's times and
-  // returns false when the round is abandoned; throws the agreed non-finite error.
+  // The agreement collective: slowest local time, first non-finite party and the stop flag,
+  // so that no rank enters the aggregation alone. Fills the report's times and returns false
+  // when the round is abandoned; throws the agreed non-finite error.
   bool agree(const LocalRound& local, RoundReport& report);
   // Every party's n_k and planned steps on every rank (one allgather, before the first round).
   void gather_party_table();
