@@ -84,6 +84,7 @@ void build_app(CLI::App& app, int& threads, Commands& commands) {
   add_train_command(app, commands);
   add_pretrain_command(app, commands);
   add_sample_command(app, commands);
+  add_export_command(app, commands);
   add_distill_command(app, commands);
   add_prepare_command(app, commands);
   add_evaluator_command(app, commands);

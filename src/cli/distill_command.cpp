@@ -25,6 +25,9 @@ void run_distill(const DistillOptions& o) {
   require(o.force || !std::filesystem::exists(o.out), o.out + ": exists; use --force to overwrite it");
   const auto ck = io::read_checkpoint(o.teacher);
   const models::ModelConfig& tc = ck.model;
+  require(!tc.is_torchscript(),
+          o.teacher + ": holds a TorchScript model, whose generator width fedgan cannot change; "
+                      "distil it in PyTorch (or distil a built-in dcgan teacher)");
   models::Gan teacher(tc);
   io::load_strict(teacher.g_flat(), ck.generator, "generator", o.teacher);
   io::load_strict(teacher.d_flat(), ck.discriminator, "discriminator", o.teacher);

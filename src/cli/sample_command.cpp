@@ -1,5 +1,5 @@
 // `fedgan sample`: N images from a checkpoint's generator, as a dataset file (.h5, uint8, the
-// dataset schema) or a PNG grid (.png).
+// dataset schema, with /latents: each image's z) or a PNG grid (.png).
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -53,11 +53,12 @@ void sample(const SampleConfig& c) {
   gan.generator().eval();
   auto gen = compat::make_cpu_generator(c.seed);
   // Kept as uint8 batch by batch: a large --n costs 1 byte per pixel, not 4.
-  std::vector<torch::Tensor> images, labels;
+  std::vector<torch::Tensor> images, labels, latents;
   torch::NoGradGuard no_grad;
   for (int done = 0; done < c.n;) {
     const int b = std::min(256, c.n - done);
     auto z = torch::randn({b, model.latent_dim}, gen);
+    if (!png) latents.push_back(z);
     torch::Tensor y;
     if (model.num_classes > 0) {
       y = (torch::arange(b, torch::kInt64) + done) % model.num_classes;
@@ -82,6 +83,7 @@ void sample(const SampleConfig& c) {
       f.set_attr("/", "source_checkpoint", c.checkpoint);
       f.set_attr("/", "num_classes", static_cast<std::int64_t>(std::max(1, model.num_classes)));
       if (!labels.empty()) f.write("/labels", torch::cat(labels));
+      f.write("/latents", torch::cat(latents));  // the z of each image (to reproduce it)
       f.close();
     });
   }

@@ -282,6 +282,11 @@ void add_model_options(CLI::App& sub, TrainOptions& options) {
       ->capture_default_str()
       ->check(CLI::IsMember(models::ModelRegistry::instance().families()));
   sub.add_flag("--conditional", r.conditional, "label-conditional G (embedding) and D (projection)");
+  sub.add_option("--generator", r.generator_script,
+                 "--model torchscript: the generator, a TorchScript archive "
+                 "(torch.jit.script(G).save); rank 0 reads it, all ranks get it");
+  sub.add_option("--discriminator", r.discriminator_script,
+                 "--model torchscript: the discriminator, a TorchScript archive");
 }
 
 // Options: devices, collectives, precision and the step form.

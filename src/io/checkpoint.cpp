@@ -3,6 +3,7 @@
 
 #include "fedgan/io/checkpoint_keys.hpp"
 
+#include <cstring>
 #include <sstream>
 
 #include "fedgan/core/error.hpp"
@@ -53,6 +54,37 @@ void check_stored_shapes(const h5::File& file, const std::string& group,
       throw Error(where + child + " is not part of the architecture" + because);
 }
 
+// Bytes <-> a 1-D uint8 tensor (a TorchScript archive in /scripts).
+torch::Tensor bytes_tensor(const std::string& bytes) {
+  auto t = torch::empty({static_cast<std::int64_t>(bytes.size())}, torch::kUInt8);
+  if (!bytes.empty()) std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  return t;
+}
+
+// A TorchScript model's archives from /scripts, checked against the architecture's id.
+void read_scripts(const h5::File& file, models::ModelConfig& model) {
+  models::ScriptArchives archives;
+  for (const char* key : {"generator", "discriminator"}) {
+    const std::string name = std::string("/scripts/") + key;
+    if (!file.exists(name))
+      throw Error(file.path() + ": " + name +
+                  " is missing; a checkpoint of a TorchScript model holds its archives there");
+    const auto t = file.read(name).contiguous();
+    if (t.scalar_type() != torch::kUInt8 || t.dim() != 1)
+      throw Error(file.path() + ": " + name + " must be a 1-D uint8 dataset (archive bytes)");
+    std::string bytes(static_cast<std::size_t>(t.numel()), '\0');
+    if (t.numel() > 0) std::memcpy(bytes.data(), t.data_ptr(), bytes.size());
+    (std::string(key) == "generator" ? archives.generator : archives.discriminator) =
+        std::move(bytes);
+  }
+  const std::string id = archives.id();
+  if (id != model.script_id)
+    throw Error(file.path() + ": the archives in /scripts have id " + id +
+                ", but attribute architecture names id=" + model.script_id +
+                "; the file is inconsistent");
+  model.set_scripts(std::move(archives));
+}
+
 }  // namespace
 
 void write_checkpoint(const std::string& path, const CheckpointData& data) {
@@ -67,6 +99,11 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     for (const auto& [name, t] : data.generator) file.write("/generator/" + name, t);
     for (const auto& [name, t] : data.discriminator) file.write("/discriminator/" + name, t);
     for (const auto& [name, t] : data.state) file.write("/state/" + name, t);
+    if (data.model.scripts) {
+      file.create_group("/scripts");
+      file.write("/scripts/generator", bytes_tensor(data.model.scripts->generator));
+      file.write("/scripts/discriminator", bytes_tensor(data.model.scripts->discriminator));
+    }
     file.close();
   });
 }
@@ -91,6 +128,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   models::ModelShapes shapes;
   try {
     data.model = models::ModelConfig::parse(data.architecture);
+    if (data.model.is_torchscript()) read_scripts(file, data.model);
     shapes = models::ModelRegistry::instance().shapes(data.model);
   } catch (const Error& e) {
     throw Error(path + ": attribute architecture = '" + data.architecture + "': " + e.what());

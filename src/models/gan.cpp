@@ -6,6 +6,7 @@
 namespace fedgan::models {
 
 bool dcgan_registered();
+bool torchscript_registered();
 
 ModelRegistry& ModelRegistry::instance() {
   static ModelRegistry registry;
@@ -18,6 +19,7 @@ void ModelRegistry::add(const std::string& family, Factory factory, ShapesFn sha
 
 const ModelRegistry::Family& ModelRegistry::family(const ModelConfig& config) const {
   (void)dcgan_registered();
+  (void)torchscript_registered();
   auto it = m_families.find(config.family);
   if (it == m_families.end()) {
     std::string known;
@@ -37,6 +39,7 @@ ModelShapes ModelRegistry::shapes(const ModelConfig& config) const {
 
 std::vector<std::string> ModelRegistry::families() const {
   (void)dcgan_registered();
+  (void)torchscript_registered();
   std::vector<std::string> out;
   for (auto& [name, f] : m_families) out.push_back(name);
   return out;

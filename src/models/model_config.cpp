@@ -3,10 +3,14 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <algorithm>
 #include <map>
+#include <vector>
 #include <sstream>
 
 #include "fedgan/core/error.hpp"
+
+#include <sodium.h>
 
 namespace fedgan::models {
 namespace {
@@ -51,11 +55,40 @@ const ChoiceTable<Choice<DNorm>>& d_norms() {
 
 std::string to_string(DNorm norm) { return d_norms().name(norm); }
 
+std::string ScriptArchives::id() const {
+  crypto_generichash_state state;
+  unsigned char hash[8];
+  crypto_generichash_init(&state, nullptr, 0, sizeof(hash));
+  for (const std::string* part : {&generator, &discriminator}) {
+    const std::uint64_t n = part->size();  // length-prefixed: (a, bc) and (ab, c) differ
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(&n), sizeof(n));
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(part->data()),
+                              part->size());
+  }
+  crypto_generichash_final(&state, hash, sizeof(hash));
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : hash) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+void ModelConfig::set_scripts(ScriptArchives archives) {
+  script_id = archives.id();
+  scripts = std::make_shared<const ScriptArchives>(std::move(archives));
+}
+
 std::string ModelConfig::to_string() const {
   std::ostringstream s;
-  s << family << " c=" << channels << " s=" << image_size << " z=" << latent_dim
-    << " gw=" << g_width << " dw=" << d_width << " k=" << num_classes
-    << " dn=" << models::to_string(d_norm);
+  s << family << " c=" << channels << " s=" << image_size << " z=" << latent_dim;
+  if (is_torchscript()) {
+    s << " k=" << num_classes << " id=" << script_id;
+  } else {
+    s << " gw=" << g_width << " dw=" << d_width << " k=" << num_classes
+      << " dn=" << models::to_string(d_norm);
+  }
   return s.str();
 }
 
@@ -64,9 +97,17 @@ void ModelConfig::validate() const {
   check_range("c", "image channels", channels, 1, 4);
   check_range("s", "image size", image_size, 1, 1024);
   check_range("z", "latent size", latent_dim, 1, kMaxModelWidth);
+  check_range("k", "classes", num_classes, 0, kMaxClasses);
+  if (is_torchscript()) {
+    const bool hex = script_id.size() == 16 &&
+                     script_id.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!hex)
+      throw Error("model architecture: id=" + script_id +
+                  " is not the 16 hex digits that name a TorchScript model");
+    return;
+  }
   check_range("gw", "generator width", g_width, 2, kMaxModelWidth);
   check_range("dw", "discriminator width", d_width, 1, kMaxModelWidth);
-  check_range("k", "classes", num_classes, 0, kMaxClasses);
 }
 
 ModelConfig ModelConfig::parse(const std::string& text) {
@@ -97,13 +138,23 @@ ModelConfig ModelConfig::parse(const std::string& text) {
       c.num_classes = parse_int(item, value);
     else if (key == "dn")
       c.d_norm = parse_d_norm(value);
+    else if (key == "id")
+      c.script_id = value;
     else
       throw Error("architecture string: unknown key '" + key + "'");
   }
-  for (const char* key : {"c", "s", "z", "gw", "dw", "k", "dn"})
+  const std::vector<std::string> keys =
+      c.is_torchscript() ? std::vector<std::string>{"c", "s", "z", "k", "id"}
+                         : std::vector<std::string>{"c", "s", "z", "gw", "dw", "k", "dn"};
+  for (const auto& key : keys)
     if (!seen.count(key))
-      throw Error("architecture string: '" + std::string(key) + "=' is missing (expected e.g. '" +
-                  ModelConfig().to_string() + "')");
+      throw Error("architecture string: '" + key + "=' is missing (expected e.g. '" +
+                  (c.is_torchscript() ? std::string("torchscript c=3 s=64 z=128 k=0 id=0123456789abcdef")
+                                      : ModelConfig().to_string()) +
+                  "')");
+  for (const auto& [key, n] : seen)
+    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+      throw Error("architecture string: '" + key + "=' is not a key of family " + c.family);
   c.validate();
   return c;
 }

@@ -21,7 +21,8 @@ io::CheckpointData make_checkpoint(federated::FederatedTrainer& trainer, std::in
                                    models::Gan* ema) {
   io::CheckpointData ck;
   ck.round = round;
-  ck.architecture = trainer.global().config().to_string();
+  ck.model = trainer.global().config();
+  ck.architecture = ck.model.to_string();
   ck.config_text = config_text;
   const auto& g = ema ? ema->g_flat() : trainer.global().g_flat();
   for (auto& [k, v] : io::named_tensors(g)) ck.generator[k] = v;

@@ -90,6 +90,7 @@ struct TrainingRun::Impl {
   bool resolve_resume();
   void prepare_directory();
   std::vector<LocalParty> load_parties();
+  void load_model_scripts();
   federated::AggregatorFactory aggregator_factory() const;
   void make_trainer(std::vector<LocalParty> parties);
   void make_dp(const std::vector<LocalParty>& parties);

@@ -3,6 +3,11 @@
 // Every step that can fail on one rank is agreed.
 #include "training_run_impl.hpp"
 
+#include <fstream>
+#include <sstream>
+
+#include "fedgan/models/torchscript.hpp"
+
 namespace fedgan::run {
 namespace {
 
@@ -27,7 +32,85 @@ DataInfo read_training_data_info(const std::string& path) {
   return info;
 }
 
+// The whole file as bytes; fedgan::Error naming it and `flag` when it cannot be read.
+std::string read_bytes(const std::string& path, const std::string& flag) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw Error(path + " (" + flag + "): no such file (expected a TorchScript archive from " +
+                "torch.jit.script(model).save(path))");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) throw Error(path + " (" + flag + "): cannot be read");
+  return bytes.str();
+}
+
 }  // namespace
+
+// Family torchscript: rank 0 reads the archives (--generator and --discriminator; on resume
+// without them, the latest checkpoint's /scripts), reads what they declare, checks the interface
+// with one dry forward, and every rank receives the same bytes.
+void TrainingRun::Impl::load_model_scripts() {
+  const auto& o = config;
+  if (!model.is_torchscript()) {
+    comm.agree_ok(o.generator_script.empty() && o.discriminator_script.empty(),
+                  "--generator and --discriminator give a TorchScript model: they need --model "
+                  "torchscript (this run's model is " +
+                      model.family + ")");
+    return;
+  }
+  comm.agree_ok(!o.device.bf16,
+                "--precision bf16 is not available for --model torchscript: LibTorch runs a "
+                "TorchScript graph without autocast, so the model would silently stay float32");
+  const bool given = !o.generator_script.empty() || !o.discriminator_script.empty();
+  const std::string g_what = given ? o.generator_script + " (--generator)" : "the generator";
+  const std::string d_what =
+      given ? o.discriminator_script + " (--discriminator)" : "the discriminator";
+  models::ScriptArchives archives;
+  std::int64_t latent = model.latent_dim;
+  comm::run_on_root(comm, [&] {
+    if (given) {
+      if (o.generator_script.empty() || o.discriminator_script.empty())
+        throw Error("--model torchscript needs both --generator G.pt and --discriminator D.pt");
+      archives.generator = read_bytes(o.generator_script, "--generator");
+      archives.discriminator = read_bytes(o.discriminator_script, "--discriminator");
+    } else if (resume) {
+      auto ck = io::read_checkpoint(run.latest_checkpoint());
+      if (!ck.model.is_torchscript())
+        throw Error(run.latest_checkpoint() + ": holds a " + ck.model.family +
+                    " model, not a TorchScript one (--model torchscript)");
+      archives = *ck.model.scripts;
+    } else {
+      throw Error(
+          "--model torchscript needs --generator G.pt and --discriminator D.pt (TorchScript "
+          "archives; examples/models/export_models.py makes them)");
+    }
+    const auto info = models::inspect_scripts(archives, g_what, d_what);
+    if (info.conditional && !o.conditional)
+      throw Error(g_what + ": forward takes (z, y): a conditional model; train it with "
+                  "--conditional on labelled data");
+    if (!info.conditional && o.conditional)
+      throw Error("--conditional needs a conditional model: " + g_what +
+                  " has forward(z), not forward(z, y)");
+    if (info.conditional && info.num_classes && *info.num_classes != model.num_classes)
+      throw Error(g_what + ": attribute num_classes = " + std::to_string(*info.num_classes) +
+                  ", but " + o.data + " has " + std::to_string(model.num_classes) + " classes");
+    if (info.latent_dim) latent = *info.latent_dim;
+    models::ModelConfig probe = model;
+    probe.latent_dim = static_cast<int>(latent);
+    probe.set_scripts(archives);
+    probe.validate();
+    models::check_script_interface(probe, g_what, d_what);
+    spdlog::info("TorchScript model: G {} values, D {} values, z of {}{}", info.g_values,
+                 info.d_values, latent,
+                 info.latent_dim ? " (G's latent_dim)" : " (--latent-dim; G has no latent_dim)");
+  });
+  comm.broadcast(archives.generator, 0);
+  comm.broadcast(archives.discriminator, 0);
+  comm.broadcast(&latent, sizeof(latent), 0);
+  model.latent_dim = static_cast<int>(latent);
+  model.set_scripts(std::move(archives));
+}
 
 // Every rank reads the file's header and then only its own parties' rows.
 std::vector<LocalParty> TrainingRun::Impl::load_parties() {
@@ -58,6 +141,7 @@ std::vector<LocalParty> TrainingRun::Impl::load_parties() {
   model.channels = static_cast<int>(info.channels);
   model.image_size = static_cast<int>(info.size);
   model.num_classes = o.conditional ? static_cast<int>(info.classes) : 0;
+  load_model_scripts();
   // Contiguous blocks: rank r hosts parties [r*P/R, (r+1)*P/R).
   first_party = static_cast<int>(static_cast<std::int64_t>(comm.rank()) * total_parties / ranks);
   last_party = static_cast<int>(static_cast<std::int64_t>(comm.rank() + 1) * total_parties / ranks);

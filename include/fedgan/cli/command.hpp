@@ -22,6 +22,7 @@ void add_info_command(CLI::App& root, Commands& commands);
 void add_train_command(CLI::App& root, Commands& commands);
 void add_pretrain_command(CLI::App& root, Commands& commands);
 void add_sample_command(CLI::App& root, Commands& commands);
+void add_export_command(CLI::App& root, Commands& commands);
 void add_distill_command(CLI::App& root, Commands& commands);
 void add_debug_command(CLI::App& root, Commands& commands);
 void add_prepare_command(CLI::App& root, Commands& commands);

@@ -18,7 +18,10 @@ inline constexpr const char* kCheckpointFormat = "fedgan-checkpoint-1";
 struct CheckpointData {
   std::int64_t round = 0;
   std::string architecture;  // ModelConfig::to_string()
-  models::ModelConfig model;  // architecture, parsed (read_checkpoint fills it)
+  // The architecture, parsed (read_checkpoint fills it). A TorchScript model's archives
+  // (model.scripts) are written to /scripts/generator and /scripts/discriminator (uint8) and read
+  // back, checked against the architecture's id.
+  models::ModelConfig model;
   std::string config_text;   // the run's effective config (TOML)
   std::map<std::string, torch::Tensor> generator, discriminator;  // name -> tensor
   std::map<std::string, torch::Tensor> state;  // "server/g/velocity", "party/3/g_m", ...

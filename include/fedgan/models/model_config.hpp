@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "fedgan/core/choice.hpp"
@@ -19,6 +20,17 @@ enum class DNorm { Batch, None, Spectral };
 const ChoiceTable<Choice<DNorm>>& d_norms();
 std::string to_string(DNorm norm);
 
+// The family of user models given as TorchScript archives (models/torchscript.hpp).
+inline constexpr const char* kTorchScriptFamily = "torchscript";
+
+// The bytes of a TorchScript generator and discriminator (torch.jit.save archives), as rank 0
+// read them and every rank received them. id(): 16 hex digits of a BLAKE2b hash of both, which
+// the architecture string carries, so a checkpoint or resume names the exact model.
+struct ScriptArchives {
+  std::string generator, discriminator;
+  std::string id() const;
+};
+
 struct ModelConfig {
   std::string family = "dcgan";
   int channels = 1;     // image channels C
@@ -28,9 +40,19 @@ struct ModelConfig {
   int d_width = 64;     // discriminator base width (channels of its first block)
   int num_classes = 0;  // > 0: conditional G (label embedding) and projection D
   DNorm d_norm = DNorm::Batch;
+  // Family "torchscript" only: the archives (shared, never changed) and their id. gw, dw and dn
+  // mean nothing there and are not part of the text form.
+  std::shared_ptr<const ScriptArchives> scripts;
+  std::string script_id;
 
-  // e.g. "dcgan c=1 s=28 z=64 gw=64 dw=64 k=0 dn=batch"; parse() is its inverse. parse() needs
-  // every key once, integers in range (validate()); fedgan::Error saying which item is wrong.
+  bool is_torchscript() const { return family == kTorchScriptFamily; }
+  // Sets scripts and script_id.
+  void set_scripts(ScriptArchives archives);
+
+  // e.g. "dcgan c=1 s=28 z=64 gw=64 dw=64 k=0 dn=batch", or "torchscript c=3 s=64 z=128 k=0
+  // id=0123456789abcdef"; parse() is its inverse (it cannot restore `scripts`: the caller sets
+  // them and checks the id). parse() needs every key of the family once, integers in range
+  // (validate()); fedgan::Error saying which item is wrong.
   std::string to_string() const;
   static ModelConfig parse(const std::string& text);
   // fedgan::Error naming the field and its allowed range when a value is out of range.

@@ -58,6 +58,9 @@ struct RunConfig {
   WarmStartOptions init;
   DeviceOptions device;
   models::ModelConfig model;  // channels, image size and classes come from the data
+  // --model torchscript: the archives rank 0 reads (--generator, --discriminator). On resume
+  // they may be left out: the checkpoint's /scripts hold them.
+  std::string generator_script, discriminator_script;
   train::LocalTrainConfig local;
   federated::FederatedConfig federated;
   // β of the server-side generator EMA per round (generator_ema.hpp); 0: none. With one, sample
