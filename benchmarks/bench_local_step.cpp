@@ -5,6 +5,7 @@
 // On a GPU each timed repetition is synchronised at its ends, not per step, so the figure is
 // the throughput of a queue of steps, as in training.
 #include "fedgan/core/device.hpp"
+#include "fedgan/models/torchscript.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/train/local_trainer.hpp"
 
@@ -13,12 +14,26 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   int g_width = 32, d_width = 32, batch = 64, steps = 30, threads = 1, latent = 64;
-  std::string device_name = "cpu", g_fake = "fresh", precision = "fp32";
+  int channels = 1, image_size = 28;
+  std::string device_name = "cpu", g_fake = "fresh", precision = "fp32", g_script, d_script;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
@@ -31,11 +46,17 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--device")) device_name = text();
     else if (!std::strcmp(argv[i], "--g-fake")) g_fake = text();
     else if (!std::strcmp(argv[i], "--precision")) precision = text();
+    else if (!std::strcmp(argv[i], "--channels")) channels = next();
+    else if (!std::strcmp(argv[i], "--image-size")) image_size = next();
+    else if (!std::strcmp(argv[i], "--latent-dim")) latent = next();
+    else if (!std::strcmp(argv[i], "--generator")) g_script = text();
+    else if (!std::strcmp(argv[i], "--discriminator")) d_script = text();
     else if (!std::strcmp(argv[i], "--json")) json = true;
     else {
       std::printf("usage: bench_local_step [--g-width W] [--d-width W] [--batch-size B] "
                   "[--steps N] [--threads T] [--device cpu|cuda] [--g-fake fresh|reuse] "
-                  "[--precision fp32|bf16] [--json]\n");
+                  "[--precision fp32|bf16] [--channels C] [--image-size S] [--latent-dim Z] "
+                  "[--generator G.pt --discriminator D.pt] [--json]\n");
       return std::strcmp(argv[i], "--help") ? 2 : 0;
     }
   }
@@ -56,6 +77,23 @@ int main(int argc, char** argv) {
   model.g_width = g_width;
   model.d_width = d_width;
   model.latent_dim = latent;
+  model.channels = channels;
+  model.image_size = image_size;
+  const bool scripted = !g_script.empty();
+  if (scripted) {
+    // A TorchScript pair (family torchscript), as `fedgan train --model torchscript` runs it.
+    try {
+      model.family = fedgan::models::kTorchScriptFamily;
+      fedgan::models::ScriptArchives archives{read_file(g_script), read_file(d_script)};
+      const auto info = fedgan::models::inspect_scripts(archives, g_script, d_script);
+      if (info.latent_dim) model.latent_dim = latent = *info.latent_dim;
+      model.set_scripts(std::move(archives));
+      fedgan::models::check_script_interface(model, g_script, d_script);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_local_step: %s\n", e.what());
+      return 2;
+    }
+  }
   fedgan::models::Gan gan(model, device);
   fedgan::train::LocalTrainConfig config;
   config.batch_size = batch;
@@ -64,7 +102,8 @@ int main(int argc, char** argv) {
   fedgan::train::LocalTrainer trainer(config);
   auto opt = fedgan::train::make_party_optimizers(gan, config);
   auto gen = fedgan::compat::make_generator(1, device);
-  fedgan::data::Batch b{(torch::rand({batch, 1, 28, 28}) * 2 - 1).to(device), {}};
+  fedgan::data::Batch b{
+      (torch::rand({batch, channels, image_size, image_size}) * 2 - 1).to(device), {}};
   for (int i = 0; i < 10; ++i) trainer.step_async(gan, opt, b, gen);  // warm-up
   fedgan::compat::synchronize(device);
   // CPU: every step timed alone (as before); GPU: 5 repetitions of steps/5 queued steps.
@@ -83,19 +122,20 @@ int main(int argc, char** argv) {
   }
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
-  const std::string impl = "fedgan-" + g_fake;
+  const std::string impl = std::string(scripted ? "fedgan-script-" : "fedgan-") + g_fake;
   if (json) {
     std::printf("{\"impl\":\"%s\",\"torch\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\","
-                "\"threads\":%d,\"batch\":%d,\"g_width\":%d,\"d_width\":%d,"
+                "\"threads\":%d,\"batch\":%d,\"g_width\":%d,\"d_width\":%d,\"size\":%d,\"channels\":%d,"
                 "\"median_step_s\":%.6f,\"images_per_s\":%.1f}\n",
                 impl.c_str(), fedgan::compat::torch_version().c_str(), device.str().c_str(),
-                precision.c_str(), threads, batch, g_width, d_width, median, batch / median);
-  } else {
-    std::printf("%-16s torch %-8s %-6s %s threads %d batch %d G/D width %d/%d: median step "
-                "%.3f ms, %.0f images/s\n",
-                impl.c_str(), fedgan::compat::torch_version().c_str(), device.str().c_str(),
-                precision.c_str(), threads, batch, g_width, d_width, median * 1e3,
+                precision.c_str(), threads, batch, g_width, d_width, image_size, channels, median,
                 batch / median);
+  } else {
+    std::printf("%-20s torch %-8s %-6s %s threads %d batch %d %dx%dx%d G/D width %d/%d: "
+                "median step %.3f ms, %.0f images/s\n",
+                impl.c_str(), fedgan::compat::torch_version().c_str(), device.str().c_str(),
+                precision.c_str(), threads, batch, channels, image_size, image_size, g_width,
+                d_width, median * 1e3, batch / median);
   }
   return 0;
 }
