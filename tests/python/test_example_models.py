@@ -234,10 +234,13 @@ def test_cpp_dcgan(fedgan, tmp):
                       f" python {sorted(mine.items())}\n C++    {sorted(theirs.items())}")
             # Same seed, same draws: equal values prove the order of construction and of
             # dcgan_init (which draws parameter by parameter in named_parameters() order).
+            # Frozen blocks' buffers are not aggregated either: BatchNorm statistics and the
+            # spectral u vectors (drawn in construction, after each weight) keep their initial
+            # values too.
             m = g if frozen == "generator" else d
             blocks = tuple(p + "." for p in m.fedgan_blocks)
             compared = 0
-            for n, t in m.named_parameters():
+            for n, t in values(m):
                 if n.startswith(blocks):
                     check(np.array_equal(f[frozen][n][()], t.detach().numpy()),
                           f"{name}: {frozen}.{n}: initial values differ from C++")
@@ -263,11 +266,11 @@ def test_cpp_dcgan(fedgan, tmp):
                 print(f"ok: {name}: G(z) from the checkpoint = `fedgan sample` "
                       f"(largest pixel gap {gap} of 255)")
         print(f"ok: {name}: names and shapes of G and D = C++ checkpoint; {compared} {frozen} "
-              "parameters equal the C++ initial values bit for bit")
+              "parameters and buffers equal the C++ initial values bit for bit")
 
-    # Order: fedgan's flat buffer lists parameters then float buffers in named_parameters() /
-    # named_buffers() order. The mirror's order is fixed by the same registration order; the
-    # values above confirm it (init draws in that order).
+    # Order: a checkpoint lists names sorted (HDF5 groups, written from a std::map), so it
+    # cannot show the flat buffer's order; the equal initial values above do, since both sides
+    # draw them parameter by parameter in named_parameters() order.
 
     # init.pt from export_models.py warm-starts `fedgan train` completely (no --init-map).
     out = os.path.join(tmp, "export_28")
