@@ -71,12 +71,14 @@ void export_model(const ExportConfig& c) {
     how = "G = torch.jit.load(\"" + c.out + "/G.pt\")  # or: YourGenerator(...).load_state_dict(" +
           "torch.load(\"" + c.out + "/G_state.pt\"))\n";
   } else {
-    how = "import sys; sys.path.insert(0, \"examples/models\"); from dcgan import Generator\n"
-          "G = Generator(channels=" + std::to_string(ck.model.channels) +
+    how = "import sys; sys.path.insert(0, \"examples/models\"); from dcgan import build\n"
+          "G, D = build(channels=" + std::to_string(ck.model.channels) +
           ", image_size=" + std::to_string(ck.model.image_size) +
           ", latent_dim=" + std::to_string(ck.model.latent_dim) +
           ", g_width=" + std::to_string(ck.model.g_width) +
-          ", num_classes=" + std::to_string(ck.model.num_classes) + ")\n"
+          ", d_width=" + std::to_string(ck.model.d_width) +
+          ", num_classes=" + std::to_string(ck.model.num_classes) + ", d_norm=\"" +
+          models::to_string(ck.model.d_norm) + "\")\n"
           "G.load_state_dict(torch.load(\"" + c.out + "/G_state.pt\"))\n";
   }
   const std::string text = "checkpoint = " + c.checkpoint + " (round " +
