@@ -4,7 +4,7 @@ the CPU; the GPU machine's PyTorch 2.x with --device cuda): DCGAN for 28x28, tor
 (lr 2e-4, betas 0.5/0.999), non-saturating BCE loss. --form fresh is fedgan's step (one D update on
 detached fakes, one G update on a fresh fake batch with D frozen); --form examples is
 pytorch/examples' dcgan step. Prints the median time per step."""
-import argparse, contextlib, json, time
+import argparse, contextlib, json, os, sys, time
 
 import torch
 import torch.nn as nn
@@ -76,22 +76,38 @@ def main():
     ap.add_argument("--graph", action="store_true",
                     help="CUDA only: capture the whole step in a CUDA graph and replay it "
                          "(capturable Adam, no host reads)")
+    ap.add_argument("--family", default="builtin", choices=["builtin", "dcgan", "sngan"],
+                    help="builtin: the 28 px DCGAN above; dcgan / sngan: examples/models' G and "
+                         "D (eager) at --channels / --image-size")
+    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--image-size", type=int, default=28)
+    ap.add_argument("--latent-dim", type=int, default=64)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.family == "builtin" and (a.channels, a.image_size) != (1, 28):
+        ap.error("--family builtin is 1x28x28; use --family dcgan for other sizes")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
     if a.graph and not cuda:
         ap.error("--graph needs --device cuda")
-    z_dim, b = 64, a.batch_size
-    g, d = G(z_dim, a.g_width).to(dev), D(a.d_width).to(dev)
+    z_dim, b = a.latent_dim, a.batch_size
+    if a.family == "builtin":
+        g, d = G(z_dim, a.g_width), D(a.d_width)
+    else:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                        "examples", "models"))
+        family = __import__(a.family)
+        g, d = family.build(channels=a.channels, image_size=a.image_size, latent_dim=z_dim,
+                            g_width=a.g_width, d_width=a.d_width)
+    g, d = g.to(dev), d.to(dev)
     kw = dict(lr=2e-4, betas=(0.5, 0.999))
     if a.graph:
         kw["capturable"] = True
     og = torch.optim.Adam(g.parameters(), **kw)
     od = torch.optim.Adam(d.parameters(), **kw)
-    real = (torch.rand(b, 1, 28, 28) * 2 - 1).to(dev)
+    real = (torch.rand(b, a.channels, a.image_size, a.image_size) * 2 - 1).to(dev)
     use_ac = cuda and a.precision == "bf16"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_ac else contextlib.nullcontext
 
@@ -167,10 +183,13 @@ def main():
     times.sort()
     med = times[len(times) // 2]
     impl = f"pytorch-{a.form}" + ("-graph" if a.graph else "")
+    if a.family != "builtin":
+        impl += "-" + a.family
     if a.json:
         print(json.dumps(dict(impl=impl, torch=torch.__version__, device=str(dev),
                               precision=a.precision, threads=a.threads, batch=b,
-                              g_width=a.g_width, d_width=a.d_width, median_step_s=med,
+                              g_width=a.g_width, d_width=a.d_width, size=a.image_size,
+                              channels=a.channels, median_step_s=med,
                               images_per_s=b / med)))
     else:
         print(f"{impl:16s} torch {torch.__version__:8s} {str(dev):6s} {a.precision} threads "
