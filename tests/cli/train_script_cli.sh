@@ -164,6 +164,17 @@ EOF
   "$fedgan" --config "$work/run.toml" train --threads 1 --out "$work/run" >"$work/log" 2>&1 || { cat "$work/log"; fail "config run"; }
   grep -q "model torchscript c=1 s=28 z=16 k=0 id=" "$work/log" || { cat "$work/log"; fail "architecture line"; }
   grep -q '^generator=".*/m/G.pt"' "$work/run/config.toml" || fail "config.toml lacks generator"
+  # Freezing by block: the archive's fedgan_blocks name G's blocks (blocks.0 first).
+  "$fedgan" --config "$work/run.toml" train --threads 1 --freeze-g 1 --out "$work/frozen" \
+    >/dev/null 2>&1 || fail "--freeze-g 1"
+  "$python" - "$work/frozen/checkpoints/latest.h5" "$work/m/init.pt" <<'PY'
+import sys, h5py, numpy as np, torch
+f = h5py.File(sys.argv[1], "r"); init = torch.load(sys.argv[2])
+for k in ("blocks.0.conv.weight", "blocks.1.conv.weight"):
+    same = np.array_equal(f["generator"][k][()], init["generator." + k].numpy())
+    assert same == k.startswith("blocks.0"), (k, same)
+print("ok: --freeze-g 1 kept blocks.0 and trained blocks.1")
+PY
   ;;
 *) fail "unknown case $case" ;;
 esac
