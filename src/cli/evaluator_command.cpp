@@ -15,7 +15,10 @@ void add_evaluator_command(CLI::App& root, Commands& commands) {
   auto c = std::make_shared<eval::EvaluatorTrainConfig>();
   auto* sub = root.add_subcommand(
       "evaluator", "train the feature network that `fedgan eval` uses (a CNN classifier)");
-  sub->add_option("--data", c->data, "labelled dataset file to train on (all rows)")->required();
+  sub->add_option("--data", c->data,
+                  "labelled dataset file to train on (all rows; grey or RGB, 28 to 128 pixels: "
+                  "the evaluator then reads images of exactly that shape)")
+      ->required();
   sub->add_option("--test", c->test,
                   "labelled dataset file of the test split (`fedgan prepare --split test`): "
                   "its accuracy is reported and stored");
@@ -27,7 +30,8 @@ void add_evaluator_command(CLI::App& root, Commands& commands) {
   sub->add_option("--lr", c->lr, "Adam learning rate")
       ->capture_default_str()
       ->check(positive_float());
-  sub->add_option("--width", c->width, "channels of the first convolution")
+  sub->add_option("--width", c->width,
+                  "channels of the first convolution (and of the stem above 32 pixels)")
       ->capture_default_str()
       ->check(positive());
   sub->add_option("--features", c->feature_dim, "feature dimension (the penultimate layer)")

@@ -23,6 +23,25 @@ std::vector<std::pair<std::string, torch::Tensor>> named_state(const torch::nn::
   return out;
 }
 
+// The input shape attributes (channels, image_size, input_shape), where a file has them, must
+// say what its architecture string says (which fixes the network); files without them read as
+// their architecture, and one without c= and s= there as 1x28x28.
+void check_shape_attributes(const h5::File& f, const std::string& path,
+                            const FeatureNetConfig& config) {
+  const auto expected = shape_text(config.channels, config.image_size, config.image_size);
+  const auto refuse = [&](const std::string& attribute, const std::string& value) {
+    throw Error(path + ": evaluator attribute " + attribute + " = " + value +
+                " contradicts its architecture '" + config.to_string() + "' (input " + expected +
+                "); the file was modified or damaged");
+  };
+  if (const auto c = f.attr_int("/", "channels"); c && *c != config.channels)
+    refuse("channels", std::to_string(*c));
+  if (const auto s = f.attr_int("/", "image_size"); s && *s != config.image_size)
+    refuse("image_size", std::to_string(*s));
+  if (const auto shape = f.attr_string("/", "input_shape"); shape && *shape != expected)
+    refuse("input_shape", *shape);
+}
+
 }  // namespace
 
 std::string FeatureNetConfig::to_string() const {
@@ -65,27 +84,50 @@ FeatureNetConfig FeatureNetConfig::parse(const std::string& text) {
   return c;
 }
 
+int FeatureNetConfig::stem_steps() const {
+  int steps = 0;
+  for (int side = image_size; side > kFeatureNetMaxSide && side % 2 == 0; side /= 2) ++steps;
+  return steps;
+}
+
 FeatureNetImpl::FeatureNetImpl(const FeatureNetConfig& c) : config(c) {
   require(c.channels >= 1 && c.width >= 1 && c.feature_dim >= 1,
           "evaluator: channels, width and feature dimension must be positive");
-  require(c.image_size >= 4 && c.image_size % 4 == 0,
-          "evaluator: image size " + std::to_string(c.image_size) + " must be a multiple of 4");
+  const int steps = c.stem_steps();
+  const int side = c.image_size >> steps;  // what conv1 sees
+  require(c.image_size >= 4 && side % 4 == 0 && side <= kFeatureNetMaxSide,
+          "evaluator: image size " + std::to_string(c.image_size) +
+              " must be a multiple of 4 up to " + std::to_string(kFeatureNetMaxSide) +
+              ", or halve to one (e.g. 64, 128)");
   require(c.num_classes >= 2,
           "evaluator: needs at least 2 classes, got " + std::to_string(c.num_classes));
   namespace nn = torch::nn;
-  conv1 =
-      register_module("conv1", nn::Conv2d(nn::Conv2dOptions(c.channels, c.width, 3).padding(1)));
+  // Registered only when there is one, before conv1 (registration order fixes the draw of the
+  // weights for a seed): up to 32 pixels the network is exactly the first evaluators'.
+  if (steps > 0) {
+    stem = register_module("stem", nn::Sequential());
+    for (int i = 0; i < steps; ++i) {
+      // DCGAN's discriminator step (4x4, stride 2, padding 1: exactly half the side).
+      stem->push_back(nn::Conv2d(
+          nn::Conv2dOptions(i == 0 ? c.channels : c.width, c.width, 4).stride(2).padding(1)));
+      stem->push_back(nn::BatchNorm2d(c.width));
+      stem->push_back(nn::ReLU());
+    }
+  }
+  const int in = steps > 0 ? c.width : c.channels;
+  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in, c.width, 3).padding(1)));
   bn1 = register_module("bn1", nn::BatchNorm2d(c.width));
   conv2 =
       register_module("conv2", nn::Conv2d(nn::Conv2dOptions(c.width, 2 * c.width, 3).padding(1)));
   bn2 = register_module("bn2", nn::BatchNorm2d(2 * c.width));
-  const int side = c.image_size / 4;
-  fc = register_module("fc", nn::Linear(2 * c.width * side * side, c.feature_dim));
+  const int grid = side / 4;
+  fc = register_module("fc", nn::Linear(2 * c.width * grid * grid, c.feature_dim));
   dropout = register_module("dropout", nn::Dropout(0.3));
   head = register_module("head", nn::Linear(c.feature_dim, c.num_classes));
 }
 
-torch::Tensor FeatureNetImpl::features(const torch::Tensor& x) {
+torch::Tensor FeatureNetImpl::features(const torch::Tensor& images) {
+  const auto x = stem ? stem->forward(images) : images;
   auto h = torch::max_pool2d(torch::relu(bn1(conv1(x))), 2);
   h = torch::max_pool2d(torch::relu(bn2(conv2(h))), 2);
   return torch::relu(fc(h.flatten(1)));
@@ -119,6 +161,7 @@ void Evaluator::save(const std::string& path) const {
     f.set_attr("/", "architecture", m_config.to_string());
     f.set_attr("/", "channels", static_cast<std::int64_t>(m_config.channels));
     f.set_attr("/", "image_size", static_cast<std::int64_t>(m_config.image_size));
+    f.set_attr("/", "input_shape", input_shape());
     f.set_attr("/", "feature_dim", static_cast<std::int64_t>(m_config.feature_dim));
     f.set_attr("/", "checksum", checksum());
     f.set_attr("/", "description", description);
@@ -140,6 +183,7 @@ Evaluator Evaluator::load(const std::string& path) {
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
+  check_shape_attributes(f, path, config);
   Evaluator ev(config);
   ev.m_path = path;
   ev.description = f.attr_string("/", "description").value_or("");
@@ -147,6 +191,11 @@ Evaluator Evaluator::load(const std::string& path) {
   torch::NoGradGuard no_grad;
   for (auto& [name, t] : named_state(*ev.m_net)) {
     const std::string key = "/feature_net/" + name;
+    require(f.exists(key) || name.rfind("stem.", 0) != 0,
+            path + ": this " + ev.input_shape() +
+                " evaluator comes from a fedgan whose feature network had no stem for images "
+                "above 32 pixels (it lacks " +
+                key + "); train it again with `fedgan evaluator`");
     require(f.exists(key), path + ": evaluator lacks " + key + " (architecture " + *arch + ")");
     const auto stored = f.read(key);
     require(stored.sizes() == t.sizes(), path + ": " + key + " has shape " +
@@ -161,6 +210,10 @@ Evaluator Evaluator::load(const std::string& path) {
               "); the file was modified or damaged");
   ev.m_net->eval();
   return ev;
+}
+
+std::string Evaluator::input_shape() const {
+  return shape_text(m_config.channels, m_config.image_size, m_config.image_size);
 }
 
 void Evaluator::check_image_shape(std::int64_t c, std::int64_t h, std::int64_t w,

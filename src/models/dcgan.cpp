@@ -1,7 +1,7 @@
-// DCGAN (Radford et al. 2016) generator and discriminator for 28, 32 and 64 pixel images,
-// optionally conditional: label embedding concatenated to z in G, projection in D
-// (Miyato & Koyama 2018); D optionally spectrally normalised (Miyato et al. 2018). Registered
-// as family "dcgan".
+// DCGAN (Radford et al. 2016) generator and discriminator for 28, 32, 64 and 128 pixel images
+// with any channel count (grey, RGB), optionally conditional: label embedding concatenated to z in
+// G, projection in D (Miyato & Koyama 2018); D optionally spectrally normalised (Miyato et al.
+// 2018). Registered as family "dcgan".
 #include "fedgan/core/error.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/models/spectral_norm.hpp"
@@ -14,15 +14,17 @@ namespace nn = torch::nn;
 constexpr int kEmbedDim = 32;
 
 // Spatial size of the first generator block / last discriminator block, and the number of
-// stride-2 steps between it and the image.
+// stride-2 steps between it and the image: 7·2² = 28, 4·2³ = 32, 4·2⁴ = 64, 4·2⁵ = 128. Widths
+// double with every step, so at 128 px G's first block has 16·g_width channels.
 std::pair<int, int> geometry(const ModelConfig& c) {
   switch (c.image_size) {
     case 28: return {7, 2};
     case 32: return {4, 3};
     case 64: return {4, 4};
+    case 128: return {4, 5};
     default:
       throw Error("model: image size " + std::to_string(c.image_size) +
-                  " is not supported by dcgan (expected 28, 32 or 64)");
+                  " is not supported by dcgan (expected 28, 32, 64 or 128)");
   }
 }
 

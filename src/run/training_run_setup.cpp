@@ -355,6 +355,11 @@ void TrainingRun::Impl::load_evaluator() {
                 "--eval-every needs --evaluator FILE (make one with `fedgan evaluator`)");
   if (config.eval_every == 0) return;
   comm::collective_try(comm, [&] { evaluator.emplace(eval::Evaluator::load(config.evaluator)); });
+  // The generator makes images of the data's shape: the evaluator must read that shape.
+  comm::collective_try(comm, [&] {
+    evaluator->check_image_shape(model.channels, model.image_size, model.image_size,
+                                 config.data + " (model " + model.to_string() + ")");
+  });
   // Checked now rather than at the first evaluation, after rounds of training.
   const auto need = std::max(evaluator->feature_dim(), eval::EvalOptions{}.knn);
   comm.agree_ok(config.eval_n > need, "--eval-n " + std::to_string(config.eval_n) +

@@ -13,21 +13,31 @@ namespace fedgan::eval {
 
 inline constexpr const char* kEvaluatorFormat = "fedgan-evaluator-1";
 
+// The largest side the two convolutions see; larger images pass the stem first.
+inline constexpr int kFeatureNetMaxSide = 32;
+
 // What fixes the feature network's shape; its text form is stored in the evaluator file.
 struct FeatureNetConfig {
-  int channels = 1;       // image channels C
-  int image_size = 28;    // H = W; a multiple of 4 (two 2x2 poolings)
+  int channels = 1;       // image channels C (1 grey, 3 RGB)
+  int image_size = 28;    // H = W: a multiple of 4 up to 32, or one halved to that (64, 128)
   int num_classes = 10;   // classifier outputs
   int width = 32;         // channels of the first convolution (the second has 2*width)
   int feature_dim = 128;  // the penultimate layer: the features
 
   // e.g. "cnn c=1 s=28 k=10 w=32 f=128"; parse() is its inverse (fedgan::Error otherwise).
+  // A missing c or s means 1 or 28 (the Fashion-MNIST evaluator).
   std::string to_string() const;
   static FeatureNetConfig parse(const std::string& text);
+  // Stride-2 stem steps before the two convolutions: 0 up to 32 pixels, 1 at 64, 2 at 128.
+  int stem_steps() const;
 };
 
-// conv3x3(C->w) BN ReLU pool2, conv3x3(w->2w) BN ReLU pool2, linear(->f) ReLU [features],
-// dropout, linear(f->k) [logits].
+// [stem: (conv4x4 stride 2 (C or w -> w) BN ReLU) x stem_steps, only above 32 pixels]
+// conv3x3(C or w -> w) BN ReLU pool2, conv3x3(w->2w) BN ReLU pool2, linear(2w*g*g -> f) ReLU
+// [features], dropout, linear(f->k) [logits]. The grid g is 7 at 28 pixels and 8 at 32, 64 and
+// 128, so the features have the same dimension f at every size and cost about the same to
+// compute; at 28 and 32 pixels there is no stem (the network and its weights for a seed are those
+// of the first evaluators).
 struct FeatureNetImpl : torch::nn::Module {
   explicit FeatureNetImpl(const FeatureNetConfig& config);
   // Images in [-1, 1], [B, C, H, W] -> features [B, feature_dim].
@@ -36,6 +46,7 @@ struct FeatureNetImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& images);
 
   FeatureNetConfig config;
+  torch::nn::Sequential stem{nullptr};  // empty up to 32 pixels
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   torch::nn::Linear fc{nullptr}, head{nullptr};
@@ -49,7 +60,9 @@ class Evaluator {
   // A fresh, untrained network (weights from torch's global generator).
   explicit Evaluator(const FeatureNetConfig& config);
   // Reads an evaluator file: fedgan::Error naming the file for a missing file, another format,
-  // a missing or misshapen tensor, or a checksum that does not match the weights.
+  // an input shape attribute that contradicts the architecture, a missing or misshapen tensor
+  // (an evaluator above 32 pixels from before the stem is refused by name), or a checksum that
+  // does not match the weights.
   static Evaluator load(const std::string& path);
   // Writes atomically (temporary file + rename) and records the checksum.
   void save(const std::string& path) const;
@@ -73,7 +86,10 @@ class Evaluator {
   // No mode switch and no checks, so several threads may call it at once; the caller puts the
   // network in eval mode (EvalModeScope) and checks the image shape.
   torch::Tensor embed(const torch::Tensor& images);
-  // Checks that images of shape {C, H, W} fit; fedgan::Error naming `what` otherwise.
+  // The input shape C x H x W, e.g. "3x64x64".
+  std::string input_shape() const;
+  // Checks that images of shape {C, H, W} fit; fedgan::Error naming `what`, both shapes and the
+  // evaluator file otherwise.
   void check_image_shape(std::int64_t channels, std::int64_t height, std::int64_t width,
                          const std::string& what) const;
 

@@ -24,22 +24,28 @@ models::ModelConfig small_config(int size = 28, int classes = 0) {
 }
 }  // namespace
 
-TEST_CASE("DCGAN shapes for 28, 32 and 64 pixels, conditional or not", "[models]") {
-  for (int size : {28, 32, 64}) {
-    for (int classes : {0, 10}) {
-      torch::manual_seed(0);
-      auto cfg = small_config(size, classes);
-      cfg.channels = size == 32 ? 3 : 1;
-      models::Gan gan(cfg);
-      auto labels = classes ? torch::randint(0, classes, {5}, torch::kInt64) : torch::Tensor();
-      auto x = gan.generator().forward(torch::randn({5, cfg.latent_dim}), labels);
-      CHECK(x.sizes().vec() == std::vector<std::int64_t>{5, cfg.channels, size, size});
-      CHECK(x.abs().max().item<float>() <= 1.0f);
-      auto logits = gan.discriminator().forward(x, labels);
-      CHECK(logits.sizes().vec() == std::vector<std::int64_t>{5});
+TEST_CASE("DCGAN shapes for 28, 32, 64 and 128 pixels, grey or RGB, conditional or not",
+          "[models]") {
+  for (int size : {28, 32, 64, 128}) {
+    for (int channels : {1, 3}) {
+      for (int classes : {0, 10}) {
+        torch::manual_seed(0);
+        auto cfg = small_config(size, classes);
+        cfg.channels = channels;
+        models::Gan gan(cfg);
+        auto labels = classes ? torch::randint(0, classes, {5}, torch::kInt64) : torch::Tensor();
+        auto x = gan.generator().forward(torch::randn({5, cfg.latent_dim}), labels);
+        CHECK(x.sizes().vec() == std::vector<std::int64_t>{5, cfg.channels, size, size});
+        CHECK(x.abs().max().item<float>() <= 1.0f);
+        auto logits = gan.discriminator().forward(x, labels);
+        CHECK(logits.sizes().vec() == std::vector<std::int64_t>{5});
+      }
     }
   }
-  CHECK_THROWS_AS(models::Gan(small_config(30)), Error);
+  CHECK_THROWS_WITH(models::Gan(small_config(30)),
+                    Catch::Contains("image size 30 is not supported by dcgan (expected 28, 32, "
+                                    "64 or 128)"));
+  CHECK_THROWS_AS(models::Gan(small_config(256)), Error);
   auto bad = small_config();
   bad.family = "stylegan9";
   CHECK_THROWS_WITH(models::Gan(bad), Catch::Contains("unknown family"));
@@ -73,11 +79,11 @@ TEST_CASE("architecture strings: bad numbers, ranges and missing keys are named"
 }
 
 TEST_CASE("the registry knows a model's shapes without building it", "[models]") {
-  for (int size : {28, 32, 64}) {
+  for (int size : {28, 32, 64, 128}) {
     for (int classes : {0, 3}) {
-      for (auto norm : {models::DNorm::Batch, models::DNorm::None}) {
+      for (auto norm : {models::DNorm::Batch, models::DNorm::None, models::DNorm::Spectral}) {
         auto cfg = small_config(size, classes);
-        cfg.channels = size == 32 ? 3 : 1;
+        cfg.channels = size == 28 ? 1 : 3;
         cfg.g_width = 6;
         cfg.d_width = 5;
         cfg.d_norm = norm;
