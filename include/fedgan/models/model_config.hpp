@@ -34,7 +34,7 @@ struct ScriptArchives {
 struct ModelConfig {
   std::string family = "dcgan";
   int channels = 1;     // image channels C
-  int image_size = 28;  // H = W: 28, 32 or 64
+  int image_size = 28;  // H = W (the built-in dcgan: 28, 32, 64 or 128)
   int latent_dim = 64;  // z size
   int g_width = 64;     // generator base width (channels of its last hidden block)
   int d_width = 64;     // discriminator base width (channels of its first block)
