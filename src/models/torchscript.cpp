@@ -98,21 +98,17 @@ std::vector<std::string> blocks_of(const torch::jit::Module& m, const std::strin
   return out;
 }
 
-class ScriptedGenerator final : public Generator {
+// What G and D share: the module and its mirror, the blocks, train/eval, and the call of
+// forward with the labels when the model is conditional.
+template <class Base>
+class Scripted : public Base {
  public:
-  ScriptedGenerator(torch::jit::Module module, const std::string& what)
-      : m_module(std::move(module)), m_conditional(forward_arity(m_module) == 2) {
+  Scripted(torch::jit::Module module, std::string what)
+      : m_module(std::move(module)),
+        m_what(std::move(what)),
+        m_conditional(forward_arity(m_module) == 2) {
     mirror(*this, m_module);
-    m_blocks = blocks_of(m_module, what);
-  }
-
-  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels) override {
-    std::vector<c10::IValue> inputs{z};
-    if (m_conditional) {
-      require(labels.defined(), "generator: this model is conditional and needs labels");
-      inputs.emplace_back(labels);
-    }
-    return m_module.forward(std::move(inputs)).toTensor();
+    m_blocks = blocks_of(m_module, m_what);
   }
 
   std::vector<std::string> block_prefixes() const override { return m_blocks; }
@@ -124,30 +120,40 @@ class ScriptedGenerator final : public Generator {
 
   torch::jit::Module& script() { return m_module; }
 
- private:
+ protected:
+  torch::Tensor call_forward(const torch::Tensor& input, const torch::Tensor& labels) {
+    std::vector<c10::IValue> inputs{input};
+    if (m_conditional) {
+      require(labels.defined(), m_what + ": this model is conditional and needs labels");
+      inputs.emplace_back(labels);
+    }
+    return m_module.forward(std::move(inputs)).toTensor();
+  }
+
   torch::jit::Module m_module;
+  std::string m_what;
+
+ private:
   bool m_conditional;
   std::vector<std::string> m_blocks;
 };
 
-class ScriptedDiscriminator final : public Discriminator {
+class ScriptedGenerator final : public Scripted<Generator> {
  public:
-  ScriptedDiscriminator(torch::jit::Module module, const std::string& what)
-      : m_module(std::move(module)),
-        m_what(what),
-        m_conditional(forward_arity(m_module) == 2),
-        m_features(m_module.find_method("features").has_value()) {
-    mirror(*this, m_module);
-    m_blocks = blocks_of(m_module, what);
+  using Scripted::Scripted;
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels) override {
+    return call_forward(z, labels);
   }
+};
+
+class ScriptedDiscriminator final : public Scripted<Discriminator> {
+ public:
+  ScriptedDiscriminator(torch::jit::Module module, std::string what)
+      : Scripted(std::move(module), std::move(what)),
+        m_features(m_module.find_method("features").has_value()) {}
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels) override {
-    std::vector<c10::IValue> inputs{x};
-    if (m_conditional) {
-      require(labels.defined(), "discriminator: this model is conditional and needs labels");
-      inputs.emplace_back(labels);
-    }
-    auto out = m_module.forward(std::move(inputs)).toTensor();
+    auto out = call_forward(x, labels);
     if (out.dim() == 2 && out.size(1) == 1) out = out.squeeze(1);
     if (out.dim() != 1 || out.size(0) != x.size(0))
       throw Error(m_what + ": D(x) returned " + shape_text(out) + " for a batch of " +
@@ -163,20 +169,8 @@ class ScriptedDiscriminator final : public Discriminator {
     return m_module.get_method("features")({x}).toTensor();
   }
 
-  std::vector<std::string> block_prefixes() const override { return m_blocks; }
-
-  void train(bool on) override {
-    torch::nn::Module::train(on);
-    m_module.train(on);
-  }
-
-  torch::jit::Module& script() { return m_module; }
-
  private:
-  torch::jit::Module m_module;
-  std::string m_what;
-  bool m_conditional, m_features;
-  std::vector<std::string> m_blocks;
+  bool m_features;
 };
 
 const ScriptArchives& archives_of(const ModelConfig& c) {
@@ -342,8 +336,8 @@ void check_script_interface(const ModelConfig& config, const std::string& g_what
 }
 
 torch::jit::Module* script_module(torch::nn::Module& model) {
-  if (auto* g = dynamic_cast<ScriptedGenerator*>(&model)) return &g->script();
-  if (auto* d = dynamic_cast<ScriptedDiscriminator*>(&model)) return &d->script();
+  if (auto* g = dynamic_cast<Scripted<Generator>*>(&model)) return &g->script();
+  if (auto* d = dynamic_cast<Scripted<Discriminator>*>(&model)) return &d->script();
   return nullptr;
 }
 
