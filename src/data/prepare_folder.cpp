@@ -79,13 +79,14 @@ std::string conversion_text(const PrepareConfig& config) {
                                : "grey (luminance 0.30 R + 0.59 G + 0.11 B, alpha dropped)");
 }
 
-void log_listing(const ImageListing& listing) {
+void log_listing(const ImageListing& listing, double seconds) {
   const auto n = static_cast<std::int64_t>(listing.files.size());
-  spdlog::info("prepare: folder {}: {} images, {}", listing.root, n,
+  spdlog::info("prepare: folder {}: {} images, {} (listed in {:.2f} s)", listing.root, n,
                listing.labelled()
                    ? fmt::format("{} classes ({})", listing.class_names.size(),
                                  name_examples(listing.class_names, listing.num_classes(), 10))
-                   : std::string("unlabelled (no class folders)"));
+                   : std::string("unlabelled (no class folders)"),
+               seconds);
   if (!listing.party_names.empty())
     spdlog::info("prepare: {} party folders ({})", listing.party_names.size(),
                  name_examples(listing.party_names,
@@ -122,7 +123,8 @@ FolderPrepareResult prepare_image_folder(const PrepareConfig& config) {
 
   ImageListing listing = list_image_folder(config.source, party_folders);
   keep_classes(listing, config.classes);
-  log_listing(listing);
+  log_listing(listing,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   FolderPrepareResult out;
   out.class_names = listing.class_names;
   out.party_names = listing.party_names;
