@@ -199,8 +199,10 @@ FolderPrepareResult prepare_image_folder(const PrepareConfig& config) {
     }
     result.table = party_table(result.parties, labels, num_classes);
     f.write("/labels", torch::tensor(labels, torch::kInt64));
-    const auto root = std::filesystem::path(listing.root);
-    f.set_attr("/", "name", root.filename().string());
+    // The folder's own name, also for --source . or a symbolic link.
+    std::error_code ec;
+    const auto name = std::filesystem::canonical(listing.root, ec).filename().string();
+    f.set_attr("/", "name", name.empty() ? std::string("images") : name);
     f.set_attr("/", "num_classes", num_classes);
     f.set_attr("/", "source", listing.root);
     f.set_attr("/", "conversion", conversion_text(config));
