@@ -17,6 +17,7 @@ packages=(
   libsodium-dev   # secure aggregation: X25519, ChaCha20, crypto_box
   dataset-fashion-mnist
   python3 python3-h5py python3-matplotlib python3-numpy
+  python3-pil     # scripts/make_shapes.py (synthetic image folders for prepare --dataset folder)
   python3-torch   # the PyTorch interop test (.pt warm start) and the local-step comparison
 )
 missing=()

@@ -1,10 +1,12 @@
 // `fedgan prepare`: binds the options to data::PrepareConfig; rank 0 does the work and every
 // rank agrees on the outcome (a bad input fails the whole job with rank 0's message).
 #include <memory>
+#include <vector>
 
 #include "fedgan/cli/command.hpp"
 #include "fedgan/cli/validators.hpp"
 #include "fedgan/comm/collective.hpp"
+#include "fedgan/core/error.hpp"
 #include "fedgan/data/idx_reader.hpp"
 #include "fedgan/data/prepare.hpp"
 
@@ -20,6 +22,9 @@ struct PrepareOptions {
   std::string dataset = data::to_string(config.dataset);
   std::string split = data::to_string(config.split);
   std::string partition = data::to_string(config.partition.method);
+  // Options that belong to one source or partition: refused elsewhere instead of ignored.
+  std::vector<const CLI::Option*> folder_only;
+  const CLI::Option* parties = nullptr;
 
   data::PrepareConfig parsed() const {
     auto c = config;
@@ -27,6 +32,12 @@ struct PrepareOptions {
     // Only Fashion-MNIST has splits (hdf5 ignores --split, as it always did).
     if (c.dataset == data::DatasetSource::FashionMnist) c.split = data::parse_split(split);
     c.partition.method = data::parse_partition_method(partition);
+    for (const auto* o : folder_only)
+      require(o->count() == 0 || c.dataset == data::DatasetSource::Folder,
+              o->get_name() + ": only with --dataset folder");
+    require(parties->count() == 0 || c.partition.method != data::PartitionMethod::Folders,
+            "--parties: not with --partition folders (one party per top-level folder of "
+            "--source)");
     return c;
   }
 };
@@ -48,17 +59,33 @@ void add_prepare_command(CLI::App& root, Commands& commands) {
   add_prepare_choice(*sub, options->split, data::splits(), "fashion-mnist's split");
   sub->add_option("--source", config->source,
                   std::string("fashion-mnist: directory of the IDX files (default ") +
-                      data::kFashionMnistDir + "); hdf5: the input file");
+                      data::kFashionMnistDir +
+                      "); hdf5: the input file; folder: the directory of images, "
+                      "DIR/[<party>/][<class>/]*.png");
+  options->folder_only = {
+      sub->add_option("--image-size", config->image_size,
+                      "folder: side of the square images written (centre crop, then resize)")
+          ->check(CLI::IsMember({32, 64, 128}))
+          ->capture_default_str(),
+      sub->add_option("--channels", config->channels, "folder: 1 (grey) or 3 (RGB)")
+          ->check(CLI::IsMember({1, 3}))
+          ->capture_default_str(),
+      sub->add_flag("--skip-bad-images", config->skip_bad_images,
+                    "folder: leave out image files that cannot be decoded, with a warning "
+                    "(default: stop at the first, naming it)")};
   sub->add_option("--images-key", config->images_key, "hdf5: dataset holding the images")
       ->capture_default_str();
   sub->add_option("--labels-key", config->labels_key,
                   "hdf5: dataset holding the labels (optional in the file)")
       ->capture_default_str();
   sub->add_option("--classes", config->classes,
-                  "comma-separated class ids to keep (labels keep their ids); default all")
+                  "comma-separated class ids to keep (labels keep their ids; folder: ids of the "
+                  "sorted class folders); default all")
       ->delimiter(',');
   auto& p = config->partition;
-  sub->add_option("--parties", p.parties, "number of parties")->capture_default_str();
+  options->parties =
+      sub->add_option("--parties", p.parties, "number of parties (not with --partition folders)")
+          ->capture_default_str();
   add_prepare_choice(*sub, options->partition, data::partition_methods(),
                      "how the parties are drawn");
   sub->add_option("--alpha", p.alpha,

@@ -109,7 +109,6 @@ void write_dataset_file(const std::string& path, const Dataset& data, const Part
                         const PartitionRecipe& recipe, const std::string& table, bool compress) {
   check_dataset(data, path);
   const auto labels = data.labels_vector();
-  const auto counts = class_counts(parties, labels, data.num_classes);
   io::write_atomically(path, [&](const std::string& temp) {
     h5::File f(temp, h5::File::Mode::Create);
     f.write("/images", data.images, compress);
@@ -119,20 +118,27 @@ void write_dataset_file(const std::string& path, const Dataset& data, const Part
     f.set_attr("/", "source", data.source);
     f.set_attr("/", "conversion", data.conversion);
     f.set_attr("/", "classes", data.classes);
-    f.create_group("/parties");
-    f.set_attr("/parties", "num_parties", static_cast<std::int64_t>(parties.size()));
-    f.set_attr("/parties", "method", to_string(recipe.method));
-    f.set_attr("/parties", "alpha", recipe.alpha);
-    f.set_attr("/parties", "seed", static_cast<std::int64_t>(recipe.seed));
-    f.set_attr("/parties", "shards_per_party", static_cast<std::int64_t>(recipe.shards_per_party));
-    f.set_attr("/parties", "table", table);
-    for (std::size_t k = 0; k < parties.size(); ++k) {
-      const std::string group = "/parties/" + std::to_string(k);
-      f.write(group + "/indices", torch::tensor(parties[k], torch::kInt64));
-      f.write(group + "/class_counts", torch::tensor(counts[k], torch::kInt64));
-    }
+    write_parties(f, parties, labels, data.num_classes, recipe, table);
     f.close();
   });
+}
+
+void write_parties(h5::File& f, const PartyIndices& parties,
+                   const std::vector<std::int64_t>& labels, std::int64_t num_classes,
+                   const PartitionRecipe& recipe, const std::string& table) {
+  const auto counts = class_counts(parties, labels, num_classes);
+  f.create_group("/parties");
+  f.set_attr("/parties", "num_parties", static_cast<std::int64_t>(parties.size()));
+  f.set_attr("/parties", "method", to_string(recipe.method));
+  f.set_attr("/parties", "alpha", recipe.alpha);
+  f.set_attr("/parties", "seed", static_cast<std::int64_t>(recipe.seed));
+  f.set_attr("/parties", "shards_per_party", static_cast<std::int64_t>(recipe.shards_per_party));
+  f.set_attr("/parties", "table", table);
+  for (std::size_t k = 0; k < parties.size(); ++k) {
+    const std::string group = "/parties/" + std::to_string(k);
+    f.write(group + "/indices", torch::tensor(parties[k], torch::kInt64));
+    f.write(group + "/class_counts", torch::tensor(counts[k], torch::kInt64));
+  }
 }
 
 DatasetFileInfo read_dataset_info(const std::string& path) {

@@ -115,6 +115,14 @@ const ChoiceTable<PartitionChoice>& partition_methods() {
        [](const PartitionRecipe& r) -> std::unique_ptr<Partitioner> {
          return std::make_unique<QuantityPartitioner>(r.alpha);
        }},
+      {PartitionMethod::Folders, "folders",
+       "one party per top-level folder of --source (--dataset folder)",
+       [](const PartitionRecipe&) -> std::unique_ptr<Partitioner> {
+         throw Error(
+             "--partition folders: only with --dataset folder (one party per top-level folder "
+             "of --source); other datasets need a drawn partition (iid, dirichlet, shards, "
+             "quantity)");
+       }},
   };
   static const ChoiceTable<PartitionChoice> table(entries, "--partition", "method");
   return table;

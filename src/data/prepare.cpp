@@ -12,6 +12,7 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/data/dataset_file.hpp"
 #include "fedgan/data/idx_reader.hpp"
+#include "fedgan/data/prepare_folder.hpp"
 
 namespace fedgan::data {
 
@@ -19,6 +20,9 @@ const ChoiceTable<Choice<DatasetSource>>& dataset_sources() {
   static const Choice<DatasetSource> entries[] = {
       {DatasetSource::FashionMnist, "fashion-mnist", "the IDX files in --source"},
       {DatasetSource::Hdf5, "hdf5", "the HDF5 file --source"},
+      {DatasetSource::Folder, "folder",
+       "the image files (PNG, JPEG, BMP, GIF, TGA, PNM) in the directory --source; class "
+       "folders give labels"},
   };
   static const ChoiceTable<Choice<DatasetSource>> table(entries, "--dataset", "dataset");
   return table;
@@ -34,6 +38,8 @@ Dataset load_source(const PrepareConfig& config) {
     case DatasetSource::Hdf5:
       require(!config.source.empty(), "--dataset hdf5 needs --source FILE (an HDF5 file)");
       return read_hdf5_dataset(config.source, config.images_key, config.labels_key);
+    case DatasetSource::Folder:
+      throw Error("--dataset folder: images are streamed to the file by prepare_image_folder");
   }
   throw Error("--dataset: no such source");
 }
@@ -65,12 +71,19 @@ std::string party_table(const PartyIndices& parties, const std::vector<std::int6
   return out + "\n";
 }
 
-PrepareResult run_prepare(const PrepareConfig& config) {
+void check_output(const PrepareConfig& config) {
   require(!config.out.empty(), "--out: the output file is required");
   require(config.force || !std::filesystem::exists(config.out),
           config.out + ": exists already; pass --force to overwrite it");
+}
+
+PrepareResult run_prepare(const PrepareConfig& config) {
+  if (config.dataset == DatasetSource::Folder) return prepare_image_folder(config).result;
+  check_output(config);
   // Cheap checks first, so a bad flag fails before the data is read.
   validate(config.partition, std::numeric_limits<std::int64_t>::max());
+  // Before the data is read too: the message is the partition table's own.
+  if (config.partition.method == PartitionMethod::Folders) make_partitioner(config.partition);
 
   const auto start = std::chrono::steady_clock::now();
   const Dataset all = load_source(config);

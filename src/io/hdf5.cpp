@@ -4,6 +4,7 @@
 #include "fedgan/core/error.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 
 namespace fedgan::h5 {
@@ -194,6 +195,71 @@ void File::write(const std::string& name, const torch::Tensor& tensor, bool comp
     fail("cannot write dataset " + name + " (disk full?)");
 }
 
+void File::create_rows(const std::string& name, torch::ScalarType type,
+                       const std::vector<std::int64_t>& shape, bool compress) {
+  const hid_t mem_type = native_type(type);
+  if (shape.empty() || shape[0] < 1) fail("dataset " + name + ": create_rows needs >= 1 row");
+  const auto parts = split_path(name);
+  if (parts.size() > 1) {
+    std::string parent;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) parent += "/" + parts[i];
+    create_group(parent);
+  }
+  std::vector<hsize_t> dims(shape.begin(), shape.end()), max_dims = dims;
+  max_dims[0] = H5S_UNLIMITED;
+  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max_dims.data()),
+               H5Sclose);
+  // An extendible dataset must be chunked: whole rows, about 1 MiB a chunk (as write's).
+  const hsize_t row =
+      std::accumulate(dims.begin() + 1, dims.end(), hsize_t{1}, std::multiplies<hsize_t>()) *
+      H5Tget_size(mem_type);
+  std::vector<hsize_t> chunk = dims;
+  chunk[0] = std::clamp<hsize_t>((1 << 20) / std::max<hsize_t>(row, 1), 1, dims[0]);
+  Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
+  if (compress) H5Pset_deflate(plist.get(), 4);
+  if (exists(name)) H5Ldelete(m_file.get(), name.c_str(), H5P_DEFAULT);
+  Handle d(H5Dcreate2(m_file.get(), name.c_str(), mem_type, space.get(), H5P_DEFAULT, plist.get(),
+                      H5P_DEFAULT),
+           H5Dclose);
+  if (!d.valid()) fail("cannot create dataset " + name);
+}
+
+void File::write_rows(const std::string& name, std::int64_t first, const torch::Tensor& rows) {
+  auto t = rows.detach().to(torch::kCPU).contiguous();
+  const auto dims = shape(name);
+  if (t.dim() != static_cast<std::int64_t>(dims.size()) ||
+      !std::equal(dims.begin() + 1, dims.end(), t.sizes().begin() + 1))
+    fail("dataset " + name + ": write_rows got rows of another shape");
+  if (first < 0 || first + t.size(0) > dims[0])
+    fail("dataset " + name + ": rows [" + std::to_string(first) + ", " +
+         std::to_string(first + t.size(0)) + ") outside [0, " + std::to_string(dims[0]) + ")");
+  if (t.size(0) == 0) return;
+  Handle d = open_dataset(name);
+  Handle file_space(H5Dget_space(d.get()), H5Sclose);
+  std::vector<hsize_t> start(dims.size(), 0), count(t.sizes().begin(), t.sizes().end());
+  start[0] = static_cast<hsize_t>(first);
+  H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                      nullptr);
+  Handle mem_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr),
+                   H5Sclose);
+  const hid_t mem_type = native_type(t.scalar_type());
+  if (H5Dwrite(d.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, t.data_ptr()) < 0)
+    fail("cannot write rows of " + name + " (disk full?)");
+}
+
+void File::shrink_rows(const std::string& name, std::int64_t rows) {
+  auto dims = shape(name);
+  if (rows < 0 || rows > dims[0])
+    fail("dataset " + name + ": cannot shrink " + std::to_string(dims[0]) + " rows to " +
+         std::to_string(rows));
+  Handle d = open_dataset(name);
+  std::vector<hsize_t> size(dims.begin(), dims.end());
+  size[0] = static_cast<hsize_t>(rows);
+  if (H5Dset_extent(d.get(), size.data()) < 0)
+    fail("cannot resize dataset " + name + " (not made by create_rows?)");
+}
+
 std::vector<std::int64_t> File::shape(const std::string& name) const {
   Handle d = open_dataset(name);
   Handle space(H5Dget_space(d.get()), H5Sclose);
@@ -321,6 +387,52 @@ void File::set_attr(const std::string& object, const std::string& name, std::int
 
 void File::set_attr(const std::string& object, const std::string& name, double value) {
   write_scalar_attr(object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+
+void File::set_attr(const std::string& object, const std::string& name,
+                    const std::vector<std::string>& values) {
+  Handle obj = open_object(object);
+  if (H5Aexists(obj.get(), name.c_str()) > 0) H5Adelete(obj.get(), name.c_str());
+  std::size_t width = 1;
+  for (const auto& v : values) width = std::max(width, v.size());
+  // Fixed-length, null-padded: one block of values.size() x width bytes.
+  std::string block(values.size() * width, '\0');
+  for (std::size_t i = 0; i < values.size(); ++i)
+    block.replace(i * width, values[i].size(), values[i]);
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), width);
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  const hsize_t n = values.size();
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Handle a(H5Acreate2(obj.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose);
+  if (!a.valid() || (n > 0 && H5Awrite(a.get(), type.get(), block.data()) < 0))
+    fail("cannot write attribute " + object + "@" + name);
+}
+
+std::optional<std::vector<std::string>> File::attr_strings(const std::string& object,
+                                                           const std::string& name) const {
+  if (!has_attr(object, name)) return std::nullopt;
+  Handle obj = open_object(object);
+  Handle a(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0 ||
+      H5Sget_simple_extent_ndims(space.get()) != 1)
+    fail("attribute " + object + "@" + name + " is not a 1-D array of fixed-length strings");
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space.get(), &n, nullptr);
+  const std::size_t width = H5Tget_size(type.get());
+  std::string block(static_cast<std::size_t>(n) * width, '\0');
+  if (n > 0 && H5Aread(a.get(), type.get(), block.data()) < 0)
+    fail("cannot read " + object + "@" + name);
+  std::vector<std::string> out;
+  for (hsize_t i = 0; i < n; ++i) {
+    std::string v = block.substr(static_cast<std::size_t>(i) * width, width);
+    v.erase(std::find(v.begin(), v.end(), '\0'), v.end());
+    out.push_back(v);
+  }
+  return out;
 }
 
 bool File::has_attr(const std::string& object, const std::string& name) const {

@@ -9,6 +9,7 @@
 
 #include "fedgan/data/dataset.hpp"
 #include "fedgan/data/partitioner.hpp"
+#include "fedgan/io/hdf5.hpp"
 
 namespace fedgan::data {
 
@@ -24,6 +25,12 @@ Dataset read_hdf5_dataset(const std::string& path, const std::string& images_key
 void write_dataset_file(const std::string& path, const Dataset& data, const PartyIndices& parties,
                         const PartitionRecipe& recipe, const std::string& table,
                         bool compress = false);
+
+// The partition part of a dataset file: /parties with the recipe and `table` as attributes,
+// /parties/<k>/indices and /parties/<k>/class_counts (every writer's, so the schema is one).
+void write_parties(h5::File& file, const PartyIndices& parties,
+                   const std::vector<std::int64_t>& labels, std::int64_t num_classes,
+                   const PartitionRecipe& recipe, const std::string& table);
 
 // What a reader needs to know about a dataset file without loading the images.
 struct DatasetFileInfo {

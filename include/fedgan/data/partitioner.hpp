@@ -13,7 +13,9 @@
 
 namespace fedgan::data {
 
-enum class PartitionMethod { Iid, Dirichlet, Shards, Quantity };
+// Folders: one party per top-level folder of an image folder (`prepare --dataset folder`); the
+// parties come from the files' places, not from a draw, so it has no Partitioner.
+enum class PartitionMethod { Iid, Dirichlet, Shards, Quantity, Folders };
 std::string to_string(PartitionMethod method);  // its --partition name
 
 // The recipe of a partition; stored as attributes of /parties in the dataset file.
@@ -95,7 +97,7 @@ const ChoiceTable<PartitionChoice>& partition_methods();
 // fedgan::Error naming --partition and the methods for an unknown name.
 PartitionMethod parse_partition_method(const std::string& name);
 
-// The partitioner for recipe.method.
+// The partitioner for recipe.method; fedgan::Error for Folders (no draw: see above).
 std::unique_ptr<Partitioner> make_partitioner(const PartitionRecipe& recipe);
 
 // Checks the recipe against a dataset of `num_samples` rows; fedgan::Error naming the option.

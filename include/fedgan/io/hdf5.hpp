@@ -54,6 +54,14 @@ class File {
   // (one hyperslab read per run of consecutive rows), so a party never reads other rows.
   torch::Tensor read_rows(const std::string& name, const std::vector<std::int64_t>& rows) const;
   std::vector<std::int64_t> shape(const std::string& name) const;
+  // A dataset filled in pieces (a streamed conversion): `shape` rows of float32, float64, int64
+  // or uint8, chunked by rows (about 1 MiB a chunk, deflated with `compress`) and extendible
+  // along dimension 0; write_rows fills rows [first, first + rows.size(0)) and shrink_rows cuts
+  // it to its first `rows` rows (rows never filled are left out).
+  void create_rows(const std::string& name, torch::ScalarType type,
+                   const std::vector<std::int64_t>& shape, bool compress = false);
+  void write_rows(const std::string& name, std::int64_t first, const torch::Tensor& rows);
+  void shrink_rows(const std::string& name, std::int64_t rows);
   // The dataset's element type as a torch dtype; throws for types fedgan cannot read.
   torch::ScalarType dtype(const std::string& name) const;
 
@@ -61,10 +69,15 @@ class File {
   void set_attr(const std::string& object, const std::string& name, const std::string& value);
   void set_attr(const std::string& object, const std::string& name, std::int64_t value);
   void set_attr(const std::string& object, const std::string& name, double value);
+  // A 1-D array of fixed-length strings (h5py reads a numpy array of bytes).
+  void set_attr(const std::string& object, const std::string& name,
+                const std::vector<std::string>& values);
   bool has_attr(const std::string& object, const std::string& name) const;
   std::optional<std::string> attr_string(const std::string& object, const std::string& name) const;
   std::optional<std::int64_t> attr_int(const std::string& object, const std::string& name) const;
   std::optional<double> attr_double(const std::string& object, const std::string& name) const;
+  std::optional<std::vector<std::string>> attr_strings(const std::string& object,
+                                                       const std::string& name) const;
 
  private:
   Handle open_object(const std::string& object) const;

@@ -131,3 +131,29 @@ TEST_CASE("one format check for every fedgan file kind", "[io][hdf5]") {
                     Contains("not a fedgan evaluator (attribute 'format' is missing, expected "
                              "'fedgan-evaluator-1'; make one)"));
 }
+
+TEST_CASE("h5::File fills a dataset by rows, shrinks it, and stores string arrays",
+          "[io][hdf5]") {
+  TempDir dir;
+  const auto path = dir.file("rows.h5");
+  const auto all = torch::arange(7 * 3 * 4, torch::kInt64).to(torch::kUInt8).view({7, 3, 2, 2});
+  {
+    h5::File f(path, h5::File::Mode::Create);
+    f.create_rows("/g/images", torch::kUInt8, {9, 3, 2, 2}, /*compress=*/true);
+    f.write_rows("/g/images", 0, all.slice(0, 0, 4));
+    f.write_rows("/g/images", 4, all.slice(0, 4, 7));
+    CHECK_THROWS_WITH(f.write_rows("/g/images", 8, all.slice(0, 0, 2)),
+                      Contains("rows [8, 10) outside [0, 9)"));
+    CHECK_THROWS_WITH(f.write_rows("/g/images", 0, torch::zeros({1, 3, 2, 3}, torch::kUInt8)),
+                      Contains("another shape"));
+    f.shrink_rows("/g/images", 7);
+    f.set_attr("/", "names", std::vector<std::string>{"cat", "", "hippopotamus"});
+    f.close();
+  }
+  h5::File f(path, h5::File::Mode::Read);
+  CHECK(f.shape("/g/images") == std::vector<std::int64_t>{7, 3, 2, 2});
+  CHECK(torch::equal(f.read("/g/images"), all));
+  CHECK(torch::equal(f.read_rows("/g/images", {5, 1}), all.index_select(0, torch::tensor({5, 1}))));
+  CHECK(f.attr_strings("/", "names") == std::vector<std::string>{"cat", "", "hippopotamus"});
+  CHECK_FALSE(f.attr_strings("/", "missing").has_value());
+}

@@ -2,7 +2,7 @@
 // count, each tile's colour where it should be).
 #include <catch2/catch.hpp>
 
-#define STB_IMAGE_IMPLEMENTATION
+// The decoder's implementation is the library's (src/data/image_decode.cpp): one per program.
 #include <stb/stb_image.h>
 
 #include <memory>
