@@ -20,11 +20,12 @@ py=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT="${OMPI_ALLOW_RUN_AS_ROOT:-1}" OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}"
 mkdir -p "$out"
 
-# 1. Images: OUT/images/party_<k>/<class>/<i>.jpg, and a held-out set drawn with another seed.
+# 1. Images: OUT/images/party_<k>/<class>/<i>.jpg, and a held-out set of other images in the
+#    same parties' styles (the same seed, later image indices).
 [ -d "$out/images" ] || $py scripts/make_shapes.py --parties 3 --per-party "$per_party" --size "$size" \
   --seed 100 --format jpg --out "$out/images"
-[ -d "$out/heldout" ] || $py scripts/make_shapes.py --parties 3 --per-party 200 --size "$size" \
-  --seed 101 --format jpg --out "$out/heldout"
+[ -d "$out/heldout" ] || $py scripts/make_shapes.py --parties 3 --per-party 300 --size "$size" \
+  --seed 100 --first "$per_party" --format jpg --out "$out/heldout"
 
 # 2. Dataset files: each top-level folder is one party; labels from the class subfolders.
 for set in images heldout; do

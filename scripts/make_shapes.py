@@ -9,7 +9,7 @@ or OUT/party_<k>/<i>.<format> with --flat (unlabelled). Deterministic: each imag
 a generator seeded by (seed, party, index), whatever --jobs is.
 
 usage: scripts/make_shapes.py --out DIR [--parties 4] [--per-party 100] [--size 64]
-                              [--seed 0] [--format jpg|png] [--flat] [--jobs 1]"""
+                              [--seed 0] [--first 0] [--format jpg|png] [--flat] [--jobs 1]"""
 import argparse
 import colorsys
 import os
@@ -136,9 +136,9 @@ def draw(seed, party, index, cls, size):
 
 def write_party(job):
     args, party = job
-    pad_i = len(str(max(args.per_party - 1, 0)))
+    pad_i = len(str(max(args.first + args.per_party - 1, 0)))
     root = os.path.join(args.out, f"party_{party:0{len(str(max(args.parties - 1, 0)))}d}")
-    for i in range(args.per_party):
+    for i in range(args.first, args.first + args.per_party):
         cls = i % args.classes
         folder = root if args.flat else os.path.join(root, CLASSES[cls])
         os.makedirs(folder, exist_ok=True)
@@ -161,13 +161,16 @@ def main():
     p.add_argument("--classes", type=int, default=len(CLASSES), choices=range(1, 7),
                    help=f"the first K of {', '.join(CLASSES)} (default all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--first", type=int, default=0,
+                   help="index of the first image: with the same --seed (the same party styles) "
+                        "and --first past another set's images, a disjoint held-out set")
     p.add_argument("--format", default="jpg", choices=("jpg", "png"))
     p.add_argument("--flat", action="store_true",
                    help="no class folders: OUT/party_<k>/<i>.<format> (unlabelled)")
     p.add_argument("--jobs", type=int, default=1, help="processes (parties are shared out)")
     args = p.parse_args()
-    if args.parties < 1 or args.per_party < 1 or args.jobs < 1:
-        p.error("--parties, --per-party and --jobs must be at least 1")
+    if args.parties < 1 or args.per_party < 1 or args.jobs < 1 or args.first < 0:
+        p.error("--parties, --per-party and --jobs must be at least 1, --first at least 0")
     start = time.perf_counter()
     jobs = [(args, k) for k in range(args.parties)]
     if args.jobs == 1:

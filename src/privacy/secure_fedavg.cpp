@@ -50,6 +50,16 @@ class SecureFedAvgAggregator final : public Aggregator {
   void on_begin_round(const RoundContext& round) override {
     require(round.party_samples != nullptr, "secure aggregation: the party table is missing");
     const auto& n = *round.party_samples;
+    m_pending.clear();
+    m_weight = 0;
+    m_clamped = 0;
+    // No party drawn this round (Poisson sampling under DP may draw none): nothing is masked,
+    // the sum is zero (DP's transform still adds its noise). Every rank sees the same list.
+    m_empty = round.participants.empty();
+    if (m_empty) {
+      m_codec.reset();
+      return;
+    }
     // Given, or from --dp-clip at this round's m (the m its noise shares were drawn for).
     m_range = privacy::round_range(m_config, round.participants.size());
     // The scale covers the largest sum this round's parties can form: range · Σ n_k.
@@ -65,8 +75,6 @@ class SecureFedAvgAggregator final : public Aggregator {
     for (int k : round.hosted)
       hosted.push_back({k, static_cast<double>(n.at(static_cast<std::size_t>(k)))});
     m_pending.assign(round.hosted.begin(), round.hosted.end());
-    m_weight = 0;
-    m_clamped = 0;
     m_secagg->begin_round(round.round, hosted);  // collective: keys and shares
   }
 
@@ -98,6 +106,14 @@ class SecureFedAvgAggregator final : public Aggregator {
   }
 
   AggregateResult reduce(comm::Communicator& comm, const RoundTotals& local) override {
+    if (m_empty) {
+      AggregateResult out;
+      double weight = 0, clamped = 0;
+      out.totals = sum_totals(comm, local, {&weight, &clamped});
+      out.sums = layout().split(torch::zeros(
+          {layout().numel()}, torch::TensorOptions().dtype(torch::kFloat64).device(m_device)));
+      return out;
+    }
     // Parties of this rank that sent nothing (skipped for a non-finite update) are dropouts:
     // the others' masks with them are removed through their shares.
     for (int k : m_pending) m_secagg->drop(k);
@@ -154,6 +170,7 @@ class SecureFedAvgAggregator final : public Aggregator {
   double m_weight = 0;  // Σ weight of this rank's updates that reach the sum
   std::int64_t m_clamped = 0;
   double m_range = 0;  // this round's ±bound on a party's values
+  bool m_empty = false;  // no party drawn this round
 };
 
 }  // namespace

@@ -3,7 +3,7 @@
 # (examples/models), scripted, trained by fedgan and exported back to PyTorch.
 # usage: train_script_cli.sh FEDGAN MPIEXEC WORKDIR CASE
 #   CASE: script_errors | script_equivalence | script_ranks | script_export | script_residual |
-#         script_config
+#         script_strategies | script_config
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/train_common.sh" "$@"
 "$python" -c "import torch" 2>/dev/null || { echo "SKIPPED: Debian's python3-torch is not installed"; exit 77; }
@@ -147,6 +147,31 @@ residual)
   "$python" -c "
 from PIL import Image; import sys
 im = Image.open(sys.argv[1]); assert im.mode == 'RGB', im.mode; print('ok: RGB grid', im.size)" "$work/s.png"
+  ;;
+strategies)
+  # The round's methods see names, shapes and flat buffers only: each runs on a scripted model at
+  # 2 ranks and equals its run at 1 rank bit for bit (robust rule, SCAFFOLD + FedYogi, DP with
+  # secure aggregation, G EMA), and a warm start from a built-in dcgan checkpoint loads fully.
+  export_pair "$work/m" "${dcgan_args[@]}" --seed 0
+  pair=(--generator "$work/m/G.pt" --discriminator "$work/m/D.pt" --rounds 2)
+  i=0
+  for extra in "--aggregator trimmed-mean --trim-beta 0.25" \
+               "--client-strategy scaffold --server-optimizer fedyogi --server-lr 0.01" \
+               "--dp-clip 0.5 --dp-noise-multiplier 1 --participation 0.5 --secure-agg" \
+               "--g-ema 0.9 --local-bn"; do
+    i=$((i + 1))
+    # shellcheck disable=SC2086
+    "$fedgan" train "${script[@]}" "${pair[@]}" $extra --out "$work/one$i" >"$work/log$i" 2>&1 \
+      || { cat "$work/log$i"; fail "1 rank: $extra"; }
+    # shellcheck disable=SC2086
+    mpi 2 "$fedgan" train "${script[@]}" "${pair[@]}" $extra --out "$work/two$i" >/dev/null 2>&1 \
+      || fail "2 ranks: $extra"
+    same_models "$work/one$i/checkpoints/latest.h5" "$work/two$i/checkpoints/latest.h5"
+  done
+  "$fedgan" train "${small[@]}" --rounds 1 --out "$work/builtin" >/dev/null 2>&1 || fail "built-in run"
+  out=$("$fedgan" train "${script[@]}" "${pair[@]}" --init "$work/builtin/checkpoints/latest.h5" \
+    --init-strict --out "$work/warm" 2>&1) || { echo "$out"; fail "warm start from a built-in checkpoint"; }
+  grep -q "generator: transferred .* values, 100%)" <<<"$out" || { echo "$out"; fail "not everything transferred"; }
   ;;
 config)
   # The model in a TOML config file, as any other option.
