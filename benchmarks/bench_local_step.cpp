@@ -5,6 +5,7 @@
 // On a GPU each timed repetition is synchronised at its ends, not per step, so the figure is
 // the throughput of a queue of steps, as in training.
 #include "fedgan/core/device.hpp"
+#include "fedgan/io/atomic_file.hpp"
 #include "fedgan/models/torchscript.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/train/local_trainer.hpp"
@@ -14,21 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
-
-namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   int g_width = 32, d_width = 32, batch = 64, steps = 30, threads = 1, latent = 64;
@@ -84,11 +72,13 @@ int main(int argc, char** argv) {
     // A TorchScript pair (family torchscript), as `fedgan train --model torchscript` runs it.
     try {
       model.family = fedgan::models::kTorchScriptFamily;
-      fedgan::models::ScriptArchives archives{read_file(g_script), read_file(d_script)};
-      const auto info = fedgan::models::inspect_scripts(archives, g_script, d_script);
+      fedgan::models::ScriptArchives archives{fedgan::io::read_file(g_script, "--generator"),
+                                              fedgan::io::read_file(d_script, "--discriminator")};
+      auto scripts = fedgan::models::load_scripts(archives, g_script, d_script);
+      const auto info = fedgan::models::inspect_scripts(scripts);
       if (info.latent_dim) model.latent_dim = latent = *info.latent_dim;
       model.set_scripts(std::move(archives));
-      fedgan::models::check_script_interface(model, g_script, d_script);
+      fedgan::models::check_script_interface(scripts, model);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "bench_local_step: %s\n", e.what());
       return 2;

@@ -6,7 +6,6 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "fedgan/cli/command.hpp"
 #include "fedgan/comm/collective.hpp"
@@ -35,15 +34,6 @@ c10::Dict<std::string, at::Tensor> state_dict(torch::nn::Module& module) {
   return out;
 }
 
-void write_bytes(const std::string& path, const std::vector<char>& bytes) {
-  io::write_atomically(path, [&](const std::string& temp) {
-    std::ofstream f(temp, std::ios::binary);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f) throw Error(temp + ": cannot write");
-  });
-}
-
 void export_model(const ExportConfig& c) {
   const auto ck = io::read_checkpoint(c.checkpoint);
   models::Gan gan(ck.model);
@@ -56,18 +46,21 @@ void export_model(const ExportConfig& c) {
   for (const auto& name : names)
     require(c.force || !std::filesystem::exists(c.out + "/" + name),
             c.out + "/" + name + ": exists; use --force to overwrite it");
-  write_bytes(c.out + "/G_state.pt", torch::pickle_save(state_dict(gan.generator())));
-  write_bytes(c.out + "/D_state.pt", torch::pickle_save(state_dict(gan.discriminator())));
+  for (auto [module, prefix] :
+       {std::pair<torch::nn::Module*, std::string>{&gan.generator(), "G"},
+        {&gan.discriminator(), "D"}}) {
+    const auto bytes = torch::pickle_save(state_dict(*module));
+    io::write_text_atomically(c.out + "/" + prefix + "_state.pt",
+                              std::string(bytes.begin(), bytes.end()));
+    if (!scripted) continue;
+    // The archive's tensors are the model's: saving it saves the trained values.
+    auto* script = models::script_module(*module);
+    require(script != nullptr, "export: a TorchScript model without its module");
+    io::write_atomically(c.out + "/" + prefix + ".pt",
+                         [&](const std::string& temp) { script->save(temp); });
+  }
   std::string how;
   if (scripted) {
-    // The archives' tensors are the model's: saving them saves the trained values.
-    for (auto [module, name] : {std::pair<torch::nn::Module*, const char*>{&gan.generator(), "G.pt"},
-                                {&gan.discriminator(), "D.pt"}}) {
-      auto* script = models::script_module(*module);
-      require(script != nullptr, "export: a TorchScript model without its module");
-      io::write_atomically(c.out + "/" + name,
-                           [&](const std::string& temp) { script->save(temp); });
-    }
     how = "G = torch.jit.load(\"" + c.out + "/G.pt\")  # or: YourGenerator(...).load_state_dict(" +
           "torch.load(\"" + c.out + "/G_state.pt\"))\n";
   } else {

@@ -1,4 +1,4 @@
-// Temp file + fsync + rename (see include/fedgan/io/atomic_file.hpp).
+// Temp file + fsync + rename, and whole-file reads (see include/fedgan/io/atomic_file.hpp).
 #include "fedgan/io/atomic_file.hpp"
 
 #include "fedgan/core/error.hpp"
@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 namespace fedgan::io {
 
@@ -49,6 +50,17 @@ void write_text_atomically(const std::string& path, const std::string& text) {
     out.close();
     if (!out) throw Error(path + ": write failed (disk full?)");
   });
+}
+
+std::string read_file(const std::string& path, const std::string& what,
+                      const std::string& expected) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw Error(path + " (" + what + "): no such file" +
+                (expected.empty() ? "" : " (expected " + expected + ")"));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + " (" + what + "): cannot be read");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 namespace {

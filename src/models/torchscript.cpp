@@ -186,6 +186,15 @@ void add_shapes(TensorShapes& out, const torch::jit::Module& m) {
     if (b.value.is_floating_point()) out[b.name] = b.value.sizes().vec();
 }
 
+// Parameters + floating buffers: the values the model puts in its flat buffers.
+std::int64_t value_count(const torch::jit::Module& m) {
+  TensorShapes shapes;
+  add_shapes(shapes, m);
+  std::int64_t n = 0;
+  for (const auto& [name, shape] : shapes) n += c10::multiply_integers(shape);
+  return n;
+}
+
 const bool kScriptRegistered = [] {
   ModelRegistry::instance().add(
       kTorchScriptFamily,
@@ -253,36 +262,35 @@ torch::jit::Module load_script(const std::string& bytes, const std::string& what
   return m;
 }
 
-ScriptInfo inspect_scripts(const ScriptArchives& archives, const std::string& g_what,
-                           const std::string& d_what) {
-  const auto g = load_script(archives.generator, g_what);
-  const auto d = load_script(archives.discriminator, d_what);
+ScriptPair load_scripts(const ScriptArchives& archives, const std::string& g_what,
+                        const std::string& d_what) {
+  return {load_script(archives.generator, g_what), load_script(archives.discriminator, d_what),
+          g_what, d_what};
+}
+
+ScriptInfo inspect_scripts(const ScriptPair& scripts) {
+  const auto& g = scripts.generator;
+  const auto& d = scripts.discriminator;
   ScriptInfo info;
   info.conditional = forward_arity(g) == 2;
   if (info.conditional != (forward_arity(d) == 2))
-    throw Error(g_what + " and " + d_what + ": one is conditional (forward(input, y)) and the " +
-                "other is not; G and D must agree");
+    throw Error(scripts.g_what + " and " + scripts.d_what +
+                ": one is conditional (forward(input, y)) and the other is not; G and D must "
+                "agree");
   info.latent_dim = int_attribute(g, "latent_dim");
   info.num_classes = int_attribute(g, "num_classes");
-  info.d_has_features = d.find_method("features").has_value();
-  TensorShapes gs, ds;
-  add_shapes(gs, g);
-  add_shapes(ds, d);
-  for (const auto* shapes : {&gs, &ds}) {
-    std::int64_t n = 0;
-    for (const auto& [name, shape] : *shapes) n += c10::multiply_integers(shape);
-    (shapes == &gs ? info.g_values : info.d_values) = n;
-  }
-  (void)blocks_of(g, g_what);  // a malformed fedgan_blocks is named now, not in round 1
-  (void)blocks_of(d, d_what);
+  info.g_values = value_count(g);
+  info.d_values = value_count(d);
+  (void)blocks_of(g, scripts.g_what);  // a malformed fedgan_blocks is named now, not in round 1
+  (void)blocks_of(d, scripts.d_what);
   return info;
 }
 
-void check_script_interface(const ModelConfig& config, const std::string& g_what,
-                            const std::string& d_what) {
-  const auto& a = archives_of(config);
-  auto g = load_script(a.generator, g_what);
-  auto d = load_script(a.discriminator, d_what);
+void check_script_interface(ScriptPair& scripts, const ModelConfig& config) {
+  auto& g = scripts.generator;
+  auto& d = scripts.discriminator;
+  const auto& g_what = scripts.g_what;
+  const auto& d_what = scripts.d_what;
   g.eval();
   d.eval();
   torch::NoGradGuard no_grad;

@@ -3,9 +3,6 @@
 // Every step that can fail on one rank is agreed.
 #include "training_run_impl.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include "fedgan/models/torchscript.hpp"
 
 namespace fedgan::run {
@@ -30,19 +27,6 @@ DataInfo read_training_data_info(const std::string& path) {
     throw Error(path + ": no partition (attribute /parties@num_parties); run `fedgan prepare`");
   info.classes = file.attr_int("/", "num_classes").value_or(0);
   return info;
-}
-
-// The whole file as bytes; fedgan::Error naming it and `flag` when it cannot be read.
-std::string read_bytes(const std::string& path, const std::string& flag) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw Error(path + " (" + flag + "): no such file (expected a TorchScript archive from " +
-                "torch.jit.script(model).save(path))");
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (!in) throw Error(path + " (" + flag + "): cannot be read");
-  return bytes.str();
 }
 
 }  // namespace
@@ -72,8 +56,9 @@ void TrainingRun::Impl::load_model_scripts() {
     if (given) {
       if (o.generator_script.empty() || o.discriminator_script.empty())
         throw Error("--model torchscript needs both --generator G.pt and --discriminator D.pt");
-      archives.generator = read_bytes(o.generator_script, "--generator");
-      archives.discriminator = read_bytes(o.discriminator_script, "--discriminator");
+      const std::string expected = "a TorchScript archive from torch.jit.script(model).save(path)";
+      archives.generator = io::read_file(o.generator_script, "--generator", expected);
+      archives.discriminator = io::read_file(o.discriminator_script, "--discriminator", expected);
     } else if (resume) {
       auto ck = io::read_checkpoint(run.latest_checkpoint());
       if (!ck.model.is_torchscript())
@@ -85,7 +70,8 @@ void TrainingRun::Impl::load_model_scripts() {
           "--model torchscript needs --generator G.pt and --discriminator D.pt (TorchScript "
           "archives; examples/models/export_models.py makes them)");
     }
-    const auto info = models::inspect_scripts(archives, g_what, d_what);
+    auto scripts = models::load_scripts(archives, g_what, d_what);
+    const auto info = models::inspect_scripts(scripts);
     if (info.conditional && !o.conditional)
       throw Error(g_what + ": forward takes (z, y): a conditional model; train it with "
                   "--conditional on labelled data");
@@ -98,9 +84,9 @@ void TrainingRun::Impl::load_model_scripts() {
     if (info.latent_dim) latent = *info.latent_dim;
     models::ModelConfig probe = model;
     probe.latent_dim = static_cast<int>(latent);
-    probe.set_scripts(archives);
+    probe.script_id = archives.id();
     probe.validate();
-    models::check_script_interface(probe, g_what, d_what);
+    models::check_script_interface(scripts, probe);
     spdlog::info("TorchScript model: G {} values, D {} values, z of {}{}", info.g_values,
                  info.d_values, latent,
                  info.latent_dim ? " (G's latent_dim)" : " (--latent-dim; G has no latent_dim)");

@@ -22,10 +22,9 @@ namespace fedgan::models {
 
 // What an archive pair declares, read without running it.
 struct ScriptInfo {
-  bool conditional = false;                // forward takes (input, y)
-  std::optional<int> latent_dim;           // G's latent_dim attribute, when it has one
-  std::optional<int> num_classes;          // G's num_classes attribute, when it has one
-  bool d_has_features = false;             // D has a features(x) method
+  bool conditional = false;                 // forward takes (input, y)
+  std::optional<int> latent_dim;            // G's latent_dim attribute, when it has one
+  std::optional<int> num_classes;           // G's num_classes attribute, when it has one
   std::int64_t g_values = 0, d_values = 0;  // parameters + floating buffers
 };
 
@@ -34,16 +33,23 @@ struct ScriptInfo {
 // forward does not take one or two tensors.
 torch::jit::Module load_script(const std::string& bytes, const std::string& what);
 
-// Reads both archives' declarations (fedgan::Error naming the archive at fault, including G and
-// D disagreeing on being conditional).
-ScriptInfo inspect_scripts(const ScriptArchives& archives, const std::string& g_what,
-                           const std::string& d_what);
+// Both archives loaded once, to be inspected and dry-run before a run builds its models (the
+// pair is for checking only: the dry run leaves it in eval mode).
+struct ScriptPair {
+  torch::jit::Module generator, discriminator;
+  std::string g_what, d_what;  // how errors name them
+};
+ScriptPair load_scripts(const ScriptArchives& archives, const std::string& g_what,
+                        const std::string& d_what);
 
-// One dry forward of fresh copies of both modules on the CPU (eval mode, no gradient, batch of
-// 2): G's output must be [2, C, S, S] within [-1, 1], D's [2] or [2, 1], both finite.
-// fedgan::Error naming the archive and what does not fit `config`.
-void check_script_interface(const ModelConfig& config, const std::string& g_what,
-                            const std::string& d_what);
+// Reads both modules' declarations (fedgan::Error naming the archive at fault, including G and
+// D disagreeing on being conditional).
+ScriptInfo inspect_scripts(const ScriptPair& scripts);
+
+// One dry forward of the pair on the CPU (eval mode, no gradient, batch of 2): G's output must
+// be [2, C, S, S] within [-1, 1], D's [2] or [2, 1], both finite. fedgan::Error naming the
+// archive and what does not fit `config` (its channels, size, latent size and classes).
+void check_script_interface(ScriptPair& scripts, const ModelConfig& config);
 
 // The TorchScript module behind a model of family "torchscript", or nullptr for built-in ones
 // (its tensors are the model's: saving it saves the current values).

@@ -62,7 +62,8 @@ ModelConfig config_of(ScriptArchives a, int classes = 0) {
 
 std::string check_error(const ModelConfig& c) {
   try {
-    check_script_interface(c, "G.pt", "D.pt");
+    auto scripts = load_scripts(*c.scripts, "G.pt", "D.pt");
+    check_script_interface(scripts, c);
   } catch (const Error& e) {
     return e.what();
   }
@@ -74,7 +75,7 @@ std::string check_error(const ModelConfig& c) {
 TEST_CASE("torchscript: a fitting pair passes the dry forward and trains through flat buffers") {
   const auto c = config_of(pair());
   CHECK(check_error(c).empty());
-  const auto info = inspect_scripts(*c.scripts, "G.pt", "D.pt");
+  const auto info = inspect_scripts(load_scripts(*c.scripts, "G.pt", "D.pt"));
   CHECK_FALSE(info.conditional);
   REQUIRE(info.latent_dim);
   CHECK(*info.latent_dim == kZ);
@@ -169,7 +170,7 @@ TEST_CASE("torchscript: archives that are not usable are refused with the reason
   // G conditional, D not.
   auto mixed = pair("def forward(self, z, y):\n    return torch.tanh(torch.mm(z, self.w))"
                     ".view(z.size(0), 3, 2, 2)\n");
-  CHECK_THROWS_WITH(inspect_scripts(mixed, "G.pt", "D.pt"),
+  CHECK_THROWS_WITH(inspect_scripts(load_scripts(mixed, "G.pt", "D.pt")),
                     Catch::Contains("one is conditional"));
   // A Gan without archives.
   ModelConfig bare;
