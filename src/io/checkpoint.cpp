@@ -85,7 +85,31 @@ void read_scripts(const h5::File& file, models::ModelConfig& model) {
   model.set_scripts(std::move(archives));
 }
 
+// The architecture attribute (also returned as text), parsed, with a TorchScript model's
+// archives; errors name the file and the attribute.
+models::ModelConfig read_model(const h5::File& file, std::string& architecture) {
+  const auto text = file.attr_string("/", "architecture");
+  if (!text)
+    throw Error(file.path() + ": attribute 'architecture' is missing (expected e.g. '" +
+                models::ModelConfig().to_string() + "')");
+  architecture = *text;
+  try {
+    auto model = models::ModelConfig::parse(architecture);
+    if (model.is_torchscript()) read_scripts(file, model);
+    return model;
+  } catch (const Error& e) {
+    throw Error(file.path() + ": attribute architecture = '" + architecture + "': " + e.what());
+  }
+}
+
 }  // namespace
+
+models::ModelConfig read_checkpoint_model(const std::string& path) {
+  h5::File file(path, h5::File::Mode::Read);
+  h5::require_format(file, kCheckpointFormat, "checkpoint");
+  std::string architecture;
+  return read_model(file, architecture);
+}
 
 void write_checkpoint(const std::string& path, const CheckpointData& data) {
   write_atomically(path, [&](const std::string& temp) {
@@ -115,20 +139,14 @@ CheckpointData read_checkpoint(const std::string& path) {
   data.round = file.attr_int("/", "round").value_or(0);
   if (data.round < 0)
     throw Error(path + ": attribute round = " + std::to_string(data.round) + " is negative");
-  const auto architecture = file.attr_string("/", "architecture");
-  if (!architecture)
-    throw Error(path + ": attribute 'architecture' is missing (expected e.g. '" +
-                models::ModelConfig().to_string() + "')");
-  data.architecture = *architecture;
   data.config_text = file.attr_string("/", "config").value_or("");
   for (const char* key : {"generator", "discriminator"}) {
     if (!file.is_group(std::string("/") + key))
       throw Error(path + ": checkpoint has no /" + key + " group");
   }
+  data.model = read_model(file, data.architecture);
   models::ModelShapes shapes;
   try {
-    data.model = models::ModelConfig::parse(data.architecture);
-    if (data.model.is_torchscript()) read_scripts(file, data.model);
     shapes = models::ModelRegistry::instance().shapes(data.model);
   } catch (const Error& e) {
     throw Error(path + ": attribute architecture = '" + data.architecture + "': " + e.what());

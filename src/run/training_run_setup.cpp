@@ -60,11 +60,11 @@ void TrainingRun::Impl::load_model_scripts() {
       archives.generator = io::read_file(o.generator_script, "--generator", expected);
       archives.discriminator = io::read_file(o.discriminator_script, "--discriminator", expected);
     } else if (resume) {
-      auto ck = io::read_checkpoint(run.latest_checkpoint());
-      if (!ck.model.is_torchscript())
-        throw Error(run.latest_checkpoint() + ": holds a " + ck.model.family +
+      const auto saved = io::read_checkpoint_model(run.latest_checkpoint());
+      if (!saved.is_torchscript())
+        throw Error(run.latest_checkpoint() + ": holds a " + saved.family +
                     " model, not a TorchScript one (--model torchscript)");
-      archives = *ck.model.scripts;
+      archives = *saved.scripts;
     } else {
       throw Error(
           "--model torchscript needs --generator G.pt and --discriminator D.pt (TorchScript "

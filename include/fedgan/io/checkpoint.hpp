@@ -35,6 +35,10 @@ void write_checkpoint(const std::string& path, const CheckpointData& data);
 // tensor holds NaN/inf (naming the tensor; /state/privacy/rdp may hold +inf, not NaN or < 0).
 CheckpointData read_checkpoint(const std::string& path);
 
+// Only the model a checkpoint holds: its architecture and, for a TorchScript model, its archives
+// (read_checkpoint's checks of those two; no tensor is read).
+models::ModelConfig read_checkpoint_model(const std::string& path);
+
 // fedgan::Error naming `file`, `what` and the first tensor holding NaN or inf.
 void require_finite(const std::map<std::string, torch::Tensor>& tensors, const std::string& what,
                     const std::string& file);
