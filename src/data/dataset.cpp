@@ -52,10 +52,16 @@ Dataset select_classes(const Dataset& data, const std::vector<std::int64_t>& cla
   }
   const auto rows = keep.nonzero().squeeze(1);
   Dataset out = data;
-  out.classes.clear();
-  for (auto c : classes) out.classes += (out.classes.empty() ? "" : ",") + std::to_string(c);
+  out.classes = classes_text(classes);
   out.images = data.images.index_select(0, rows);
   out.labels = data.labels.index_select(0, rows);
+  return out;
+}
+
+std::string classes_text(const std::vector<std::int64_t>& classes) {
+  if (classes.empty()) return "all";
+  std::string out;
+  for (auto c : classes) out += (out.empty() ? "" : ",") + std::to_string(c);
   return out;
 }
 

@@ -71,6 +71,16 @@ std::string party_table(const PartyIndices& parties, const std::vector<std::int6
   return out + "\n";
 }
 
+void log_parties(const PartitionRecipe& r, const std::string& table) {
+  if (r.method == PartitionMethod::Folders)
+    spdlog::info("prepare: {} parties, one per folder", r.parties);
+  else
+    spdlog::info("prepare: {} parties, partition {} (alpha {}, shards-per-party {}, seed {})",
+                 r.parties, to_string(r.method), r.alpha, r.shards_per_party, r.seed);
+  std::istringstream lines(table);
+  for (std::string line; std::getline(lines, line);) spdlog::info("  {}", line);
+}
+
 void check_output(const PrepareConfig& config) {
   require(!config.out.empty(), "--out: the output file is required");
   require(config.force || !std::filesystem::exists(config.out),
@@ -99,11 +109,7 @@ PrepareResult run_prepare(const PrepareConfig& config) {
   result.samples = data.size();
   result.parties = partition(labels, data.num_classes, config.partition);
   result.table = party_table(result.parties, labels, data.num_classes);
-  const auto& r = config.partition;
-  spdlog::info("prepare: {} parties, partition {} (alpha {}, shards-per-party {}, seed {})",
-               r.parties, to_string(r.method), r.alpha, r.shards_per_party, r.seed);
-  std::istringstream lines(result.table);
-  for (std::string line; std::getline(lines, line);) spdlog::info("  {}", line);
+  log_parties(config.partition, result.table);
 
   write_dataset_file(config.out, data, result.parties, config.partition, result.table,
                      config.compress);

@@ -206,12 +206,7 @@ FolderPrepareResult prepare_image_folder(const PrepareConfig& config) {
     f.set_attr("/", "num_classes", num_classes);
     f.set_attr("/", "source", listing.root);
     f.set_attr("/", "conversion", conversion_text(config));
-    std::string kept = "all";
-    if (!config.classes.empty()) {
-      kept.clear();
-      for (auto id : config.classes) kept += (kept.empty() ? "" : ",") + std::to_string(id);
-    }
-    f.set_attr("/", "classes", kept);
+    f.set_attr("/", "classes", classes_text(config.classes));
     if (listing.labelled()) f.set_attr("/", "class_names", listing.class_names);
     write_parties(f, result.parties, labels, num_classes, recipe, result.table);
     if (party_folders) f.set_attr("/parties", "names", listing.party_names);
@@ -220,14 +215,7 @@ FolderPrepareResult prepare_image_folder(const PrepareConfig& config) {
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   log_stats(stats, config);
-  const auto& r = recipe;
-  if (party_folders)
-    spdlog::info("prepare: {} parties, one per folder", r.parties);
-  else
-    spdlog::info("prepare: {} parties, partition {} (alpha {}, shards-per-party {}, seed {})",
-                 r.parties, to_string(r.method), r.alpha, r.shards_per_party, r.seed);
-  std::istringstream lines(out.result.table);
-  for (std::string line; std::getline(lines, line);) spdlog::info("  {}", line);
+  log_parties(recipe, out.result.table);
   if (party_folders)
     for (std::size_t k = 0; k < listing.party_names.size(); ++k)
       spdlog::info("  party {} = {}: {} images", k, listing.party_names[k],

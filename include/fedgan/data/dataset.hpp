@@ -28,6 +28,9 @@ struct Dataset {
 // [0, num_classes), a repeated id, or a class with no samples.
 Dataset select_classes(const Dataset& data, const std::vector<std::int64_t>& classes);
 
+// Dataset::classes for kept ids: "all" when `classes` is empty, else "0,1,2".
+std::string classes_text(const std::vector<std::int64_t>& classes);
+
 // Throws fedgan::Error naming `what` unless images are uint8 [N,C,H,W] and labels int64 [N]
 // with ids in [0, num_classes).
 void check_dataset(const Dataset& data, const std::string& what);

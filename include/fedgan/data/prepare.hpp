@@ -48,6 +48,9 @@ Dataset load_source(const PrepareConfig& config);
 std::string party_table(const PartyIndices& parties, const std::vector<std::int64_t>& labels,
                         std::int64_t num_classes);
 
+// Logs how the parties were formed (the recipe, or one per folder) and the table, line by line.
+void log_parties(const PartitionRecipe& recipe, const std::string& table);
+
 // Checks --out (required; replaced only with force); fedgan::Error otherwise.
 void check_output(const PrepareConfig& config);
 
