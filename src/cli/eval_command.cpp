@@ -1,6 +1,7 @@
 // `fedgan eval`: FID (all parties pooled and the per-party mean), KID and precision/recall of a
 // checkpoint's generator (or of a samples file, or of uniform noise as a baseline) against a
 // dataset file, with the sample count and evaluator beside every figure. All ranks help.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/data/dataset_file.hpp"
 #include "fedgan/eval/evaluate.hpp"
+#include "fedgan/cli/width_ratio.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/io/hdf5.hpp"
 #include "fedgan/models/gan.hpp"
@@ -24,6 +26,7 @@ namespace {
 struct EvalCommandConfig {
   std::string checkpoint, samples, data, evaluator, cache;
   bool noise = false, json = false, no_cache = false, round0 = false;
+  double width_ratio = 1;  // < 1: the sub-model at this width (HeteroFL)
   eval::EvalOptions options;
   eval::RealStatsOptions real;
 };
@@ -85,6 +88,10 @@ int run_eval(comm::Communicator& comm, const EvalCommandConfig& c) {
         io::load_strict(gan->g_flat(), ck.generator, "generator", c.checkpoint);
         name = c.checkpoint + " (round " + std::to_string(ck.round) + ")";
       }
+      if (c.width_ratio != 1) {
+        gan = width_submodel(*gan, ck, c.width_ratio, c.checkpoint);
+        name += " at width ratio " + fmt::format("{:g}", c.width_ratio);
+      }
     } else if (!c.samples.empty()) {
       source = eval::dataset_source(c.samples, c.options.n, c.options.seed);
       name = c.samples;
@@ -132,6 +139,7 @@ void add_eval_command(CLI::App& root, Commands& commands) {
   sub->add_option("--samples", c->samples,
                   "or: a dataset-schema file of images (e.g. the test split, `fedgan sample`)");
   sub->add_flag("--noise", c->noise, "or: uniform noise images (a baseline)");
+  add_width_ratio_option(*sub, c->width_ratio);
   sub->add_flag("--round0", c->round0,
                 "with --checkpoint: a freshly initialised generator of its architecture (the "
                 "untrained baseline)");

@@ -6,6 +6,7 @@
 
 #include "fedgan/cli/command.hpp"
 #include "fedgan/cli/validators.hpp"
+#include "fedgan/cli/width_ratio.hpp"
 #include "fedgan/comm/collective.hpp"
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
@@ -24,6 +25,7 @@ struct SampleConfig {
   int n = 64;
   std::uint64_t seed = 0;
   bool force = false;
+  double width_ratio = 1;  // < 1: the sub-model at this width (HeteroFL)
 };
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -48,8 +50,10 @@ void sample(const SampleConfig& c) {
   require(!png || model.channels == 1 || model.channels == 3,
           c.checkpoint + ": the generator makes " + std::to_string(model.channels) +
               "-channel images; a .png grid needs 1 or 3 channels (write a .h5 file)");
-  models::Gan gan(model);
-  io::load_strict(gan.g_flat(), ck.generator, "generator", c.checkpoint);
+  auto global = std::make_unique<models::Gan>(model);
+  io::load_strict(global->g_flat(), ck.generator, "generator", c.checkpoint);
+  if (c.width_ratio != 1) global = width_submodel(*global, ck, c.width_ratio, c.checkpoint);
+  models::Gan& gan = *global;
   gan.generator().eval();
   auto gen = compat::make_cpu_generator(c.seed);
   // Kept as uint8 batch by batch: a large --n costs 1 byte per pixel, not 4.
@@ -100,6 +104,7 @@ void add_sample_command(CLI::App& root, Commands& commands) {
   sub->add_option("--n", c->n, "number of images")->capture_default_str()->check(positive());
   sub->add_option("--seed", c->seed, "seed of the latent vectors")->capture_default_str();
   sub->add_flag("--force", c->force, "overwrite --out");
+  add_width_ratio_option(*sub, c->width_ratio);
   commands.push_back({sub, [c](comm::Communicator& comm) {
                         comm::run_on_root(comm, [&] { sample(*c); });
                         return 0;

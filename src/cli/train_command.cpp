@@ -340,12 +340,31 @@ void add_output_options(CLI::App& sub, TrainOptions& options) {
 
 }  // namespace
 
+// Options: parties of different widths (HeteroFL; docs/reference.md, "Parties of different sizes").
+void add_width_options(CLI::App& sub, TrainOptions& options) {
+  TrainOptions& o = options;
+  run::RunConfig& r = options.run;
+  sub.add_option("--width-ratios", r.width_ratios,
+                 "width ratio r in (0, 1] of each party, assigned in turn (party k gets entry k "
+                 "mod the list's length; one entry per party gives each its own): the party "
+                 "trains the leading r of every hidden layer's channels of G and D (HeteroFL); "
+                 "default: the dataset's /parties/<k>@width_ratio, else all 1 (plain FedAvg)")
+      ->delimiter(',');
+  add_choice(sub, o.width_bn, federated::width_bns(), "BatchNorm statistics with --width-ratios");
+  sub.add_option("--width-scaler", o.width_scaler,
+                 "with --width-ratios: HeteroFL's 1/r scaler on the inputs of G's output layer "
+                 "and D's head in a sub-model")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+}
+
 void add_train_options(CLI::App& sub, TrainOptions& options) {
   // The groups in the order --help and a run's config.toml list them.
   add_run_options(sub, options);
   add_local_options(sub, options);
   add_strategy_options(sub, options);
   add_aggregation_options(sub, options);
+  add_width_options(sub, options);
   add_model_options(sub, options);
   add_device_options(sub, options);
   add_output_options(sub, options);

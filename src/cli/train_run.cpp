@@ -30,6 +30,8 @@ run::RunConfig to_run_config(const TrainOptions& o, const std::string& config_te
   c.federated.server.kind = federated::parse_server_optimizer(o.server_optimizer);
   c.federated.client.strategy = federated::parse_client_strategy(o.client_strategy);
   c.federated.aggregator.rule = federated::parse_aggregation_rule(o.aggregator);
+  c.federated.widths.bn = federated::width_bns().parse(o.width_bn).value;
+  c.federated.widths.scaler = o.width_scaler == "on";
   c.model.d_norm = models::d_norms().parse(o.d_norm).value;
   c.device.device = parse_device_kind(o.device);
   c.device.comm = parse_comm_kind(o.comm);

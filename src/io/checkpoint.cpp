@@ -118,6 +118,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     file.set_attr("/", "round", data.round);
     file.set_attr("/", "architecture", data.architecture);
     file.set_attr("/", "config", data.config_text);
+    if (!data.widths.empty()) file.set_attr("/", "widths", data.widths);
     file.create_group("/generator");
     file.create_group("/discriminator");
     for (const auto& [name, t] : data.generator) file.write("/generator/" + name, t);
@@ -140,6 +141,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   if (data.round < 0)
     throw Error(path + ": attribute round = " + std::to_string(data.round) + " is negative");
   data.config_text = file.attr_string("/", "config").value_or("");
+  data.widths = file.attr_string("/", "widths").value_or("");
   for (const char* key : {"generator", "discriminator"}) {
     if (!file.is_group(std::string("/") + key))
       throw Error(path + ": checkpoint has no /" + key + " group");

@@ -110,8 +110,11 @@ class DcganGenerator final : public Generator {
     }
     h = h.view({h.size(0), h.size(1), 1, 1});
     for (auto& block : *m_blocks) h = block->as<UpBlock>()->forward(h);
+    if (m_scale != 1) h = h * m_scale;
     return torch::tanh(m_out(h));
   }
+
+  void set_width_scale(double scale) override { m_scale = scale; }
 
   std::vector<std::string> block_prefixes() const override {
     std::vector<std::string> out;
@@ -122,6 +125,7 @@ class DcganGenerator final : public Generator {
 
  private:
   ModelConfig m_config;
+  double m_scale = 1;  // HeteroFL's 1/r on the output layer's input (a width sub-model)
   nn::Embedding m_embed{nullptr};
   nn::ModuleList m_blocks{nullptr};
   nn::ConvTranspose2d m_out{nullptr};
@@ -158,6 +162,7 @@ class DcganDiscriminator final : public Discriminator {
 
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels) override {
     auto f = features(x);
+    if (m_scale != 1) f = f * m_scale;
     auto logit = (m_sn_head ? m_sn_head(f) : m_head(f)).squeeze(1);
     if (m_embed) {
       require(labels.defined(), "discriminator: this model is conditional and needs labels");
@@ -173,7 +178,10 @@ class DcganDiscriminator final : public Discriminator {
     return out;
   }
 
+  void set_width_scale(double scale) override { m_scale = scale; }
+
  private:
+  double m_scale = 1;  // HeteroFL's 1/r on the head's input (a width sub-model)
   nn::ModuleList m_blocks{nullptr};
   nn::Linear m_head{nullptr};
   SpectralLinear m_sn_head{nullptr};

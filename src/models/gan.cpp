@@ -45,6 +45,14 @@ std::vector<std::string> ModelRegistry::families() const {
   return out;
 }
 
+void Generator::set_width_scale(double scale) {
+  require(scale == 1, "model: this generator has no width scaler");
+}
+
+void Discriminator::set_width_scale(double scale) {
+  require(scale == 1, "model: this discriminator has no width scaler");
+}
+
 torch::Tensor attach_flat_grads(torch::nn::Module& module, const FlatParameters& flat) {
   auto grad = torch::zeros({flat.parameter_numel()}, flat.flat().options());
   auto params = module.named_parameters(true);

@@ -24,6 +24,7 @@ io::CheckpointData make_checkpoint(federated::FederatedTrainer& trainer, std::in
   ck.model = trainer.global().config();
   ck.architecture = ck.model.to_string();
   ck.config_text = config_text;
+  if (const auto widths = trainer.widths()) ck.widths = widths->config().to_string();
   const auto& g = ema ? ema->g_flat() : trainer.global().g_flat();
   for (auto& [k, v] : io::named_tensors(g)) ck.generator[k] = v;
   if (ema)

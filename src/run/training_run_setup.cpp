@@ -10,6 +10,8 @@ namespace {
 
 struct DataInfo {
   std::int64_t parties = 0, channels = 0, size = 0, classes = 0;
+  // /parties/<k>@width_ratio of every party (--width-ratios from the file); empty: none set.
+  std::vector<double> width_ratio;
 };
 
 DataInfo read_training_data_info(const std::string& path) {
@@ -26,7 +28,47 @@ DataInfo read_training_data_info(const std::string& path) {
   if (info.parties <= 0)
     throw Error(path + ": no partition (attribute /parties@num_parties); run `fedgan prepare`");
   info.classes = file.attr_int("/", "num_classes").value_or(0);
+  // Width ratios, if the file gives them: every party's or none.
+  std::int64_t with_ratio = 0;
+  for (std::int64_t k = 0; k < info.parties; ++k) {
+    const auto r = file.attr_double("/parties/" + std::to_string(k), "width_ratio");
+    info.width_ratio.push_back(r.value_or(0));
+    with_ratio += r ? 1 : 0;
+  }
+  if (with_ratio == 0) info.width_ratio.clear();
+  for (std::int64_t k = 0; k < info.parties && with_ratio > 0; ++k)
+    if (!file.has_attr("/parties/" + std::to_string(k), "width_ratio"))
+      throw Error(path + ": /parties/" + std::to_string(k) +
+                  " has no attribute width_ratio, but " + std::to_string(with_ratio) +
+                  " other parties have one (give every party its ratio, or none)");
   return info;
+}
+
+// Why these settings cannot train parties of different widths ("" when they can): what each
+// combination would break.
+std::string width_combination_problem(const RunConfig& o) {
+  const auto& f = o.federated;
+  if (o.secure_agg.enabled)
+    return "--width-ratios with --secure-agg: the masked sum carries one weight, but each "
+           "coordinate of a federation of widths is averaged over its own holders";
+  if (o.dp.enabled)
+    return "--width-ratios with --dp-clip: the noise is calibrated to one fixed denominator, "
+           "and coordinates held by fewer parties would carry more noise than accounted";
+  if (f.server.kind != federated::ServerOptimizerKind::FedAvg)
+    return "--width-ratios with --server-optimizer " + federated::to_string(f.server.kind) +
+           ": its momentum would move coordinates that no participant held";
+  if (f.client.strategy != federated::ClientStrategy::FedAvg || f.client.prox_mu > 0)
+    return "--width-ratios with --client-strategy " +
+           federated::client_strategies().name(f.client.strategy) +
+           (f.client.prox_mu > 0 ? " and --prox-mu" : "") +
+           ": their per-party state and proximal terms are the global model's size";
+  if (f.local_bn)
+    return "--width-ratios with --local-bn: static BN (--width-bn static) already keeps the "
+           "statistics off the aggregate";
+  if (f.attack.active())
+    return "--width-ratios with --attack: attacks exist to test the robust rules, which cannot "
+           "aggregate sub-models";
+  return "";
 }
 
 }  // namespace
@@ -118,6 +160,19 @@ std::vector<LocalParty> TrainingRun::Impl::load_parties() {
                                             " ranks (each rank needs at least one party)");
   comm.agree_ok(!o.conditional || info.classes > 1,
                 o.data + ": --conditional needs labels with num_classes > 1");
+  // Width ratios: --width-ratios (cycled over the parties), else the file's.
+  auto& widths = config.federated.widths;
+  widths.party_ratio.clear();
+  if (!o.width_ratios.empty()) {
+    for (int k = 0; k < total_parties; ++k)
+      widths.party_ratio.push_back(o.width_ratios[static_cast<std::size_t>(k) % o.width_ratios.size()]);
+  } else if (!info.width_ratio.empty()) {
+    widths.party_ratio.assign(info.width_ratio.begin(), info.width_ratio.begin() + total_parties);
+  }
+  if (widths.active()) {
+    const std::string problem = width_combination_problem(o);
+    comm.agree_ok(problem.empty(), problem);
+  }
   // Robust aggregation and attacks against the party count (the same verdict on every rank).
   const std::string aggregation =
       aggregator_settings_problem(o.federated.aggregator, total_parties, o.federated.participation);
@@ -268,6 +323,13 @@ void TrainingRun::Impl::warm_start() {
     trainer->broadcast_global(0);
     if (config.local.kd_weight > 0) trainer->snapshot_teacher();
   }
+  if (comm.is_root() && trainer->widths()) {
+    const auto& w = *trainer->widths();
+    spdlog::info("width levels ({} BN, scaler {}): each party trains the leading ratio of every "
+                 "hidden layer's channels\n{}",
+                 federated::width_bns().name(w.config().bn), w.config().scaler ? "on" : "off",
+                 w.cost_table(trainer->global()));
+  }
   if (comm.is_root()) {
     const auto& gp = trainer->g_plan();
     const auto& dp = trainer->d_plan();
@@ -289,6 +351,14 @@ void TrainingRun::Impl::resume_from_checkpoint() {
     if (ck.architecture != model.to_string())
       throw Error(latest + ": checkpoint architecture '" + ck.architecture +
                   "' differs from this run's '" + model.to_string() + "'");
+    const auto widths = trainer->widths();
+    const std::string now = widths ? widths->config().to_string() : "";
+    if (ck.widths != now)
+      throw Error(latest + ": the run being resumed trained " +
+                  (ck.widths.empty() ? "every party at full width" : "widths '" + ck.widths + "'") +
+                  ", this run " + (now.empty() ? "every party at full width" : "widths '" + now + "'") +
+                  " (--width-ratios, --width-bn, --width-scaler or the dataset's "
+                  "/parties/<k>@width_ratio): a checkpoint resumes only with its own ratio set");
     io::load_strict(trainer->global().g_flat(), ck.generator, "generator", latest);
     io::load_strict(trainer->global().d_flat(), ck.discriminator, "discriminator", latest);
     start_round = ck.round;

@@ -41,6 +41,9 @@ struct TrainOptions {
   std::string dp_noise = privacy::to_string(run.dp.noise);
   std::string dp_weighting = privacy::to_string(run.dp.weighting);
   std::vector<std::string> secagg_drop;   // "PARTY@ROUND" (--secagg-drop)
+  // Width-heterogeneous parties (--width-ratios is bound into run.width_ratios).
+  std::string width_bn = federated::width_bns().name(run.federated.widths.bn);
+  std::string width_scaler = "on";
 };
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.

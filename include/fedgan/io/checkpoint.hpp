@@ -23,6 +23,10 @@ struct CheckpointData {
   // back, checked against the architecture's id.
   models::ModelConfig model;
   std::string config_text;   // the run's effective config (TOML)
+  // Width-heterogeneous runs (federated::WidthConfig::to_string(): every party's ratio, the BN
+  // mode, the scaler; attribute `widths`); empty otherwise. Resume must match it; sample and
+  // eval --width-ratio read the BN mode and the scaler from it.
+  std::string widths;
   std::map<std::string, torch::Tensor> generator, discriminator;  // name -> tensor
   std::map<std::string, torch::Tensor> state;  // "server/g/velocity", "party/3/g_m", ...
 };

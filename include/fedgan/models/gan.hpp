@@ -22,6 +22,9 @@ class Generator : public torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels) = 0;
   // Name prefixes of the blocks in input-to-output order (for freezing and lr multipliers).
   virtual std::vector<std::string> block_prefixes() const = 0;
+  // A width sub-model's scaler (HeteroFL's 1/r, models/width.hpp): multiplies the input of the
+  // output layer. A family without it refuses any value but 1.
+  virtual void set_width_scale(double scale);
 };
 
 class Discriminator : public torch::nn::Module {
@@ -31,6 +34,8 @@ class Discriminator : public torch::nn::Module {
   // Penultimate features [B, F] (for feature-matching distillation).
   virtual torch::Tensor features(const torch::Tensor& x) = 0;
   virtual std::vector<std::string> block_prefixes() const = 0;
+  // As Generator::set_width_scale: multiplies the features the head sums over.
+  virtual void set_width_scale(double scale);
 };
 
 struct ModelPair {

@@ -63,6 +63,10 @@ struct RunConfig {
   std::string generator_script, discriminator_script;
   train::LocalTrainConfig local;
   federated::FederatedConfig federated;
+  // --width-ratios: ratios assigned to parties in turn (party k gets entry k mod size); empty:
+  // the dataset file's /parties/<k>@width_ratio if it has them, else every party full width.
+  // The run fills federated.widths.party_ratio from it.
+  std::vector<double> width_ratios;
   // β of the server-side generator EMA per round (generator_ema.hpp); 0: none. With one, sample
   // grids, evaluation and checkpoints' /generator show the EMA.
   double g_ema = 0;

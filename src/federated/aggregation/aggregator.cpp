@@ -46,6 +46,13 @@ AggregationRule parse_aggregation_rule(const std::string& name) {
 
 std::string to_string(AggregationRule rule) { return aggregation_rules().name(rule); }
 
+void Aggregator::set_coverage(std::vector<std::vector<torch::Tensor>>) {
+  throw Error("--aggregator " + name() +
+              ": cannot aggregate width sub-models (--width-ratios): its rule compares whole "
+              "updates, and a sub-model's update holds only part of the coordinates; use "
+              "--aggregator fedavg");
+}
+
 void Aggregator::begin_round(const RoundContext& round) {
   m_round = round;
   m_local = RoundTotals{};

@@ -54,13 +54,24 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
     if (plan->lr_scale.defined()) plan->lr_scale = plan->lr_scale.to(device);
   }
   m_plans = plans;
-  PartyRunnerConfig runner{
-      m_config.optimizer_state, m_config.local_bn, m_config.seed, device, debug, m_config.attack};
+  if (m_config.widths.active()) {
+    require(static_cast<int>(m_config.widths.party_ratio.size()) == m_total_parties,
+            "--width-ratios: " + std::to_string(m_config.widths.party_ratio.size()) +
+                " ratios for " + std::to_string(m_total_parties) + " parties");
+    m_widths = std::make_shared<WidthLevels>(m_config.widths, *m_global, *m_plans);
+  }
+  PartyRunnerConfig runner{m_config.optimizer_state, m_config.local_bn, m_config.seed, device,
+                           debug, m_config.attack, m_widths};
   m_runner = std::make_unique<PartyRunner>(model, std::move(local), runner, m_plans);
   m_server = std::make_unique<ServerStep>(m_config.server, m_plans);
   m_aggregator = m_config.aggregator_factory
                      ? m_config.aggregator_factory(m_plans->segment_sizes(), device, m_comm)
                      : make_aggregator(m_config.aggregator, m_plans->segment_sizes(), device, m_comm);
+  if (m_widths) {
+    std::vector<std::vector<torch::Tensor>> coverage;
+    for (int l = 0; l < m_widths->levels(); ++l) coverage.push_back(m_widths->coverage(l));
+    m_aggregator->set_coverage(std::move(coverage));
+  }
   // Client strategies, installed first so their transforms see the raw updates.
   const auto& client = m_config.client;
   switch (client.strategy) {
@@ -162,6 +173,9 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
     g_before = m_global->g_flat().snapshot();
     d_before = m_global->d_flat().snapshot();
     m_server->apply(*m_global, aggregate);
+    // Static BN under width levels: G's statistics from its own activations (no party sent any).
+    if (m_widths && m_widths->config().bn == WidthBn::Static)
+      models::recompute_generator_bn(*m_global, static_bn_seed(m_config.seed));
   }
   if (m_config.after_server_step) m_config.after_server_step(*m_global);
   if (step) check_global_model(report, aggregate, g_before, d_before);

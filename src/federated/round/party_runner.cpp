@@ -7,6 +7,7 @@
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/random.hpp"
 #include "fedgan/io/checkpoint_keys.hpp"
+#include "fedgan/models/width.hpp"
 
 namespace fedgan::federated {
 
@@ -25,12 +26,35 @@ PartyRunner::PartyRunner(const models::ModelConfig& model, train::LocalTrainConf
     : m_config(std::move(config)),
       m_plans(std::move(plans)),
       m_local(std::make_unique<models::Gan>(model, m_config.device)),
-      m_trainer(std::move(local)) {}
+      m_trainer(std::move(local)) {
+  if (const auto& widths = m_config.widths) {
+    for (int l = 0; l < widths->levels(); ++l) {
+      m_level_models.push_back(std::make_unique<models::Gan>(widths->model(l), m_config.device));
+      if (widths->config().scaler) {
+        m_level_models.back()->generator().set_width_scale(1.0 / widths->ratio(l));
+        m_level_models.back()->discriminator().set_width_scale(1.0 / widths->ratio(l));
+      }
+    }
+  }
+}
 
-train::PartyOptimizers PartyRunner::new_optimizers() {
-  auto o = train::make_party_optimizers(*m_local, m_trainer.config());
-  if (!m_plans->g.identity) o.g.set_lr_scale(m_plans->g.lr_scale);
-  if (!m_plans->d.identity) o.d.set_lr_scale(m_plans->d.lr_scale);
+models::Gan& PartyRunner::local_model(int level) {
+  return m_config.widths ? *m_level_models.at(static_cast<std::size_t>(level)) : *m_local;
+}
+
+train::PartyOptimizers PartyRunner::new_optimizers(int level) {
+  auto o = train::make_party_optimizers(local_model(level), m_trainer.config());
+  // A sub-model's parameters are the global ones at its slice's first values.
+  auto scale = [&](const torch::Tensor& global_scale, const torch::Tensor& slice,
+                   std::int64_t params) {
+    return m_config.widths ? global_scale.index_select(0, slice.narrow(0, 0, params))
+                           : global_scale;
+  };
+  const models::WidthSlice* s = m_config.widths ? &m_config.widths->slice(level) : nullptr;
+  if (!m_plans->g.identity)
+    o.g.set_lr_scale(s ? scale(m_plans->g.lr_scale, s->g, s->g_params) : m_plans->g.lr_scale);
+  if (!m_plans->d.identity)
+    o.d.set_lr_scale(s ? scale(m_plans->d.lr_scale, s->d, s->d_params) : m_plans->d.lr_scale);
   return o;
 }
 
@@ -51,19 +75,26 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
   // serves every party in turn (an entry per party that ever trained held two Adam moments of G
   // and D each, 2 × 4 bytes per parameter, until the run ended).
   PartyState* state = has_state() ? &m_states[party.id] : nullptr;
-  m_local->copy_from(global);
+  const auto& widths = m_config.widths;
+  const int level = widths ? widths->level_of(party.id) : 0;
+  models::Gan& local = local_model(level);
+  if (widths) {
+    models::copy_slice(global, widths->slice(level), local);
+  } else {
+    local.copy_from(global);
+  }
   if (m_config.local_bn && state->g_buffers.defined()) {
     torch::NoGradGuard g;
-    m_local->g_flat().buffers_view().copy_(state->g_buffers);
-    m_local->d_flat().buffers_view().copy_(state->d_buffers);
+    local.g_flat().buffers_view().copy_(state->g_buffers);
+    local.d_flat().buffers_view().copy_(state->d_buffers);
   }
   train::PartyOptimizers* optimizers = nullptr;
   if (m_config.optimizer_state == OptimizerState::Keep) {
-    if (!state->optimizers) state->optimizers = new_optimizers();
+    if (!state->optimizers) state->optimizers = new_optimizers(level);
     optimizers = &*state->optimizers;
   } else {
     m_fresh_optimizers.reset();  // the previous party's moments go before the new ones exist
-    m_fresh_optimizers = new_optimizers();
+    m_fresh_optimizers = new_optimizers(level);
     optimizers = &*m_fresh_optimizers;
   }
   m_trainer.begin_party({party.id, round.round, &global});
@@ -74,11 +105,11 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
   const std::int64_t epochs_per_round =
       m_trainer.config().local_steps > 0 ? 1000000 : m_trainer.config().local_epochs;
   const auto result =
-      m_trainer.run(*m_local, *optimizers, *party.data,
+      m_trainer.run(local, *optimizers, *party.data,
                     static_cast<std::int64_t>(round.round) * epochs_per_round, gen, interrupted);
   if (result.interrupted) return std::nullopt;
   if (party.id == m_config.debug.nan_party && round.round == m_config.debug.nan_round)
-    m_local->g_flat().flat().fill_(std::nanf(""));
+    local.g_flat().flat().fill_(std::nanf(""));
 
   Update u;
   u.party = party.id;
@@ -90,16 +121,26 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
   u.images = result.images;
   u.ada_sign_sum = result.ada_sign_sum;
   u.ada_count = result.ada_count;
-  u.finite = result.finite && torch::isfinite(m_local->g_flat().flat()).all().item<bool>() &&
-             torch::isfinite(m_local->d_flat().flat()).all().item<bool>();
+  u.level = level;
+  u.finite = result.finite && torch::isfinite(local.g_flat().flat()).all().item<bool>() &&
+             torch::isfinite(local.d_flat().flat()).all().item<bool>();
   if (!u.finite) return u;
   if (m_config.local_bn) {
-    state->g_buffers = m_local->g_flat().buffers_view().clone();
-    state->d_buffers = m_local->d_flat().buffers_view().clone();
+    state->g_buffers = local.g_flat().buffers_view().clone();
+    state->d_buffers = local.d_flat().buffers_view().clone();
   }
-  // Δ_k = local − global at the plans' indices (frozen values never travel).
-  const auto dg = m_local->g_flat().flat() - global.g_flat().flat();
-  const auto dd = m_local->d_flat().flat() - global.d_flat().flat();
+  // Δ_k = local − global at the plans' indices (frozen values never travel). A sub-model's Δ
+  // goes into the global layout first: 0 at every value it does not hold (its level's coverage
+  // tells the aggregate not to count it there).
+  auto delta = [&](const models::FlatParameters& mine, const models::FlatParameters& theirs,
+                   const torch::Tensor& slice) {
+    if (!widths) return mine.flat() - theirs.flat();
+    auto out = torch::zeros_like(theirs.flat());
+    out.index_copy_(0, slice, mine.flat() - theirs.flat().index_select(0, slice));
+    return out;
+  };
+  const auto dg = delta(local.g_flat(), global.g_flat(), widths ? widths->slice(level).g : torch::Tensor());
+  const auto dd = delta(local.d_flat(), global.d_flat(), widths ? widths->slice(level).d : torch::Tensor());
   u.segments = {dg.index_select(0, m_plans->g.param_index),
                 dg.index_select(0, m_plans->g.buffer_index),
                 dd.index_select(0, m_plans->d.param_index),
@@ -155,7 +196,7 @@ void PartyRunner::load_state(int party, const std::map<std::string, torch::Tenso
   auto& st = m_states[party];
   if (auto gm = get(p + kGExpAvg);
       gm.defined() && m_config.optimizer_state == OptimizerState::Keep) {
-    st.optimizers = new_optimizers();
+    st.optimizers = new_optimizers(m_config.widths ? m_config.widths->level_of(party) : 0);
     auto& o = *st.optimizers;
     require(gm.numel() == o.g.exp_avg().numel(), "checkpoint: party state of another model");
     o.g.exp_avg().copy_(gm.reshape(o.g.exp_avg().sizes()));

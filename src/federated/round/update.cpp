@@ -96,6 +96,11 @@ void RoundTotals::from(const double* slots) {
 
 torch::Tensor AggregateResult::mean(std::size_t segment) const {
   require(denominator > 0, "aggregator: no weight to average");
+  if (!coordinate_weight.empty()) {
+    const auto& w = coordinate_weight.at(segment);
+    return torch::where(w > 0, sums.at(segment) / w.clamp_min(1e-300), torch::zeros_like(w))
+        .to(torch::kFloat32);
+  }
   return (sums.at(segment) / denominator).to(torch::kFloat32);
 }
 

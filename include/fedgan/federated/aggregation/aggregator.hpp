@@ -55,6 +55,13 @@ class Aggregator {
 
   const SegmentLayout& layout() const { return m_layout; }
 
+  // Width levels (federated/round/width_levels.hpp), set once before the first round: per level,
+  // per Segment, float64 0/1, the aggregated coordinates that a party of that level holds. The
+  // aggregate then averages each coordinate over the updates that hold it (per-coordinate
+  // weights in AggregateResult::coordinate_weight). An aggregator that cannot refuses with why
+  // (fedgan::Error naming --aggregator); FedAvg can.
+  virtual void set_coverage(std::vector<std::vector<torch::Tensor>> coverage);
+
  protected:
   // `segment_sizes`: values per Segment.
   explicit Aggregator(std::vector<std::int64_t> segment_sizes);

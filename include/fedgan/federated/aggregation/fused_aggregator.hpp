@@ -22,6 +22,9 @@ class FedAvgAggregator final : public Aggregator {
   FedAvgAggregator(std::vector<std::int64_t> segment_sizes, const torch::Device& device);
   std::string name() const override { return to_string(AggregationRule::FedAvg); }
   std::string describe() const override;
+  // Width levels: one Σ weight slot per level in the buffer (still one allreduce); each
+  // coordinate's weight is Σ over levels of the level's Σ weight times its 0/1 coverage.
+  void set_coverage(std::vector<std::vector<torch::Tensor>> coverage) override;
 
  protected:
   void on_begin_round(const RoundContext& round) override;
@@ -29,8 +32,12 @@ class FedAvgAggregator final : public Aggregator {
   AggregateResult reduce(comm::Communicator& comm, const RoundTotals& local) override;
 
  private:
-  // Layout: [segments (layout()) | Σ weight | RoundTotals' slots].
+  // Allocates the buffer for `levels` weight slots.
+  void allocate(const torch::Device& device, std::int64_t levels);
+  // Layout: [segments (layout()) | Σ weight per level (one without levels) | RoundTotals' slots].
   torch::Tensor m_buffer;
+  torch::Tensor m_level_weights;      // the view of the weight slots
+  std::vector<std::vector<torch::Tensor>> m_coverage;  // per level, per segment (width levels)
   std::vector<torch::Tensor> m_sums;  // one view of the buffer per segment
   torch::Tensor m_totals;             // the view of the totals' slots
 };

@@ -23,6 +23,7 @@
 #include "fedgan/federated/server/server_step.hpp"
 #include "fedgan/federated/round/transforms.hpp"
 #include "fedgan/federated/round/update.hpp"
+#include "fedgan/federated/round/width_levels.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/train/ada.hpp"
 #include "fedgan/train/local_trainer.hpp"
@@ -56,6 +57,9 @@ struct FederatedConfig {
   // before the model check (the run sets it under DP: BatchNorm running variances raised to a
   // floor, as noise can make them negative); empty: none.
   std::function<void(models::Gan&)> after_server_step;
+  // Width-heterogeneous parties (--width-ratios, HeteroFL): each party's ratio by party id;
+  // inactive: every party trains the global model.
+  WidthConfig widths;
 };
 
 struct RoundReport {
@@ -96,6 +100,8 @@ class FederatedTrainer {
   void add_aggregate_transform(std::unique_ptr<AggregateTransform> transform);
   void add_regularizer(std::shared_ptr<train::Regularizer> regularizer);
   Aggregator& aggregator() { return *m_aggregator; }
+  // The width levels (null without --width-ratios).
+  std::shared_ptr<const WidthLevels> widths() const { return m_widths; }
 
   // Rank 0's global model goes to every rank (one broadcast per model).
   void broadcast_global(int root = 0);
@@ -152,6 +158,7 @@ class FederatedTrainer {
   int m_total_parties;
   std::unique_ptr<models::Gan> m_global;
   std::shared_ptr<ModelPlans> m_plans;
+  std::shared_ptr<const WidthLevels> m_widths;
   std::unique_ptr<PartyRunner> m_runner;
   std::vector<std::unique_ptr<UpdateTransform>> m_update_transforms;
   std::unique_ptr<Aggregator> m_aggregator;

@@ -20,6 +20,7 @@
 #include "fedgan/federated/round/debug_hooks.hpp"
 #include "fedgan/federated/server/server_step.hpp"
 #include "fedgan/federated/round/update.hpp"
+#include "fedgan/federated/round/width_levels.hpp"
 #include "fedgan/models/gan.hpp"
 #include "fedgan/train/local_trainer.hpp"
 
@@ -44,6 +45,10 @@ struct PartyRunnerConfig {
   // Simulated hostile parties (--attack, --attackers): their updates are replaced before the
   // finiteness check, so a NaN attack meets the non-finite handling like a real NaN.
   AttackSpec attack;
+  // Width levels (--width-ratios): each party trains its level's sub-model, cut from the global
+  // model and put back into the global layout as its update; null: every party trains the
+  // global model.
+  std::shared_ptr<const WidthLevels> widths;
 };
 
 class PartyRunner {
@@ -84,7 +89,9 @@ class PartyRunner {
     std::optional<train::PartyOptimizers> optimizers;
     torch::Tensor g_buffers, d_buffers;  // local_bn
   };
-  train::PartyOptimizers new_optimizers();
+  // The model a party of `level` trains in (the global architecture without widths).
+  models::Gan& local_model(int level);
+  train::PartyOptimizers new_optimizers(int level);
   // Replaces an attacker's update (m_config.attack) and re-checks that it is finite.
   void attack_update(Update& update, const RoundContext& round) const;
   void save_state(int party, std::map<std::string, torch::Tensor>& out) const;
@@ -94,6 +101,7 @@ class PartyRunner {
   PartyRunnerConfig m_config;
   std::shared_ptr<const ModelPlans> m_plans;
   std::unique_ptr<models::Gan> m_local;
+  std::vector<std::unique_ptr<models::Gan>> m_level_models;  // width levels: one per level
   train::LocalTrainer m_trainer;
   std::map<int, PartyState> m_states;  // only parties with state (has_state())
   // --optimizer-state reset: the Adam of the party in training, made fresh for each party.

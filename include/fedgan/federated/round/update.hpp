@@ -51,6 +51,9 @@ struct Update {
   std::int64_t steps = 0;         // local steps (one D update·d_steps + one G update each)
   std::int64_t images = 0;        // real images seen
   bool finite = true;             // false: a loss or the model became NaN/inf (never aggregated)
+  // Width level of the party (federated/round/width_levels.hpp; 0 without widths): which
+  // coordinates its segments hold (the others are 0 and not its to average).
+  int level = 0;
   // ADA's overfitting signal (with --diffaug): Σ sign(D(real)) over the real images D saw.
   double ada_sign_sum = 0, ada_count = 0;
 };
@@ -98,6 +101,10 @@ struct AggregateResult {
   std::vector<torch::Tensor> sums;
   double total_weight = 0;  // Σ weight of the contributing updates
   double denominator = 0;   // what `sums` is divided by; total_weight unless a hook sets it
+  // Width levels only: per Segment, float64, Σ weight of the updates that hold each coordinate;
+  // mean() divides by it instead of `denominator` (0: nobody held it, the mean is 0 there, so
+  // the coordinate stays unchanged). Empty otherwise.
+  std::vector<torch::Tensor> coordinate_weight;
   RoundTotals totals;       // summed over ranks
   // Apply the server step even when no party contributed (DP: a round's release must not show
   // whether anyone took part, so its noise is applied all the same).
@@ -105,7 +112,8 @@ struct AggregateResult {
   // Non-empty: the aggregator abandoned the round (why, e.g. too few parties survived secure
   // aggregation's masking); totals.parties is then 0 and the model must not change.
   std::string abandoned;
-  // sums[segment] / denominator as float32 (the server step's input). Requires denominator > 0.
+  // sums[segment] / denominator as float32 (the server step's input), or per coordinate over
+  // coordinate_weight. Requires denominator > 0.
   torch::Tensor mean(std::size_t segment) const;
 };
 

@@ -1,0 +1,87 @@
+// Width-heterogeneous parties (HeteroFL, Diao et al., ICLR 2021): each party trains the sub-model
+// of its width ratio; the distinct ratios are the federation's levels. WidthLevels holds, per
+// level, the sub-model's architecture, where its values lie in the global flat buffers
+// (models::WidthSlice) and which aggregated coordinates it holds (its coverage, in the plans'
+// segment layout), from which the aggregate's per-coordinate weights come (docs/DESIGN.md,
+// "Heterogeneous widths").
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fedgan/core/choice.hpp"
+#include "fedgan/federated/server/server_step.hpp"
+#include "fedgan/models/gan.hpp"
+#include "fedgan/models/width.hpp"
+
+namespace fedgan::federated {
+
+// --width-bn: how a federation of widths keeps BatchNorm running statistics.
+//  static: HeteroFL's sBN. No party sends statistics; after each server step G's statistics are
+//          recomputed from its own activations on fixed latents (models::recompute_generator_bn),
+//          and a sub-model's when it is cut out for sampling. D's statistics are not aggregated.
+//  shared: the statistics are coordinates like the parameters, each averaged over its holders.
+enum class WidthBn { Static, Shared };
+const ChoiceTable<Choice<WidthBn>>& width_bns();
+
+struct WidthConfig {
+  // The width ratio of every party, by party id; empty: no widths (every party trains the
+  // global model, the plain round).
+  std::vector<double> party_ratio;
+  WidthBn bn = WidthBn::Static;
+  bool scaler = true;  // HeteroFL's 1/r scaler in the sub-models (models::make_submodel)
+  bool active() const { return !party_ratio.empty(); }
+  // "1,0.5,0.25,0.25 bn=static scaler=on": what a checkpoint records and a resume must match.
+  std::string to_string() const;
+  // The inverse of to_string(); fedgan::Error naming `where` (a checkpoint's attribute).
+  static WidthConfig parse(const std::string& text, const std::string& where);
+};
+
+// The seed of static BN's fixed latents (the same on every rank and at every round).
+std::uint64_t static_bn_seed(std::uint64_t run_seed);
+
+// The sub-model at `ratio` of a trained global model, ready to sample (`fedgan sample/eval
+// --width-ratio`): sliced, with the run's scaler, and under static BN with G's statistics
+// recomputed at that width (seed static_bn_seed(0)). `widths`: the run's (a checkpoint's
+// attribute), or the defaults for a model trained without widths.
+std::unique_ptr<models::Gan> cut_submodel(const models::Gan& global, double ratio,
+                                          const WidthConfig& widths, const std::string& what);
+
+class WidthLevels {
+ public:
+  // Levels are the distinct ratios, widest first. fedgan::Error (naming the party) for a ratio
+  // outside (0, 1] or one that leaves a layer with no channel.
+  WidthLevels(const WidthConfig& config, const models::Gan& global, const ModelPlans& plans);
+
+  const WidthConfig& config() const { return m_config; }
+  int levels() const { return static_cast<int>(m_levels.size()); }
+  double ratio(int level) const { return m_levels.at(level).ratio; }
+  int level_of(int party) const;
+  const models::ModelConfig& model(int level) const { return m_levels.at(level).model; }
+  const models::WidthSlice& slice(int level) const { return m_levels.at(level).slice; }
+  // Per Segment, float64 0/1 on the global device: the aggregated coordinates (the plans'
+  // indices) that a party of this level holds. Static BN: no buffer coordinate.
+  const std::vector<torch::Tensor>& coverage(int level) const {
+    return m_levels.at(level).coverage;
+  }
+  // The cost table for the run's log: per level its parties, values, MACs per image and the
+  // bytes a party moves per round.
+  std::string cost_table(models::Gan& global) const;
+
+ private:
+  struct Level {
+    double ratio = 1;
+    models::ModelConfig model;
+    models::WidthSlice slice;
+    std::vector<torch::Tensor> coverage;
+    std::vector<int> parties;
+  };
+  WidthConfig m_config;
+  std::vector<Level> m_levels;
+  std::vector<int> m_party_level;
+};
+
+}  // namespace fedgan::federated

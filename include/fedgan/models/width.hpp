@@ -1,0 +1,59 @@
+// Sub-models of one global model at a width ratio r (HeteroFL, Diao et al., ICLR 2021): the
+// sub-model keeps the leading ⌊r·w⌋ channels of every hidden layer of G and D (the image's
+// channels, the latent and the classes stay), so each of its tensors is the leading block of the
+// global tensor of the same name, and its flat buffer maps onto the global flat buffer by one
+// index vector per model (docs/DESIGN.md, "Heterogeneous widths").
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "fedgan/models/gan.hpp"
+
+namespace fedgan::models {
+
+// The architecture of the sub-model at `ratio` ∈ (0, 1]: g_width and d_width times r, rounded
+// down. fedgan::Error naming `what` (e.g. "--width-ratios: party 3") when the ratio is outside
+// (0, 1], when it leaves a layer with no channel, or when the family cannot be rebuilt at another
+// width (a TorchScript model).
+ModelConfig width_config(const ModelConfig& global, double ratio, const std::string& what);
+
+// Where a sub-model's values lie in the global model: for G and D, the global flat index of each
+// value of the sub-model's flat buffer, in the sub-model's order (int64, on the global's device).
+struct WidthSlice {
+  torch::Tensor g, d;
+  std::int64_t g_params = 0, d_params = 0;  // the sub-model's parameter counts (they come first)
+};
+// Requires the same tensor names in the same order, each sub shape no larger in any dimension.
+WidthSlice width_slice(const Gan& global, const Gan& sub);
+
+// sub ← the global model's values at the slice (parameters and buffers).
+void copy_slice(const Gan& global, const WidthSlice& slice, Gan& sub);
+
+// The sub-model at `ratio` of `global`, with its values; `scaler`: HeteroFL's 1/r on the inputs
+// of the layers that sum over hidden channels without a normalisation after them (G's output
+// layer, D's head), so a narrower model's outputs keep the full model's scale.
+std::unique_ptr<Gan> make_submodel(const Gan& global, double ratio, bool scaler,
+                                   const std::string& what);
+
+// Static BatchNorm (HeteroFL's sBN, for a generator): G's running statistics recomputed from
+// its own activations on `n` fixed latents (and labels), drawn from `seed`, as the cumulative
+// mean over batches of 64 in training mode; G is left in the mode it was in. No data is needed:
+// G's statistics are those of its own activations.
+void recompute_generator_bn(Gan& gan, std::uint64_t seed, std::int64_t n = 1024);
+
+// What one model costs (HeteroFL reports these per ratio): values, multiply-accumulates of one
+// image's forward pass, and the bytes one FedAvg round moves per party (its values up and down,
+// float32).
+struct ModelCost {
+  std::int64_t g_values = 0, d_values = 0;
+  double g_macs = 0, d_macs = 0;  // per image, forward
+};
+// Multiply-accumulates of every Conv/ConvTranspose/Linear layer of G and D, from a forward pass
+// on one image's input (counted by shapes, not timed).
+ModelCost model_cost(Gan& gan);
+
+}  // namespace fedgan::models

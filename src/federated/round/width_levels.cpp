@@ -1,0 +1,141 @@
+// Width levels of a heterogeneous federation (see include/fedgan/federated/round/width_levels.hpp).
+#include "fedgan/federated/round/width_levels.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "fedgan/core/error.hpp"
+#include "fedgan/data/random.hpp"
+
+namespace fedgan::federated {
+
+const ChoiceTable<Choice<WidthBn>>& width_bns() {
+  static const Choice<WidthBn> entries[] = {
+      {WidthBn::Static, "static",
+       "no party sends BatchNorm statistics; G's are recomputed from its own activations at "
+       "each width (HeteroFL's sBN)"},
+      {WidthBn::Shared, "shared", "statistics averaged like parameters, over their holders"},
+  };
+  static const ChoiceTable<Choice<WidthBn>> table(entries, "--width-bn", "BatchNorm mode");
+  return table;
+}
+
+std::string WidthConfig::to_string() const {
+  std::string out;
+  for (double r : party_ratio) out += (out.empty() ? "" : ",") + fmt::format("{:g}", r);
+  return out + " bn=" + width_bns().name(bn) + " scaler=" + (scaler ? "on" : "off");
+}
+
+WidthConfig WidthConfig::parse(const std::string& text, const std::string& where) {
+  WidthConfig out;
+  std::istringstream in(text);
+  std::string ratios, bn, scaler;
+  in >> ratios >> bn >> scaler;
+  auto bad = [&](const std::string& why) {
+    return Error(where + " = '" + text + "': " + why +
+                 " (expected e.g. '1,0.5,0.25 bn=static scaler=on')");
+  };
+  std::istringstream list(ratios);
+  for (std::string item; std::getline(list, item, ',');) {
+    try {
+      std::size_t used = 0;
+      out.party_ratio.push_back(std::stod(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw bad("'" + item + "' is not a ratio");
+    }
+  }
+  if (out.party_ratio.empty()) throw bad("no ratio");
+  if (bn.rfind("bn=", 0) != 0) throw bad("no bn=");
+  try {
+    out.bn = width_bns().parse(bn.substr(3)).value;
+  } catch (const Error& e) {
+    throw bad(e.what());
+  }
+  if (scaler != "scaler=on" && scaler != "scaler=off") throw bad("no scaler=on|off");
+  out.scaler = scaler == "scaler=on";
+  return out;
+}
+
+std::uint64_t static_bn_seed(std::uint64_t run_seed) {
+  constexpr std::uint64_t kStaticBn = 0x73626e;  // "sbn": static BN's latents, apart from every other draw
+  return data::derive_seed(run_seed, kStaticBn);
+}
+
+std::unique_ptr<models::Gan> cut_submodel(const models::Gan& global, double ratio,
+                                          const WidthConfig& widths, const std::string& what) {
+  auto sub = models::make_submodel(global, ratio, widths.scaler, what);
+  if (widths.bn == WidthBn::Static) models::recompute_generator_bn(*sub, static_bn_seed(0));
+  return sub;
+}
+
+WidthLevels::WidthLevels(const WidthConfig& config, const models::Gan& global,
+                         const ModelPlans& plans)
+    : m_config(config) {
+  std::vector<double> ratios;
+  for (std::size_t k = 0; k < config.party_ratio.size(); ++k) {
+    const double r = config.party_ratio[k];
+    // Checks the ratio (and that the model can be sliced) with the party's name.
+    (void)models::width_config(global.config(), r, "--width-ratios: party " + std::to_string(k));
+    if (std::find(ratios.begin(), ratios.end(), r) == ratios.end()) ratios.push_back(r);
+  }
+  std::sort(ratios.begin(), ratios.end(), std::greater<>());
+  const auto device = global.device();
+  for (double r : ratios) {
+    Level level;
+    level.ratio = r;
+    level.model = models::width_config(global.config(), r, "--width-ratios");
+    // The sub-model is built only to read its layout (its values are never used).
+    const models::Gan sub(level.model, device);
+    level.slice = models::width_slice(global, sub);
+    auto held = [&](const torch::Tensor& index, std::int64_t numel) {
+      auto mask = torch::zeros({numel}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+      mask.index_fill_(0, index, 1.0);
+      return mask;
+    };
+    const auto g = held(level.slice.g, global.g_flat().numel());
+    const auto d = held(level.slice.d, global.d_flat().numel());
+    const bool buffers = config.bn == WidthBn::Shared;
+    auto none = [&](const torch::Tensor& index) { return torch::zeros({index.numel()}, g.options()); };
+    level.coverage = {g.index_select(0, plans.g.param_index),
+                      buffers ? g.index_select(0, plans.g.buffer_index) : none(plans.g.buffer_index),
+                      d.index_select(0, plans.d.param_index),
+                      buffers ? d.index_select(0, plans.d.buffer_index) : none(plans.d.buffer_index)};
+    m_levels.push_back(std::move(level));
+  }
+  m_party_level.resize(config.party_ratio.size());
+  for (std::size_t k = 0; k < config.party_ratio.size(); ++k) {
+    const auto it = std::find(ratios.begin(), ratios.end(), config.party_ratio[k]);
+    m_party_level[k] = static_cast<int>(it - ratios.begin());
+    m_levels[static_cast<std::size_t>(m_party_level[k])].parties.push_back(static_cast<int>(k));
+  }
+}
+
+int WidthLevels::level_of(int party) const {
+  require(party >= 0 && static_cast<std::size_t>(party) < m_party_level.size(),
+          "width levels: party " + std::to_string(party) + " has no width ratio");
+  return m_party_level[static_cast<std::size_t>(party)];
+}
+
+std::string WidthLevels::cost_table(models::Gan& global) const {
+  std::string out = fmt::format("{:>6} {:>8} {:>11} {:>11} {:>11} {:>11} {:>13}\n", "ratio",
+                                "parties", "G values", "D values", "G MMAC/img", "D MMAC/img",
+                                "MB/round/party");
+  for (const auto& level : m_levels) {
+    models::Gan sub(level.model, global.device());
+    const auto cost = models::model_cost(sub);
+    // A party downloads its sub-model and uploads its update of the aggregated coordinates it
+    // holds (float32 each way).
+    double held = 0;
+    for (const auto& c : level.coverage) held += c.sum().item<double>();
+    const double mb = 2.0 * 4.0 * held / 1e6;
+    out += fmt::format("{:>6g} {:>8} {:>11} {:>11} {:>11.2f} {:>11.2f} {:>13.2f}\n", level.ratio,
+                       level.parties.size(), cost.g_values, cost.d_values, cost.g_macs / 1e6,
+                       cost.d_macs / 1e6, mb);
+  }
+  return out;
+}
+
+}  // namespace fedgan::federated

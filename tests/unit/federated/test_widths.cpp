@@ -1,0 +1,194 @@
+// Width-heterogeneous parties (HeteroFL): sub-model slices of the global flat buffers, the
+// per-coordinate FedAvg over the levels that hold each value, and rounds of a federation of
+// widths (a coordinate no participant holds stays unchanged; all ratios 1 is plain FedAvg).
+#include <catch2/catch.hpp>
+
+#include "federated/toy_federation.hpp"
+#include "fedgan/core/error.hpp"
+#include "fedgan/federated/aggregation/aggregator.hpp"
+#include "fedgan/federated/round/federated_trainer.hpp"
+#include "fedgan/federated/round/width_levels.hpp"
+#include "fedgan/models/width.hpp"
+
+using namespace fedgan;
+using namespace fedgan::federated;
+
+namespace {
+
+models::ModelConfig width_toy() {
+  auto c = testing::toy_model();
+  c.g_width = 8;
+  c.d_width = 8;
+  return c;
+}
+
+train::LocalTrainConfig width_local() {
+  train::LocalTrainConfig c;
+  c.local_steps = 2;
+  c.batch_size = 8;
+  return c;
+}
+
+// Every tensor of `sub` equals the leading block of the same-named tensor of `global`.
+void check_leading_blocks(torch::nn::Module& global, torch::nn::Module& sub) {
+  auto whole = global.named_parameters(true);
+  for (const auto& b : global.named_buffers(true)) whole.insert(b.key(), b.value());
+  std::size_t seen = 0;
+  auto check = [&](const std::string& name, const torch::Tensor& part) {
+    auto block = whole[name];
+    for (int64_t dim = 0; dim < part.dim(); ++dim) block = block.narrow(dim, 0, part.size(dim));
+    INFO(name);
+    CHECK(torch::equal(block, part));
+    ++seen;
+  };
+  for (const auto& p : sub.named_parameters(true)) check(p.key(), p.value());
+  for (const auto& b : sub.named_buffers(true))
+    if (b.value().is_floating_point()) check(b.key(), b.value());
+  CHECK(seen > 4);
+}
+
+}  // namespace
+
+TEST_CASE("a width sub-model is the leading block of every global tensor", "[widths]") {
+  torch::manual_seed(3);
+  models::Gan global(width_toy());
+  // Distinct values everywhere, so a wrong index cannot match by accident.
+  {
+    torch::NoGradGuard no_grad;
+    global.g_flat().flat().copy_(torch::arange(global.g_flat().numel(), torch::kFloat32));
+    global.d_flat().flat().copy_(-torch::arange(global.d_flat().numel(), torch::kFloat32));
+  }
+  for (double r : {1.0, 0.5, 0.25}) {
+    auto sub = models::make_submodel(global, r, /*scaler=*/true, "test");
+    CHECK(sub->config().g_width == static_cast<int>(8 * r));
+    check_leading_blocks(global.generator(), sub->generator());
+    check_leading_blocks(global.discriminator(), sub->discriminator());
+    // It still makes images of the global model's shape, and one logit per image.
+    const auto x = sub->generator().forward(torch::randn({2, 8}), {});
+    CHECK(x.sizes() == torch::IntArrayRef({2, 1, 28, 28}));
+    CHECK(sub->discriminator().forward(x, {}).sizes() == torch::IntArrayRef({2}));
+  }
+  // The slice's index maps the sub-model's flat buffer onto the global one.
+  models::Gan quarter(models::width_config(global.config(), 0.25, "test"));
+  const auto slice = models::width_slice(global, quarter);
+  CHECK(slice.g.numel() == quarter.g_flat().numel());
+  CHECK(std::get<0>(torch::_unique(slice.g)).numel() == slice.g.numel());
+  CHECK(slice.g.max().item<std::int64_t>() < global.g_flat().numel());
+}
+
+TEST_CASE("width ratios that cannot be trained are refused with the reason", "[widths]") {
+  const auto c = width_toy();
+  CHECK_THROWS_WITH(models::width_config(c, 0, "--width-ratios: party 2"),
+                    Catch::Contains("party 2") && Catch::Contains("outside (0, 1]"));
+  CHECK_THROWS_WITH(models::width_config(c, 1.5, "x"), Catch::Contains("outside (0, 1]"));
+  CHECK_THROWS_WITH(models::width_config(c, 0.1, "x"),
+                    Catch::Contains("leaves a layer with no channel") &&
+                        Catch::Contains("smallest ratio of this model is 0.125"));
+  CHECK(models::width_config(c, 0.125, "x").g_width == 1);
+  auto script = c;
+  script.family = "torchscript";
+  CHECK_THROWS_WITH(models::width_config(script, 0.5, "x"),
+                    Catch::Contains("TorchScript model cannot be sliced"));
+}
+
+TEST_CASE("fedavg over width levels averages each coordinate over its holders", "[widths]") {
+  auto comm = comm::make_serial_communicator();
+  auto agg = make_aggregator(AggregatorConfig{}, {4, 0, 2, 0}, torch::kCPU, *comm);
+  auto mask = [](std::vector<double> v) { return torch::tensor(v, torch::kFloat64); };
+  const auto empty = torch::zeros({0}, torch::kFloat64);
+  // Level 0 holds every coordinate; level 1 the first half of each segment.
+  agg->set_coverage({{mask({1, 1, 1, 1}), empty, mask({1, 1}), empty},
+                     {mask({1, 1, 0, 0}), empty, mask({1, 0}), empty}});
+  agg->begin_round({1, {0, 1, 2}, 3, 0});
+  auto update = [](int party, int level, double weight, std::vector<float> g, std::vector<float> d) {
+    Update u;
+    u.party = party;
+    u.level = level;
+    u.weight = weight;
+    u.samples = static_cast<std::int64_t>(weight);
+    u.segments = {torch::tensor(g), torch::zeros({0}), torch::tensor(d), torch::zeros({0})};
+    return u;
+  };
+  agg->add(update(0, 0, 2, {1, 1, 1, 1}, {4, 4}));
+  agg->add(update(1, 1, 1, {4, 7, 0, 0}, {1, 0}));
+  agg->add(update(2, 1, 3, {0, 3, 0, 0}, {9, 0}));
+  const auto a = agg->finish(*comm);
+  CHECK(a.total_weight == 6);
+  // Held by all three (weight 6): (2·1 + 4 + 0)/6, (2 + 7 + 9)/6; by party 0 alone: 1.
+  CHECK(torch::allclose(a.mean(kGParams), torch::tensor({1.0f, 3.0f, 1.0f, 1.0f})));
+  CHECK(torch::allclose(a.mean(kDParams), torch::tensor({(8.0f + 1 + 27) / 6, 4.0f})));
+  agg->begin_round({2, {0}, 1, 0});
+  CHECK_THROWS_WITH(agg->add(update(0, 2, 1, {1, 1, 1, 1}, {1, 1})),
+                    Catch::Contains("width level 2 outside the 2 levels"));
+}
+
+TEST_CASE("a coordinate that no participant holds stays unchanged", "[widths]") {
+  auto comm = comm::make_serial_communicator();
+  FederatedConfig fc;
+  fc.seed = 6;
+  fc.widths.party_ratio = {0.5, 0.25, 0.5};  // nobody at full width
+  fc.widths.bn = WidthBn::Shared;
+  FederatedTrainer t(*comm, width_toy(), width_local(), fc,
+                     testing::toy_parties({16, 16, 16}, 5, 40), 3);
+  const auto g0 = t.global().g_flat().snapshot();
+  const auto d0 = t.global().d_flat().snapshot();
+  t.run_round(1);
+  const auto& half = t.widths()->slice(0);
+  auto held = [](const torch::Tensor& index, std::int64_t n) {
+    auto m = torch::zeros({n}, torch::kBool);
+    m.index_fill_(0, index, true);
+    return m;
+  };
+  const auto g_held = held(half.g, g0.numel()), d_held = held(half.d, d0.numel());
+  const auto& g1 = t.global().g_flat().flat();
+  const auto& d1 = t.global().d_flat().flat();
+  CHECK(torch::equal(g1.masked_select(~g_held), g0.masked_select(~g_held)));
+  CHECK(torch::equal(d1.masked_select(~d_held), d0.masked_select(~d_held)));
+  // What the half-width parties hold did move.
+  CHECK_FALSE(torch::equal(g1.masked_select(g_held), g0.masked_select(g_held)));
+}
+
+TEST_CASE("every party at ratio 1 is plain FedAvg, bit for bit", "[widths]") {
+  auto comm = comm::make_serial_communicator();
+  auto run = [&](bool widths) {
+    FederatedConfig fc;
+    fc.seed = 8;
+    if (widths) {
+      fc.widths.party_ratio = {1, 1, 1};
+      fc.widths.bn = WidthBn::Shared;  // statistics averaged like parameters, as FedAvg does
+    }
+    FederatedTrainer t(*comm, width_toy(), width_local(), fc,
+                       testing::toy_parties({16, 24, 8}, 5, 40), 3);
+    for (int round = 1; round <= 2; ++round) t.run_round(round);
+    return std::make_pair(t.global().g_flat().snapshot(), t.global().d_flat().snapshot());
+  };
+  const auto plain = run(false), widths = run(true);
+  CHECK(torch::equal(plain.first, widths.first));
+  CHECK(torch::equal(plain.second, widths.second));
+}
+
+TEST_CASE("static BN recomputes G's statistics from its own activations", "[widths]") {
+  torch::manual_seed(2);
+  models::Gan gan(width_toy());
+  const auto before = gan.g_flat().buffers_view().clone();
+  models::recompute_generator_bn(gan, 11, 256);
+  const auto once = gan.g_flat().buffers_view().clone();
+  CHECK_FALSE(torch::equal(before, once));
+  models::recompute_generator_bn(gan, 11, 256);  // the same latents: the same statistics
+  CHECK(torch::equal(once, gan.g_flat().buffers_view()));
+  CHECK(gan.g_flat().aliases(gan.generator()));  // still on the flat buffer
+}
+
+TEST_CASE("width settings round-trip through their text form", "[widths]") {
+  WidthConfig w;
+  w.party_ratio = {1, 0.5, 0.25, 0.25};
+  w.bn = WidthBn::Shared;
+  w.scaler = false;
+  CHECK(w.to_string() == "1,0.5,0.25,0.25 bn=shared scaler=off");
+  const auto back = WidthConfig::parse(w.to_string(), "attr");
+  CHECK(back.party_ratio == w.party_ratio);
+  CHECK(back.bn == WidthBn::Shared);
+  CHECK_FALSE(back.scaler);
+  CHECK_THROWS_WITH(WidthConfig::parse("1,x bn=static scaler=on", "f.h5: attribute widths"),
+                    Catch::Contains("f.h5: attribute widths") && Catch::Contains("'x'"));
+}
