@@ -351,6 +351,8 @@ void add_width_options(CLI::App& sub, TrainOptions& options) {
                  "default: the dataset's /parties/<k>@width_ratio, else all 1 (plain FedAvg)")
       ->delimiter(',');
   add_choice(sub, o.width_bn, federated::width_bns(), "BatchNorm statistics with --width-ratios");
+  add_choice(sub, o.width_slicing, federated::width_slicings(),
+             "which channels a sub-model takes with --width-ratios");
   sub.add_option("--width-scaler", o.width_scaler,
                  "with --width-ratios: HeteroFL's 1/r scaler on the inputs of G's output layer "
                  "and D's head in a sub-model")

@@ -18,7 +18,7 @@ std::string ratio_text(double r) {
 
 // The global flat index of every value of `sub` (in its order), from both models' entries.
 torch::Tensor slice_index(const FlatParameters& global, const FlatParameters& sub,
-                          const std::string& what) {
+                          const WidthRoll& roll, const std::string& what) {
   std::map<std::string, const FlatEntry*> by_name;
   for (const auto& e : global.entries()) by_name[e.name] = &e;
   require(sub.entries().size() == global.entries().size(),
@@ -35,9 +35,21 @@ torch::Tensor slice_index(const FlatParameters& global, const FlatParameters& su
             "width slice: " + what + " tensor '" + e.name + "' differs in kind or rank");
     auto index = torch::arange(g.offset, g.offset + g.numel, torch::kInt64).view(g.shape);
     for (std::size_t dim = 0; dim < e.shape.size(); ++dim) {
+      const auto d = static_cast<std::int64_t>(dim);
       require(e.shape[dim] <= g.shape[dim],
               "width slice: " + what + " tensor '" + e.name + "' is wider in the sub-model");
-      index = index.narrow(static_cast<std::int64_t>(dim), 0, e.shape[dim]);
+      // A rolling window: the channels rotated by step/period of the dimension (a whole number
+      // of values: every width dimension is a multiple of the base width), then the leading
+      // block. Only dimensions the sub-model narrows roll (not the latent, image or classes).
+      if (roll.step % roll.period != 0 && e.shape[dim] < g.shape[dim]) {
+        const std::int64_t moved = g.shape[dim] * (roll.step % roll.period);
+        require(moved % roll.period == 0,
+                "width slice: " + what + " tensor '" + e.name + "' dimension " +
+                    std::to_string(dim) + " (" + std::to_string(g.shape[dim]) +
+                    ") is not a multiple of the base width " + std::to_string(roll.period));
+        index = torch::roll(index, -(moved / roll.period), d);
+      }
+      index = index.narrow(d, 0, e.shape[dim]);
     }
     parts.push_back(index.reshape({-1}));
   }
@@ -104,11 +116,16 @@ ModelConfig width_config(const ModelConfig& global, double ratio, const std::str
   return sub;
 }
 
-WidthSlice width_slice(const Gan& global, const Gan& sub) {
+WidthSlice width_slice(const Gan& global, const Gan& sub, std::int64_t roll_step) {
   WidthSlice s;
   const auto device = global.device();
-  s.g = slice_index(global.g_flat(), sub.g_flat(), "generator").to(device);
-  s.d = slice_index(global.d_flat(), sub.d_flat(), "discriminator").to(device);
+  const auto& c = global.config();
+  s.g = slice_index(global.g_flat(), sub.g_flat(), {roll_step, std::max(1, c.g_width)},
+                    "generator")
+            .to(device);
+  s.d = slice_index(global.d_flat(), sub.d_flat(), {roll_step, std::max(1, c.d_width)},
+                    "discriminator")
+            .to(device);
   s.g_params = sub.g_flat().parameter_numel();
   s.d_params = sub.d_flat().parameter_numel();
   return s;
@@ -161,7 +178,7 @@ void recompute_generator_bn(Gan& gan, std::uint64_t seed, std::int64_t n) {
   for (std::size_t i = 0; i < norms.size(); ++i) norms[i]->options.momentum(momenta[i]);
 }
 
-ModelCost model_cost(Gan& gan) {
+ModelCost model_cost(const Gan& gan) {
   ModelCost cost;
   cost.g_values = gan.g_flat().numel();
   cost.d_values = gan.d_flat().numel();

@@ -325,10 +325,11 @@ void TrainingRun::Impl::warm_start() {
   }
   if (comm.is_root() && trainer->widths()) {
     const auto& w = *trainer->widths();
-    spdlog::info("width levels ({} BN, scaler {}): each party trains the leading ratio of every "
-                 "hidden layer's channels\n{}",
+    spdlog::info("width levels ({} slicing, {} BN, scaler {}): each party trains its ratio of "
+                 "every hidden layer's channels\n{}",
+                 federated::width_slicings().name(w.config().slicing),
                  federated::width_bns().name(w.config().bn), w.config().scaler ? "on" : "off",
-                 w.cost_table(trainer->global()));
+                 w.cost_table());
   }
   if (comm.is_root()) {
     const auto& gp = trainer->g_plan();
@@ -357,7 +358,7 @@ void TrainingRun::Impl::resume_from_checkpoint() {
       throw Error(latest + ": the run being resumed trained " +
                   (ck.widths.empty() ? "every party at full width" : "widths '" + ck.widths + "'") +
                   ", this run " + (now.empty() ? "every party at full width" : "widths '" + now + "'") +
-                  " (--width-ratios, --width-bn, --width-scaler or the dataset's "
+                  " (--width-ratios, --width-bn, --width-scaler, --width-slicing or the dataset's "
                   "/parties/<k>@width_ratio): a checkpoint resumes only with its own ratio set");
     io::load_strict(trainer->global().g_flat(), ck.generator, "generator", latest);
     io::load_strict(trainer->global().d_flat(), ck.discriminator, "discriminator", latest);

@@ -14,10 +14,12 @@ wide=("${plain[@]}" --width-ratios 1,0.5,0.25,0.25)
 
 case "${case#widths_}" in
 ranks)
-  # The same federation of widths on 1, 2 and 4 ranks: the same model, bit for bit (both BN modes).
-  for bn in static shared; do
+  # The same federation of widths on 1, 2 and 4 ranks: the same model, bit for bit (both BN
+  # modes, and rolling slices).
+  for bn in static shared rolling; do
+    mode=(--width-bn $bn); [ $bn = rolling ] && mode=(--width-slicing rolling)
     for n in 1 2 4; do
-      mpi $n "$fedgan" train "${wide[@]}" --width-bn $bn --rounds 2 --out "$work/$bn$n" \
+      mpi $n "$fedgan" train "${wide[@]}" "${mode[@]}" --rounds 3 --out "$work/$bn$n" \
         >"$work/$bn$n.log" 2>&1 || { cat "$work/$bn$n.log"; fail "train on $n ranks ($bn)"; }
     done
     same_models "$work/${bn}1/checkpoints/latest.h5" "$work/${bn}2/checkpoints/latest.h5"
@@ -32,7 +34,7 @@ ranks)
 import sys, h5py
 w = h5py.File(sys.argv[1], "r").attrs["widths"]
 w = w.decode() if isinstance(w, bytes) else w
-assert w == "1,0.5,0.25,0.25 bn=static scaler=on", w
+assert w == "1,0.5,0.25,0.25 bn=static scaler=on slicing=leading", w
 PY
   ;;
 resume)
@@ -46,12 +48,22 @@ resume)
     >/dev/null 2>&1 || fail "resume"
   same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
   # Another ratio set, BN mode or scaler is another federation: refused, on every rank.
-  expect_fail "trained widths '1,0.5,0.25,0.25 bn=static scaler=on', this run widths '1,0.5,1,0.5 bn=static scaler=on'" \
+  expect_fail "trained widths '1,0.5,0.25,0.25 bn=static scaler=on slicing=leading', this run widths '1,0.5,1,0.5 bn=static scaler=on slicing=leading'" \
     mpi 2 "$fedgan" train "${plain[@]}" "${keep[@]}" --width-ratios 1,0.5 --rounds 6 --out "$work/part" --resume
   expect_fail "this run widths '.* bn=shared" \
     mpi 2 "$fedgan" train "${wide[@]}" "${keep[@]}" --width-bn shared --rounds 6 --out "$work/part" --resume
   expect_fail "this run every party at full width" \
     mpi 2 "$fedgan" train "${plain[@]}" "${keep[@]}" --rounds 6 --out "$work/part" --resume
+  # Rolling slices resume exactly too (the window of round t is a function of t).
+  roll=(--width-slicing rolling --participation 0.75)
+  mpi 2 "$fedgan" train "${wide[@]}" "${roll[@]}" --rounds 4 --checkpoint-every 2 --out "$work/rfull" >/dev/null 2>&1 \
+    || fail "rolling 4 rounds"
+  mpi 2 "$fedgan" train "${wide[@]}" "${roll[@]}" --rounds 2 --checkpoint-every 2 --out "$work/rpart" >/dev/null 2>&1
+  mpi 2 "$fedgan" train "${wide[@]}" "${roll[@]}" --rounds 4 --checkpoint-every 2 --out "$work/rpart" --resume \
+    >/dev/null 2>&1 || fail "rolling resume"
+  same_models "$work/rfull/checkpoints/latest.h5" "$work/rpart/checkpoints/latest.h5"
+  expect_fail "--width-slicing rolling with --optimizer-state keep" \
+    mpi 2 "$fedgan" train "${wide[@]}" "${roll[@]}" --optimizer-state keep --rounds 1 --out "$work/rk"
   ;;
 sample)
   mpi 2 "$fedgan" train "${wide[@]}" --rounds 2 --out "$work/r" >/dev/null 2>&1 || fail "train"

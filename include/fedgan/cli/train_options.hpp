@@ -44,6 +44,7 @@ struct TrainOptions {
   // Width-heterogeneous parties (--width-ratios is bound into run.width_ratios).
   std::string width_bn = federated::width_bns().name(run.federated.widths.bn);
   std::string width_scaler = "on";
+  std::string width_slicing = federated::width_slicings().name(run.federated.widths.slicing);
 };
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.

@@ -28,7 +28,18 @@ struct WidthSlice {
   std::int64_t g_params = 0, d_params = 0;  // the sub-model's parameter counts (they come first)
 };
 // Requires the same tensor names in the same order, each sub shape no larger in any dimension.
-WidthSlice width_slice(const Gan& global, const Gan& sub);
+// roll_step = 0: the leading channels of every hidden layer (HeteroFL). roll_step = s: a rolling
+// window (FedRolex, Alam et al., NeurIPS 2022): every dimension the sub-model narrows is first
+// rotated by s/w of its size (w the model's base width, G's g_width and D's d_width; a layer of
+// k·w channels moves by k·s channels, D's head over C·s0² features by whole channels), so the
+// window stays one set of channels through consecutive layers, and as s counts the rounds every
+// channel is trained by parties of every width.
+WidthSlice width_slice(const Gan& global, const Gan& sub, std::int64_t roll_step = 0);
+
+// The rotation of one model's width dimensions: step/period of each dimension's size.
+struct WidthRoll {
+  std::int64_t step = 0, period = 1;
+};
 
 // sub ← the global model's values at the slice (parameters and buffers).
 void copy_slice(const Gan& global, const WidthSlice& slice, Gan& sub);
@@ -54,6 +65,6 @@ struct ModelCost {
 };
 // Multiply-accumulates of every Conv/ConvTranspose/Linear layer of G and D, from a forward pass
 // on one image's input (counted by shapes, not timed).
-ModelCost model_cost(Gan& gan);
+ModelCost model_cost(const Gan& gan);
 
 }  // namespace fedgan::models

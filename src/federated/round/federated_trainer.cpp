@@ -59,6 +59,10 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
             "--width-ratios: " + std::to_string(m_config.widths.party_ratio.size()) +
                 " ratios for " + std::to_string(m_total_parties) + " parties");
     m_widths = std::make_shared<WidthLevels>(m_config.widths, *m_global, *m_plans);
+    require(m_config.widths.slicing != WidthSlicing::Rolling ||
+                m_config.optimizer_state == OptimizerState::Reset,
+            "--width-slicing rolling with --optimizer-state keep: a party's kept Adam moments "
+            "belong to the channels of its last window, not to this round's");
   }
   PartyRunnerConfig runner{m_config.optimizer_state, m_config.local_bn, m_config.seed, device,
                            debug, m_config.attack, m_widths};
@@ -67,11 +71,7 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
   m_aggregator = m_config.aggregator_factory
                      ? m_config.aggregator_factory(m_plans->segment_sizes(), device, m_comm)
                      : make_aggregator(m_config.aggregator, m_plans->segment_sizes(), device, m_comm);
-  if (m_widths) {
-    std::vector<std::vector<torch::Tensor>> coverage;
-    for (int l = 0; l < m_widths->levels(); ++l) coverage.push_back(m_widths->coverage(l));
-    m_aggregator->set_coverage(std::move(coverage));
-  }
+  if (m_widths) install_coverage();
   // Client strategies, installed first so their transforms see the raw updates.
   const auto& client = m_config.client;
   switch (client.strategy) {
@@ -89,6 +89,12 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
       break;
   }
   if (client.prox_mu > 0) add_regularizer(std::make_shared<FedProxRegularizer>(client.prox_mu));
+}
+
+void FederatedTrainer::install_coverage() {
+  std::vector<std::vector<torch::Tensor>> coverage;
+  for (int l = 0; l < m_widths->levels(); ++l) coverage.push_back(m_widths->coverage(l));
+  m_aggregator->set_coverage(std::move(coverage));
 }
 
 void FederatedTrainer::add_update_transform(std::unique_ptr<UpdateTransform> transform) {
@@ -134,6 +140,8 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
     if (std::binary_search(context.participants.begin(), context.participants.end(), p.id))
       context.hosted.push_back(p.id);
   if (m_party_samples.empty()) gather_party_table();
+  // Rolling width slices move every round; the aggregate follows their coverage.
+  if (m_widths && m_widths->begin_round(round)) install_coverage();
   context.party_samples = &m_party_samples;
   context.party_steps = &m_party_steps;
   m_aggregator->begin_round(context);

@@ -22,20 +22,34 @@ const ChoiceTable<Choice<WidthBn>>& width_bns() {
   return table;
 }
 
+const ChoiceTable<Choice<WidthSlicing>>& width_slicings() {
+  static const Choice<WidthSlicing> entries[] = {
+      {WidthSlicing::Leading, "leading",
+       "the leading channels of every hidden layer, every round (HeteroFL)"},
+      {WidthSlicing::Rolling, "rolling",
+       "a window of channels that moves every round, so every channel is trained by every "
+       "width (FedRolex)"},
+  };
+  static const ChoiceTable<Choice<WidthSlicing>> table(entries, "--width-slicing",
+                                                       "slicing");
+  return table;
+}
+
 std::string WidthConfig::to_string() const {
   std::string out;
   for (double r : party_ratio) out += (out.empty() ? "" : ",") + fmt::format("{:g}", r);
-  return out + " bn=" + width_bns().name(bn) + " scaler=" + (scaler ? "on" : "off");
+  return out + " bn=" + width_bns().name(bn) + " scaler=" + (scaler ? "on" : "off") +
+         " slicing=" + width_slicings().name(slicing);
 }
 
 WidthConfig WidthConfig::parse(const std::string& text, const std::string& where) {
   WidthConfig out;
   std::istringstream in(text);
-  std::string ratios, bn, scaler;
-  in >> ratios >> bn >> scaler;
+  std::string ratios, bn, scaler, slicing;
+  in >> ratios >> bn >> scaler >> slicing;
   auto bad = [&](const std::string& why) {
     return Error(where + " = '" + text + "': " + why +
-                 " (expected e.g. '1,0.5,0.25 bn=static scaler=on')");
+                 " (expected e.g. '1,0.5,0.25 bn=static scaler=on slicing=leading')");
   };
   std::istringstream list(ratios);
   for (std::string item; std::getline(list, item, ',');) {
@@ -56,6 +70,12 @@ WidthConfig WidthConfig::parse(const std::string& text, const std::string& where
   }
   if (scaler != "scaler=on" && scaler != "scaler=off") throw bad("no scaler=on|off");
   out.scaler = scaler == "scaler=on";
+  if (slicing.rfind("slicing=", 0) != 0) throw bad("no slicing=");
+  try {
+    out.slicing = width_slicings().parse(slicing.substr(8)).value;
+  } catch (const Error& e) {
+    throw bad(e.what());
+  }
   return out;
 }
 
@@ -73,7 +93,7 @@ std::unique_ptr<models::Gan> cut_submodel(const models::Gan& global, double rati
 
 WidthLevels::WidthLevels(const WidthConfig& config, const models::Gan& global,
                          const ModelPlans& plans)
-    : m_config(config) {
+    : m_config(config), m_global(&global), m_plans(&plans) {
   std::vector<double> ratios;
   for (std::size_t k = 0; k < config.party_ratio.size(); ++k) {
     const double r = config.party_ratio[k];
@@ -82,29 +102,15 @@ WidthLevels::WidthLevels(const WidthConfig& config, const models::Gan& global,
     if (std::find(ratios.begin(), ratios.end(), r) == ratios.end()) ratios.push_back(r);
   }
   std::sort(ratios.begin(), ratios.end(), std::greater<>());
-  const auto device = global.device();
   for (double r : ratios) {
     Level level;
     level.ratio = r;
     level.model = models::width_config(global.config(), r, "--width-ratios");
     // The sub-model is built only to read its layout (its values are never used).
-    const models::Gan sub(level.model, device);
-    level.slice = models::width_slice(global, sub);
-    auto held = [&](const torch::Tensor& index, std::int64_t numel) {
-      auto mask = torch::zeros({numel}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-      mask.index_fill_(0, index, 1.0);
-      return mask;
-    };
-    const auto g = held(level.slice.g, global.g_flat().numel());
-    const auto d = held(level.slice.d, global.d_flat().numel());
-    const bool buffers = config.bn == WidthBn::Shared;
-    auto none = [&](const torch::Tensor& index) { return torch::zeros({index.numel()}, g.options()); };
-    level.coverage = {g.index_select(0, plans.g.param_index),
-                      buffers ? g.index_select(0, plans.g.buffer_index) : none(plans.g.buffer_index),
-                      d.index_select(0, plans.d.param_index),
-                      buffers ? d.index_select(0, plans.d.buffer_index) : none(plans.d.buffer_index)};
+    m_layouts.push_back(std::make_unique<models::Gan>(level.model, global.device()));
     m_levels.push_back(std::move(level));
   }
+  place(0);
   m_party_level.resize(config.party_ratio.size());
   for (std::size_t k = 0; k < config.party_ratio.size(); ++k) {
     const auto it = std::find(ratios.begin(), ratios.end(), config.party_ratio[k]);
@@ -113,19 +119,55 @@ WidthLevels::WidthLevels(const WidthConfig& config, const models::Gan& global,
   }
 }
 
+void WidthLevels::place(std::int64_t roll_step) {
+  const auto& global = *m_global;
+  const auto& plans = *m_plans;
+  const auto device = global.device();
+  m_roll_step = roll_step;
+  for (std::size_t l = 0; l < m_levels.size(); ++l) {
+    auto& level = m_levels[l];
+    level.slice = models::width_slice(global, *m_layouts[l], roll_step);
+    auto held = [&](const torch::Tensor& index, std::int64_t numel) {
+      auto mask =
+          torch::zeros({numel}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+      mask.index_fill_(0, index, 1.0);
+      return mask;
+    };
+    const auto g = held(level.slice.g, global.g_flat().numel());
+    const auto d = held(level.slice.d, global.d_flat().numel());
+    const bool buffers = m_config.bn == WidthBn::Shared;
+    auto none = [&](const torch::Tensor& index) {
+      return torch::zeros({index.numel()}, g.options());
+    };
+    level.coverage = {
+        g.index_select(0, plans.g.param_index),
+        buffers ? g.index_select(0, plans.g.buffer_index) : none(plans.g.buffer_index),
+        d.index_select(0, plans.d.param_index),
+        buffers ? d.index_select(0, plans.d.buffer_index) : none(plans.d.buffer_index)};
+  }
+}
+
+bool WidthLevels::begin_round(int round) {
+  if (m_config.slicing != WidthSlicing::Rolling) return false;
+  const std::int64_t step = std::max(0, round - 1);
+  if (step == m_roll_step) return false;
+  place(step);
+  return true;
+}
+
 int WidthLevels::level_of(int party) const {
   require(party >= 0 && static_cast<std::size_t>(party) < m_party_level.size(),
           "width levels: party " + std::to_string(party) + " has no width ratio");
   return m_party_level[static_cast<std::size_t>(party)];
 }
 
-std::string WidthLevels::cost_table(models::Gan& global) const {
+std::string WidthLevels::cost_table() const {
   std::string out = fmt::format("{:>6} {:>8} {:>11} {:>11} {:>11} {:>11} {:>13}\n", "ratio",
                                 "parties", "G values", "D values", "G MMAC/img", "D MMAC/img",
                                 "MB/round/party");
-  for (const auto& level : m_levels) {
-    models::Gan sub(level.model, global.device());
-    const auto cost = models::model_cost(sub);
+  for (std::size_t l = 0; l < m_levels.size(); ++l) {
+    const auto& level = m_levels[l];
+    const auto cost = models::model_cost(*m_layouts[l]);
     // A party downloads its sub-model and uploads its update of the aggregated coordinates it
     // holds (float32 each way).
     double held = 0;

@@ -184,11 +184,73 @@ TEST_CASE("width settings round-trip through their text form", "[widths]") {
   w.party_ratio = {1, 0.5, 0.25, 0.25};
   w.bn = WidthBn::Shared;
   w.scaler = false;
-  CHECK(w.to_string() == "1,0.5,0.25,0.25 bn=shared scaler=off");
+  CHECK(w.to_string() == "1,0.5,0.25,0.25 bn=shared scaler=off slicing=leading");
   const auto back = WidthConfig::parse(w.to_string(), "attr");
   CHECK(back.party_ratio == w.party_ratio);
   CHECK(back.bn == WidthBn::Shared);
   CHECK_FALSE(back.scaler);
-  CHECK_THROWS_WITH(WidthConfig::parse("1,x bn=static scaler=on", "f.h5: attribute widths"),
+  CHECK_THROWS_WITH(WidthConfig::parse("1,x bn=static scaler=on slicing=leading", "f.h5: attribute widths"),
                     Catch::Contains("f.h5: attribute widths") && Catch::Contains("'x'"));
+}
+
+TEST_CASE("rolling slices move a window of channels, and every channel is trained in turn",
+          "[widths]") {
+  torch::manual_seed(4);
+  models::Gan global(width_toy());
+  {
+    torch::NoGradGuard no_grad;
+    global.g_flat().flat().copy_(torch::arange(global.g_flat().numel(), torch::kFloat32));
+    global.d_flat().flat().copy_(-torch::arange(global.d_flat().numel(), torch::kFloat32));
+  }
+  models::Gan quarter(models::width_config(global.config(), 0.25, "test"));
+  // Step 3 of base width 8: a layer of C channels rotates by 3C/8 (G's last hidden block, C = 8:
+  // channels 3, 4 of blocks.1.conv's output; blocks.0 (C = 16) gives 6..9).
+  const auto slice = models::width_slice(global, quarter, 3);
+  {
+    torch::NoGradGuard no_grad;
+    quarter.g_flat().flat().copy_(global.g_flat().flat().index_select(0, slice.g));
+    quarter.d_flat().flat().copy_(global.d_flat().flat().index_select(0, slice.d));
+  }
+  auto gp = global.generator().named_parameters(true);
+  auto qp = quarter.generator().named_parameters(true);
+  const auto w1 = gp["blocks.1.conv.weight"];  // [16, 8, 4, 4]
+  CHECK(torch::equal(qp["blocks.1.conv.weight"],
+                     w1.index_select(0, torch::tensor({6, 7, 8, 9})).index_select(1, torch::tensor({3, 4}))));
+  CHECK(torch::equal(qp["blocks.1.bn.weight"], gp["blocks.1.bn.weight"].index_select(0, torch::tensor({3, 4}))));
+  // D's head reads C·7·7 features channel by channel: the window's channels' features.
+  auto dp = global.discriminator().named_parameters(true);
+  auto dq = quarter.discriminator().named_parameters(true);
+  const auto head = dp["head.weight"].view({1, 16, 49});
+  CHECK(torch::equal(dq["head.weight"].view({1, 4, 49}),
+                     head.index_select(1, torch::tensor({6, 7, 8, 9}))));
+  // Over 8 rounds the quarter window visits every channel: every bias and BatchNorm value of G
+  // and D (a weight between two channels only when both windows hold them in one round).
+  auto comm = comm::make_serial_communicator();
+  FederatedConfig fc;
+  fc.widths.party_ratio = {1, 0.25};
+  fc.widths.slicing = WidthSlicing::Rolling;
+  FederatedTrainer t(*comm, width_toy(), width_local(), fc, testing::toy_parties({16, 16}, 5, 40), 2);
+  auto levels = std::const_pointer_cast<WidthLevels>(t.widths());
+  torch::Tensor g_seen, d_seen;
+  for (int round = 1; round <= 8; ++round) {
+    CHECK(levels->begin_round(round) == (round > 1));
+    const auto& c = levels->coverage(1);
+    g_seen = round == 1 ? c[kGParams].clone() : g_seen.maximum(c[kGParams]);
+    d_seen = round == 1 ? c[kDParams].clone() : d_seen.maximum(c[kDParams]);
+  }
+  // (No freezing: the plans' parameter indices are the flat buffers' parameters in order.)
+  auto every_channel = [](const models::FlatParameters& flat, const torch::Tensor& seen) {
+    std::size_t vectors = 0;
+    for (const auto& e : flat.entries()) {
+      if (e.is_buffer || e.shape.size() != 1) continue;
+      INFO(e.name);
+      CHECK(seen.narrow(0, e.offset, e.numel).min().item<double>() == 1);
+      ++vectors;
+    }
+    CHECK(vectors >= 3);
+  };
+  every_channel(t.global().g_flat(), g_seen);
+  every_channel(t.global().d_flat(), d_seen);
+  // The union is far more than one round's window (the leading slice would stay at one).
+  CHECK(g_seen.sum().item<double>() > 2 * levels->coverage(1)[kGParams].sum().item<double>());
 }

@@ -145,6 +145,8 @@ class FederatedTrainer {
   // so that no rank enters the aggregation alone. Fills the report's times and returns false
   // when the round is abandoned; throws the agreed non-finite error.
   bool agree(const LocalRound& local, RoundReport& report);
+  // The width levels' coverage of this round into the aggregator.
+  void install_coverage();
   // Every party's n_k and planned steps on every rank (one allgather, before the first round).
   void gather_party_table();
   // After the server step: inspect the global model (every rank alike) and agree on the verdict
@@ -158,7 +160,7 @@ class FederatedTrainer {
   int m_total_parties;
   std::unique_ptr<models::Gan> m_global;
   std::shared_ptr<ModelPlans> m_plans;
-  std::shared_ptr<const WidthLevels> m_widths;
+  std::shared_ptr<WidthLevels> m_widths;
   std::unique_ptr<PartyRunner> m_runner;
   std::vector<std::unique_ptr<UpdateTransform>> m_update_transforms;
   std::unique_ptr<Aggregator> m_aggregator;

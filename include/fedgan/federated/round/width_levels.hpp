@@ -27,14 +27,23 @@ namespace fedgan::federated {
 enum class WidthBn { Static, Shared };
 const ChoiceTable<Choice<WidthBn>>& width_bns();
 
+// --width-slicing: which channels a sub-model takes.
+//  leading: the leading ⌊r·C⌋ of every hidden layer, every round (HeteroFL).
+//  rolling: a window that moves by one base-width step per round (FedRolex, Alam et al. 2022),
+//           so every channel of the global model is trained by parties of every width.
+enum class WidthSlicing { Leading, Rolling };
+const ChoiceTable<Choice<WidthSlicing>>& width_slicings();
+
 struct WidthConfig {
   // The width ratio of every party, by party id; empty: no widths (every party trains the
   // global model, the plain round).
   std::vector<double> party_ratio;
   WidthBn bn = WidthBn::Static;
   bool scaler = true;  // HeteroFL's 1/r scaler in the sub-models (models::make_submodel)
+  WidthSlicing slicing = WidthSlicing::Leading;
   bool active() const { return !party_ratio.empty(); }
-  // "1,0.5,0.25,0.25 bn=static scaler=on": what a checkpoint records and a resume must match.
+  // "1,0.5,0.25,0.25 bn=static scaler=on slicing=leading": what a checkpoint records and a
+  // resume must match.
   std::string to_string() const;
   // The inverse of to_string(); fedgan::Error naming `where` (a checkpoint's attribute).
   static WidthConfig parse(const std::string& text, const std::string& where);
@@ -61,17 +70,25 @@ class WidthLevels {
   double ratio(int level) const { return m_levels.at(level).ratio; }
   int level_of(int party) const;
   const models::ModelConfig& model(int level) const { return m_levels.at(level).model; }
+  // Moves the levels to round `round` (1-based): under rolling slicing each level's window
+  // rotates by round − 1 base-width steps (slices and coverage recomputed); leading: nothing.
+  // Returns whether the coverage changed.
+  bool begin_round(int round);
+  // This round's slice of a level.
   const models::WidthSlice& slice(int level) const { return m_levels.at(level).slice; }
   // Per Segment, float64 0/1 on the global device: the aggregated coordinates (the plans'
-  // indices) that a party of this level holds. Static BN: no buffer coordinate.
+  // indices) that a party of this level holds this round. Static BN: no buffer coordinate.
   const std::vector<torch::Tensor>& coverage(int level) const {
     return m_levels.at(level).coverage;
   }
   // The cost table for the run's log: per level its parties, values, MACs per image and the
   // bytes a party moves per round.
-  std::string cost_table(models::Gan& global) const;
+  std::string cost_table() const;
 
  private:
+  // Each level's slice and coverage at rotation `roll_step`.
+  void place(std::int64_t roll_step);
+
   struct Level {
     double ratio = 1;
     models::ModelConfig model;
@@ -80,6 +97,10 @@ class WidthLevels {
     std::vector<int> parties;
   };
   WidthConfig m_config;
+  const models::Gan* m_global = nullptr;
+  const ModelPlans* m_plans = nullptr;
+  std::vector<std::unique_ptr<models::Gan>> m_layouts;  // one per level: its shapes only
+  std::int64_t m_roll_step = 0;
   std::vector<Level> m_levels;
   std::vector<int> m_party_level;
 };
