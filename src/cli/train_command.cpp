@@ -393,6 +393,7 @@ void add_train_command(CLI::App& root, Commands& commands) {
   add_train_options(*sub, *options);
   add_transfer_options(*sub, *options);
   add_dp_options(*sub, *options);
+  add_federation_options(*sub, *options);
   commands.push_back({sub, [options, sub](comm::Communicator& comm) {
                         // The effective config, reusable as `fedgan --config FILE train`.
                         return run_training(comm, *options, run_config_text("train", *sub));

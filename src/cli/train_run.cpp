@@ -49,6 +49,8 @@ run::RunConfig to_run_config(const TrainOptions& o, const std::string& config_te
   c.federated.freeze_d.train_only = globs;
   c.federated.attack = federated::parse_attack(o.attack, o.attackers);
   c.dp = to_dp_config(o);
+  c.federation = federated::federations().parse(o.federation).value;
+  c.party_discriminators = parse_party_discriminators(o.party_discriminators);
   c.secure_agg.dp = privacy::secagg_dp_bound(c.dp);  // the range DP implies
   for (const auto& drop : o.secagg_drop)
     if (!drop.empty()) c.secure_agg.drops.push_back(privacy::parse_secagg_drop(drop));

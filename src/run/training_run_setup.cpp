@@ -306,11 +306,15 @@ void TrainingRun::Impl::resume_from_checkpoint() {
   if (dp) comm::collective_try(comm, [&] { dp->load_state(privacy_state); });
   comm::broadcast_tensors(comm, state.server, 0);
   trainer->load_server_state(state.server);
+  if (distill) comm::collective_try(comm, [&] { distill->load_server_state(state.server); });
   if (auto it = state.server.find(io::keys::kGRaw); it != state.server.end())
     resumed_g_raw = it->second;
-  if (trainer->has_party_state()) {
+  if (has_party_state()) {
     comm::broadcast_tensors(comm, state.party, 0);
-    comm::collective_try(comm, [&] { trainer->load_party_state_tensors(state.party); });
+    comm::collective_try(comm, [&] {
+      trainer->load_party_state_tensors(state.party);
+      if (distill) distill->load_party_state_tensors(state.party);
+    });
   }
 }
 
