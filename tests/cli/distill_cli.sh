@@ -47,6 +47,9 @@ ranks)
   grep -q "bytes per party per round" "$work/np2/log.txt" || fail "no traffic line in the log"
   grep -q "FedAvg moves 2 x" "$work/np2/log.txt" || fail "no FedAvg comparison in the log"
   grep -q "party 1: D dw=4,dn=spectral" "$work/np2/log.txt" || fail "party 1's D not logged"
+  # The run's config.toml carries the mode and the specs: it runs the same run again.
+  "$fedgan" --config "$work/np2/config.toml" train --out "$work/again" >/dev/null 2>&1 || fail "config.toml"
+  same_state "$work/np1/checkpoints/latest.h5" "$work/again/checkpoints/latest.h5" || fail "config.toml run differs"
   ;;
 resume)
   # Stopped after round 2 (--debug-stop-round 3 acts as SIGUSR1) and resumed = uninterrupted.
