@@ -22,10 +22,13 @@ std::string distill_settings_problem(const RunConfig& c) {
   if (c.secure_agg.enabled)
     return no + "--secure-agg is refused: UA-GAN's combination needs every party's logits "
                 "in the clear (a softmax over parties), not only a sum";
-  if (f.aggregator.rule != federated::AggregationRule::FedAvg)
+  if (f.aggregator.rule != federated::AggregationRule::FedAvg &&
+      f.aggregator.rule != federated::AggregationRule::NormBound)
     return no + "--aggregator " + federated::to_string(f.aggregator.rule) +
-           " is refused: the robust rules combine model updates; the feedback is combined by "
-           "UA-GAN's odds rule (--aggregator fedavg)";
+           " is refused: median, trimmed mean and Krum pick or combine model updates "
+           "coordinate by coordinate; the feedback is combined by UA-GAN's odds rule (--aggregator "
+           "fedavg), optionally with each party's feedback bounded to the median norm "
+           "(--aggregator norm-bound)";
   if (f.client.strategy != federated::ClientStrategy::FedAvg || f.client.prox_mu > 0)
     return no + "client strategies (--client-strategy " +
            federated::to_string(f.client.strategy) +
@@ -56,7 +59,10 @@ std::string distill_settings_problem(const RunConfig& c) {
       !f.freeze_g.train_only.empty() || !f.freeze_g.lr_mult.empty() ||
       !f.freeze_d.lr_mult.empty())
     return no + "--freeze-g/--freeze-d/--train-only/--lr-mult-* are not implemented";
-  if (f.attack.active()) return no + "--attack is refused: attacks replace model updates";
+  if (f.attack.active() && f.attack.kind != federated::AttackSpec::Kind::SignFlip &&
+      f.attack.kind != federated::AttackSpec::Kind::Scale)
+    return no + "--attack " + federated::attack_name(f.attack) +
+           " is refused: a hostile party's feedback can be sign-flip or scale:K";
   if (f.skip_nonfinite)
     return no + "--skip-nonfinite is refused: every party's feedback is part of every step";
   if (c.debug.nan_party >= 0) return no + "--debug-nan-party is refused (a FedAvg test hook)";

@@ -3,7 +3,7 @@
 # architectures (built-in widths and normalisations, a TorchScript D) federate through their
 # feedback on one global generator.
 # usage: distill_cli.sh FEDGAN MPIEXEC WORKDIR CASE
-#   CASE: ranks | resume | script | errors
+#   CASE: ranks | resume | script | robust | errors
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/train_common.sh" "$@"
 
@@ -81,6 +81,33 @@ script)
   grep -q "party 1: D script:" "$work/s1/log.txt" || fail "party 1's TorchScript D not logged"
   [ -f "$work/s2/samples/round_0002.png" ] || fail "no sample grid"
   ;;
+robust)
+  # --aggregator norm-bound: each party's feedback bounded to the step's median norm. Party 1
+  # sends its feedback x1000: bounded, G stays closer to the clean run's than unbounded; and the
+  # bounded run is the same at 1 and 2 ranks.
+  args=("${distill[@]}" --rounds 2)
+  mpi 2 "$fedgan" train "${args[@]}" --out "$work/clean" >/dev/null 2>&1 || fail "clean"
+  mpi 2 "$fedgan" train "${args[@]}" --attack scale:1000 --attackers 1 --out "$work/plain" \
+    >/dev/null 2>&1 || fail "attacked, fedavg"
+  mpi 2 "$fedgan" train "${args[@]}" --attack scale:1000 --attackers 1 --aggregator norm-bound \
+    --out "$work/bound2" >/dev/null 2>&1 || fail "attacked, norm-bound, 2 ranks"
+  "$fedgan" train "${args[@]}" --attack scale:1000 --attackers 1 --aggregator norm-bound \
+    --out "$work/bound1" >/dev/null 2>&1 || fail "attacked, norm-bound, 1 rank"
+  same_state "$work/bound1/checkpoints/latest.h5" "$work/bound2/checkpoints/latest.h5" \
+    || fail "norm-bound: 1 rank != 2 ranks"
+  "$python" - "$work" <<'PY' || fail "norm bounding did not keep G closer to the clean run"
+import sys, h5py, numpy as np
+def g(run):
+    with h5py.File(f"{sys.argv[1]}/{run}/checkpoints/latest.h5", "r") as f:
+        return np.concatenate([f["generator"][k][()].ravel() for k in sorted(f["generator"])])
+clean = g("clean")
+# (G trains with Adam, whose step size hardly depends on the gradient's scale: the attack turns
+# G's direction toward party 1's, which the L2 distance to the clean run shows.)
+far = {run: float(np.linalg.norm(g(run) - clean)) for run in ("plain", "bound2")}
+print("|G - G_clean|_2:", far)
+sys.exit(0 if np.isfinite(far["bound2"]) and far["bound2"] < far["plain"] else 1)
+PY
+  ;;
 errors)
   "$python" -c "import torch" 2>/dev/null || { echo "SKIPPED: python3-torch is not installed"; exit 77; }
   # A TorchScript D with two logits per image: refused before round 1 on every rank, naming the
@@ -115,7 +142,7 @@ PY
   refuse "--dp-clip is refused" --dp-clip 1 --dp-noise-multiplier 1 --dp-delta 1e-3
   refuse "--secure-agg is refused" --secure-agg --secagg-range 1
   refuse "--aggregator median is refused" --aggregator median
-  refuse "--aggregator norm-bound is refused" --aggregator norm-bound
+  refuse "--aggregator trimmed-mean is refused" --aggregator trimmed-mean --trim-beta 0.25
   refuse "client strategies" --client-strategy scaffold
   refuse "client strategies" --prox-mu 0.1
   refuse "--server-optimizer" --server-optimizer fedadam
@@ -124,7 +151,7 @@ PY
   refuse "--conditional is refused" --conditional
   refuse "--diffaug" --diffaug translation
   refuse "--local-bn is refused" --local-bn
-  refuse "--attack is refused" --attack sign-flip --attackers 0
+  refuse "--attack gaussian:1 is refused" --attack gaussian:1 --attackers 0
   ;;
 *) fail "unknown case $case" ;;
 esac

@@ -10,6 +10,8 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/core/torch_compat.hpp"
 #include "fedgan/data/random.hpp"
+#include "fedgan/federated/aggregation/aggregation_rule.hpp"
+#include "fedgan/federated/attacks/attack.hpp"
 #include "fedgan/federated/round/participation.hpp"
 #include "fedgan/io/checkpoint_keys.hpp"
 #include "fedgan/models/losses.hpp"
@@ -112,7 +114,7 @@ DistillTrainer::DistillTrainer(comm::Communicator& comm, models::Gan& global,
       m_parties(std::move(parties)),
       m_total_parties(total_parties),
       m_loss(models::make_loss(m_local.loss, m_local.gp_weight)),
-      m_feedback({}) {
+      m_feedback({}, m_fed.aggregator.rule == AggregationRule::NormBound) {
   require(m_local.local_steps > 0,
           "--federation distill needs --local-steps N > 0: every party steps in lockstep with "
           "the one generator");
@@ -144,7 +146,8 @@ void DistillTrainer::gather_party_table() {
     for (std::size_t i = 0; i + 1 < rows.size(); i += 2)
       m_party_samples.at(static_cast<std::size_t>(rows[i])) = rows[i + 1];
   }
-  m_feedback = UaFeedbackAggregator(m_party_samples);
+  m_feedback = UaFeedbackAggregator(
+      m_party_samples, m_fed.aggregator.rule == AggregationRule::NormBound);
 }
 
 struct DistillTrainer::Backup {
@@ -281,9 +284,16 @@ RoundReport DistillTrainer::run_round(int round, const std::function<bool()>& in
                   /*collective=*/true);
     }
     t0 = DistillClock::now();
-    for (std::size_t k = 0; k < hosted.size(); ++k)
-      m_feedback.add_feedback(party_feedback(kept[k].first, kept[k].second,
-                                             m_feedback.cotangent(m_parties[hosted[k]].id)));
+    for (std::size_t k = 0; k < hosted.size(); ++k) {
+      const int id = m_parties[hosted[k]].id;
+      auto f = party_feedback(kept[k].first, kept[k].second, m_feedback.cotangent(id));
+      // A simulated hostile party (--attack, testing norm bounding) sends other feedback.
+      if (m_fed.attack.attacks(id)) {
+        if (m_fed.attack.kind == AttackSpec::Kind::SignFlip) f = -f;
+        if (m_fed.attack.kind == AttackSpec::Kind::Scale) f = f * m_fed.attack.value;
+      }
+      m_feedback.add_feedback(id, f);
+    }
     kept.clear();
     local_s += distill_seconds_since(t0);
     t0 = DistillClock::now();
@@ -296,6 +306,15 @@ RoundReport DistillTrainer::run_round(int round, const std::function<bool()>& in
     g_s += distill_seconds_since(t0);
     d_loss_sum += outcome.d_loss_sum;
     g_loss_sum += outcome.ua.g_loss;
+  }
+  // G is the same on every rank, so this verdict is too: a round that leaves G non-finite is
+  // undone before the run writes anything of it.
+  if (!torch::isfinite(m_global.g_flat().flat()).all().item<bool>()) {
+    restore(saved);
+    throw Error("--federation distill: round " + std::to_string(round) +
+                    " left the generator with NaN/inf values; it was put back as round " +
+                    std::to_string(round - 1) + " left it (lower --lr-g)",
+                /*collective=*/true);
   }
   // The slowest rank's party work, for the report (one int64 collective per round).
   std::int64_t slowest_us = std::llround(local_s * 1e6);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "fedgan/core/error.hpp"
+#include "fedgan/federated/aggregation/robust_rules.hpp"
 
 namespace fedgan::federated {
 
@@ -34,8 +35,9 @@ torch::Tensor party_feedback(const torch::Tensor& logits, const torch::Tensor& i
   return grads[0];
 }
 
-UaFeedbackAggregator::UaFeedbackAggregator(std::vector<std::int64_t> party_samples)
-    : m_party_samples(std::move(party_samples)) {}
+UaFeedbackAggregator::UaFeedbackAggregator(std::vector<std::int64_t> party_samples,
+                                           bool bound_norms)
+    : m_party_samples(std::move(party_samples)), m_bound_norms(bound_norms) {}
 
 void UaFeedbackAggregator::begin_step(const std::vector<int>& participants, std::int64_t batch) {
   require(!participants.empty() && batch > 0, "distill: a step needs participants and a batch");
@@ -47,6 +49,7 @@ void UaFeedbackAggregator::begin_step(const std::vector<int>& participants, std:
   m_buffer = torch::zeros({m * batch + m + 1}, torch::kFloat64);
   m_cotangents = torch::Tensor();
   m_feedback = torch::Tensor();
+  m_held.clear();
   m_stop = false;
 }
 
@@ -94,13 +97,37 @@ torch::Tensor UaFeedbackAggregator::cotangent(int party) const {
   return m_cotangents[static_cast<std::int64_t>(m_slot.at(party))];
 }
 
-void UaFeedbackAggregator::add_feedback(const torch::Tensor& feedback) {
+void UaFeedbackAggregator::add_feedback(int party, const torch::Tensor& feedback) {
+  require(m_slot.count(party) == 1, "distill: party " + std::to_string(party) +
+                                        " does not take part");
   const auto f = feedback.detach().to(torch::kCPU, torch::kFloat64);
+  if (m_bound_norms) {
+    m_held[party] = f;
+    return;
+  }
   m_feedback = m_feedback.defined() ? m_feedback + f : f.clone();
 }
 
 torch::Tensor UaFeedbackAggregator::reduce_feedback(comm::Communicator& comm,
                                                     const std::vector<std::int64_t>& shape) {
+  if (m_bound_norms) {
+    // Every participant's norm on every rank (its slot written by its rank: an exact sum).
+    const auto m = static_cast<std::int64_t>(m_participants.size());
+    auto norms = torch::zeros({m}, torch::kFloat64);
+    for (const auto& [party, f] : m_held)
+      norms[static_cast<std::int64_t>(m_slot.at(party))] = f.norm().item<double>();
+    comm.allreduce_sum(norms);
+    std::vector<double> all(static_cast<std::size_t>(m));
+    for (std::int64_t j = 0; j < m; ++j) all[static_cast<std::size_t>(j)] = norms[j].item<double>();
+    m_bound = median_of(all);
+    m_clipped = 0;
+    for (double n : all) m_clipped += n > m_bound ? 1 : 0;
+    for (const auto& [party, f] : m_held) {
+      const double n = all[m_slot.at(party)];
+      const auto scaled = n > m_bound ? f * (m_bound / n) : f;
+      m_feedback = m_feedback.defined() ? m_feedback + scaled : scaled.clone();
+    }
+  }
   // A rank without a participant this round contributes zeros.
   if (!m_feedback.defined()) m_feedback = torch::zeros(shape, torch::kFloat64);
   require(m_feedback.sizes().vec() == shape, "distill: feedback of another shape");

@@ -79,8 +79,8 @@ TEST_CASE("distill: the aggregated image feedback equals the hand-computed gradi
   REQUIRE(outcome.nonfinite_party == -1);
   CHECK(outcome.d_loss_sum == 0.5);
   for (int j = 0; j < 2; ++j)
-    agg.add_feedback(party_feedback(kept[static_cast<std::size_t>(j)].first,
-                                    kept[static_cast<std::size_t>(j)].second, agg.cotangent(j)));
+    agg.add_feedback(j, party_feedback(kept[static_cast<std::size_t>(j)].first,
+                                       kept[static_cast<std::size_t>(j)].second, agg.cotangent(j)));
   const auto feedback = agg.reduce_feedback(*comm, {2, 1, 2, 2});
   for (int i = 0; i < 2; ++i) {
     double s[2];
@@ -104,6 +104,32 @@ TEST_CASE("distill: the aggregated image feedback equals the hand-computed gradi
   agg.begin_step({0, 1}, 2);
   agg.set_stop();
   CHECK(agg.reduce_logits(*comm).stop);
+}
+
+TEST_CASE("distill: norm bounding scales each party's feedback to the median norm, by hand",
+          "[distill]") {
+  auto comm = comm::make_serial_communicator();
+  UaFeedbackAggregator agg({5, 5, 5}, /*bound_norms=*/true);
+  agg.begin_step({0, 1, 2}, 1);
+  // Norms 1, 2 and 100: the bound is the median, 2; only party 2 is scaled (by 2/100).
+  const auto f0 = torch::tensor({0.6f, 0.8f}).view({1, 2}), f1 = torch::tensor({0.0f, 2.0f}).view({1, 2});
+  const auto f2 = torch::tensor({60.0f, -80.0f}).view({1, 2});
+  agg.add_feedback(2, f2);
+  agg.add_feedback(0, f0);
+  agg.add_feedback(1, f1);
+  const auto sum = agg.reduce_feedback(*comm, {1, 2});
+  CHECK(agg.last_bound() == Approx(2.0));
+  CHECK(agg.last_clipped() == 1);
+  const auto expect = (f0.to(torch::kFloat64) + f1.to(torch::kFloat64) +
+                       f2.to(torch::kFloat64) * (2.0 / 100.0))
+                          .to(torch::kFloat32);
+  CHECK(torch::allclose(sum, expect, 1e-6, 1e-7));
+  // Without bounding: the plain sum.
+  UaFeedbackAggregator plain({5, 5, 5});
+  plain.begin_step({0, 1, 2}, 1);
+  for (const auto& [k, f] : {std::make_pair(0, f0), std::make_pair(1, f1), std::make_pair(2, f2)})
+    plain.add_feedback(k, f);
+  CHECK(torch::allclose(plain.reduce_feedback(*comm, {1, 2}), f0 + f1 + f2));
 }
 
 TEST_CASE("distill: discriminator specs parse, and bad ones are named", "[distill]") {

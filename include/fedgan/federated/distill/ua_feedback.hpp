@@ -11,6 +11,10 @@
 // written by the rank hosting it, zeros elsewhere, so the sum is exact), after which every rank
 // computes the same ℓ_ua, w and c; then one float64 allreduce of the hosted parties' image
 // feedback Σ_j c_j·∂s_j/∂x (order-independent up to ~1e-16 relative: R ranks = 1 rank).
+// With norm bounding (--aggregator norm-bound) each party's feedback f_j is first scaled by
+// min(1, b/‖f_j‖), b the median of the step's ‖f_j‖ over the participants (one more float64
+// allreduce of m norms), as the norm-bound rule does to model updates: one party's outsized
+// feedback cannot move G more than a typical party's.
 #pragma once
 
 #include <torch/torch.h>
@@ -43,8 +47,9 @@ torch::Tensor party_feedback(const torch::Tensor& logits, const torch::Tensor& i
 // One generated batch's feedback exchange across ranks (the two collectives above).
 class UaFeedbackAggregator {
  public:
-  // n_k of every party, by party id: the weights π.
-  explicit UaFeedbackAggregator(std::vector<std::int64_t> party_samples);
+  // n_k of every party, by party id: the weights π; `bound_norms`: norm bounding.
+  explicit UaFeedbackAggregator(std::vector<std::int64_t> party_samples,
+                                bool bound_norms = false);
 
   // A new step: the participants (sorted ids, the same on every rank) and the batch size.
   void begin_step(const std::vector<int>& participants, std::int64_t batch);
@@ -64,9 +69,13 @@ class UaFeedbackAggregator {
   // A participant's cotangent (float32 [B]) after reduce_logits.
   torch::Tensor cotangent(int party) const;
   // A hosted participant's image feedback, summed in float64.
-  void add_feedback(const torch::Tensor& feedback);
-  // Collective: the float64 sum over ranks, as float32 images [B, C, H, W] of `shape`.
+  void add_feedback(int party, const torch::Tensor& feedback);
+  // Collective: the float64 sum over ranks, as float32 images [B, C, H, W] of `shape` (with
+  // norm bounding first the allreduce of the norms, then each feedback scaled to the bound).
   torch::Tensor reduce_feedback(comm::Communicator& comm, const std::vector<std::int64_t>& shape);
+  // Norm bounding: the step's bound and how many parties' feedback it scaled down.
+  double last_bound() const { return m_bound; }
+  std::int64_t last_clipped() const { return m_clipped; }
 
  private:
   std::vector<std::int64_t> m_party_samples;
@@ -76,6 +85,10 @@ class UaFeedbackAggregator {
   torch::Tensor m_buffer;             // [m·B + m + 1] float64
   torch::Tensor m_cotangents;         // [m, B] after reduce_logits
   torch::Tensor m_feedback;           // float64 sum of this rank's feedback
+  std::map<int, torch::Tensor> m_held;  // norm bounding: each hosted party's feedback (float64)
+  bool m_bound_norms = false;
+  double m_bound = 0;
+  std::int64_t m_clipped = 0;
   bool m_stop = false;
 };
 
