@@ -12,6 +12,8 @@
 #   quarter       every party 1/4 wide (static BN, scaler on): its 1/4 model
 #   full-warm, mixed-warm   full and mixed warm-started from the demo's pretrained checkpoint
 #                 (the full model sliced for the small parties)
+#   full-iid, mixed-iid     the control: full and mixed on the same images split IID over the 4
+#                 parties (data/fmnist_target_iid.h5), evaluated against the same reference
 # and the cost of a round (median wall_s and local_s of rounds 2-15) of each.
 # usage: scripts/hetero_widths.sh [FEDGAN] [OUT]     (SEEDS="0 1" by default; MODES to pick some;
 #        FEDGAN_LOCK=FILE runs each training and evaluation under `flock FILE`, so that timings
@@ -21,12 +23,15 @@ cd "$(dirname "$0")/.."
 fedgan="${1:-build/release/fedgan}"
 out="${2:-runs/widths}"
 seeds="${SEEDS:-0 1}"
-modes="${MODES:-full mixed mixed-shared mixed-noscale mixed-rolling quarter full-warm mixed-warm}"
+modes="${MODES:-full mixed mixed-shared mixed-noscale mixed-rolling quarter full-warm mixed-warm full-iid mixed-iid}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 lock=(); [ -n "${FEDGAN_LOCK:-}" ] && lock=(flock "$FEDGAN_LOCK")
 mkdir -p "$out"
 scripts/demo_data.sh "$fedgan" target public >/dev/null
 scripts/make_evaluator.sh "$fedgan" >/dev/null
+iid=data/fmnist_target_iid.h5
+[ -f "$iid" ] || "$fedgan" prepare --split test --classes 5,6,7,8,9 --parties 4 --partition iid \
+  --out "$iid" >/dev/null
 pre=runs/pretrain_public/checkpoints/latest.h5
 if [[ " $modes " == *-warm* ]] && [ ! -f "$pre" ]; then
   echo "== pretraining the warm start (as scripts/demo.sh does)"
@@ -44,13 +49,15 @@ args_of() {
     quarter) echo --width-ratios 0.25 --width-bn static ;;
     full-warm) echo --init "$pre" ;;
     mixed-warm) echo "${mixed[@]}" --width-bn static --init "$pre" ;;
+    full-iid) echo --data "$iid" ;;
+    mixed-iid) echo "${mixed[@]}" --width-bn static --data "$iid" ;;
     *) echo "hetero_widths.sh: unknown mode $1" >&2; exit 2 ;;
   esac
 }
 widths_of() {  # the widths at which a mode's final model is evaluated
   case "$1" in
     quarter) echo 0.25 ;;
-    mixed|mixed-shared|mixed-noscale|mixed-rolling|mixed-warm) echo 1 0.5 0.25 ;;
+    mixed|mixed-shared|mixed-noscale|mixed-rolling|mixed-warm|mixed-iid) echo 1 0.5 0.25 ;;
     *) echo 1 ;;
   esac
 }

@@ -71,6 +71,7 @@ bool asks_for_help(int argc, char** argv) {
 void build_app(CLI::App& app, int& threads, Commands& commands) {
   app.set_config("--config", "", "TOML file with options; [section] names the subcommand, "
                  "command-line flags override it");
+  app.config_formatter(std::make_shared<PartyTableConfig>());  // [[party]] tables
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.require_subcommand(1, 1);
   app.fallthrough();  // root options (--threads, --config) may also follow the subcommand
@@ -101,9 +102,25 @@ std::optional<int> parse_arguments(CLI::App& app, comm::Communicator& comm, int 
   const auto config_path = config_path_from_args(argc, argv);
   std::vector<ConfigEntry> config_entries;
   try {
+    std::vector<std::pair<std::string, std::string>> party_options;
     if (config_path && !asks_for_help(argc, argv))
-      config_entries = read_config_file(*config_path, app);
-    app.parse(argc, argv);
+      config_entries = read_config_file(*config_path, app, &party_options);
+    // The file's [[party]] tables become train options right after `train`, unless the command
+    // line gives that option itself (it overrides the file, as for any key).
+    std::vector<std::string> args(argv + 1, argv + argc);
+    const auto train = std::find(args.begin(), args.end(), "train");
+    if (train != args.end() && !party_options.empty()) {
+      auto at = train + 1;
+      for (const auto& [option, value] : party_options) {
+        const bool given = std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+          return a == option || a.rfind(option + "=", 0) == 0;
+        });
+        if (given) continue;
+        at = args.insert(at, {option, value}) + 2;
+      }
+    }
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
+    app.parse(args);
   } catch (const Error& e) {
     if (comm.is_root()) std::cerr << "fedgan: config file " << e.what() << "\n";
     return kUsage;

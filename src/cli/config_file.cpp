@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "fedgan/core/error.hpp"
 
@@ -154,7 +155,7 @@ std::string read_section_header(const std::string& line, const std::string& wher
                 "go on its own line)");
   if (line.rfind("[[", 0) == 0)
     throw Error(where + line +
-                ": arrays of tables are not supported; write one [section] "
+                ": arrays of tables are not supported (except [[party]]); write one [section] "
                 "per subcommand");
   std::string name = trim(line.substr(1, line.size() - 2));
   if (lower(name) == "default") name.clear();
@@ -214,9 +215,120 @@ const CLI::Option& configurable_option(const std::string& key, const std::string
 
 }  // namespace
 
-std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::App& root) {
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot read the --config file (no such file or not readable)");
+PartyTables read_party_tables(const std::string& text, const std::string& path) {
+  struct Party {
+    int line = 0;
+    std::map<std::string, std::pair<std::string, int>> values;  // key -> (value, line)
+  };
+  std::vector<Party> parties;
+  std::istringstream in(text);
+  std::string out, raw;
+  bool in_party = false;
+  int n = 0;
+  while (std::getline(in, raw)) {
+    ++n;
+    const std::string line = trim(raw);
+    const std::string where = path + ":" + std::to_string(n) + ": ";
+    if (!line.empty() && line[0] == '[') {
+      in_party = trim(strip_comment(line, where)) == "[[party]]";
+      if (in_party) {
+        parties.push_back({n, {}});
+        out += "\n";
+        continue;
+      }
+    } else if (in_party && !line.empty() && line[0] != '#' && line[0] != ';') {
+      const auto eq = line.find('=');
+      if (eq == std::string::npos) throw Error(where + "'" + line + "' is not of the form key = value");
+      const std::string key = trim(line.substr(0, eq));
+      std::string value = strip_comment(trim(line.substr(eq + 1)), where);
+      CLI::detail::remove_quotes(value);
+      if (key != "id" && key != "width-ratio" && key != "discriminator")
+        throw Error(where + "unknown key '" + key + "' in [[party]] (expected id, width-ratio, "
+                    "discriminator)" + suggestion(key, {"id", "width-ratio", "discriminator"}));
+      auto& values = parties.back().values;
+      if (values.count(key))
+        throw Error(where + "'" + key + "' is set a second time in this [[party]]");
+      values[key] = {value, n};
+      out += "\n";
+      continue;
+    }
+    out += raw + "\n";
+  }
+  PartyTables tables;
+  tables.text = out;
+  if (parties.empty()) return tables;
+  tables.line = parties.front().line;
+  // Ids 0..n-1, each once: the lists are in id order.
+  std::vector<const Party*> by_id(parties.size(), nullptr);
+  for (const auto& p : parties) {
+    const std::string where = path + ":" + std::to_string(p.line) + ": [[party]]: ";
+    const auto it = p.values.find("id");
+    if (it == p.values.end()) throw Error(where + "no id (give id = 0, 1, ... for each party)");
+    std::size_t used = 0;
+    long id = -1;
+    try {
+      id = std::stol(it->second.first, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != it->second.first.size() || id < 0 || id >= static_cast<long>(parties.size()))
+      throw Error(where + "id = " + it->second.first + ": the " +
+                  std::to_string(parties.size()) + " [[party]] tables must have the ids 0.." +
+                  std::to_string(parties.size() - 1));
+    if (by_id[static_cast<std::size_t>(id)])
+      throw Error(where + "id " + std::to_string(id) + " is given twice (first on line " +
+                  std::to_string(by_id[static_cast<std::size_t>(id)]->line) + ")");
+    by_id[static_cast<std::size_t>(id)] = &p;
+  }
+  for (const char* key : {"width-ratio", "discriminator"}) {
+    std::size_t given = 0;
+    for (const auto& p : parties) given += p.values.count(key);
+    if (given == 0) continue;
+    std::string list;
+    for (const Party* p : by_id) {
+      const auto it = p->values.find(key);
+      if (it == p->values.end())
+        throw Error(path + ":" + std::to_string(p->line) + ": [[party]] " + p->values.at("id").first +
+                    " has no " + key + ", but " + std::to_string(given) +
+                    " other parties have one (give every party its " + key + ", or none)");
+      if (std::string(key) == "width-ratio") {
+        std::size_t used = 0;
+        try {
+          (void)std::stod(it->second.first, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != it->second.first.size())
+          throw Error(path + ":" + std::to_string(it->second.second) + ": width-ratio = " +
+                      it->second.first + " is not a number (expected a ratio in (0, 1])");
+        list += (list.empty() ? "" : ",") + it->second.first;
+      } else {
+        list += (list.empty() ? "" : ";") + it->second.first;
+      }
+    }
+    tables.options.push_back(
+        {std::string(key) == "width-ratio" ? "--width-ratios" : "--party-discriminators", list});
+  }
+  return tables;
+}
+
+std::vector<CLI::ConfigItem> PartyTableConfig::from_config(std::istream& input) const {
+  std::stringstream text;
+  text << input.rdbuf();
+  std::istringstream blanked(read_party_tables(text.str(), "--config").text);
+  return CLI::ConfigTOML::from_config(blanked);
+}
+
+std::vector<ConfigEntry> read_config_file(
+    const std::string& path, const CLI::App& root,
+    std::vector<std::pair<std::string, std::string>>* party_options) {
+  std::ifstream file(path);
+  if (!file) throw Error(path + ": cannot read the --config file (no such file or not readable)");
+  std::stringstream whole;
+  whole << file.rdbuf();
+  const auto tables = read_party_tables(whole.str(), path);
+  if (party_options) *party_options = tables.options;
+  std::istringstream in(tables.text);
   const auto subcommands = visible_subcommands(root);
   std::vector<ConfigEntry> entries;
   std::map<std::string, int> section_line;                      // section -> header line
@@ -263,6 +375,12 @@ std::vector<ConfigEntry> read_config_file(const std::string& path, const CLI::Ap
     key_line[id] = n;
     entries.push_back({key_section, key, values, n, trim(raw)});
   }
+  for (const auto& [option, value] : tables.options)
+    for (const auto& e : entries)
+      if (e.section == "train" && "--" + e.key == option)
+        throw Error(path + ":" + std::to_string(e.line) + ": '" + e.key +
+                    "' is given both here and by the [[party]] tables (line " +
+                    std::to_string(tables.line) + "); give it once");
   return entries;
 }
 

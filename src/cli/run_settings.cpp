@@ -66,7 +66,9 @@ const std::vector<std::string>& run_defining_settings() {
       "freeze-d", "train-only",
       // DP on or off, and how the noise is placed and the updates weighted, define what the
       // account means (z, δ and the budget may change: each round is accounted as it ran).
-      "dp-clip",  "dp-noise",   "dp-weighting"};
+      "dp-clip",  "dp-noise",   "dp-weighting",
+      // Federated distillation: the parties' own discriminators are part of the model.
+      "federation", "party-discriminators"};
   return keys;
 }
 
@@ -79,8 +81,13 @@ void check_resume_settings(const std::string& checkpoint, const std::string& sav
            std::find(allowed.begin(), allowed.end(), "all") != allowed.end();
   };
   std::string diffs;
+  // Settings added after runs were made: a checkpoint without them had their default.
+  static const std::map<std::string, std::string> kAddedLater = {{"federation", "fedavg"}};
   for (const auto& key : run_defining_settings()) {
-    const auto a = was.count(key) ? was.at(key) : std::string();
+    const auto later = kAddedLater.find(key);
+    const auto a = was.count(key) ? was.at(key)
+                   : later != kAddedLater.end() ? later->second
+                                                : std::string();
     const auto b = now.count(key) ? now.at(key) : std::string();
     if (a == b || allowed_key(key)) continue;
     if ((key == "data" || key == "init") && same_file(a, b)) continue;

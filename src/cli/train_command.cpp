@@ -343,13 +343,13 @@ void add_output_options(CLI::App& sub, TrainOptions& options) {
 // Options: parties of different widths (HeteroFL; docs/reference.md, "Parties of different sizes").
 void add_width_options(CLI::App& sub, TrainOptions& options) {
   TrainOptions& o = options;
-  run::RunConfig& r = options.run;
-  sub.add_option("--width-ratios", r.width_ratios,
+  sub.add_option("--width-ratios", o.width_ratios,
                  "width ratio r in (0, 1] of each party, assigned in turn (party k gets entry k "
                  "mod the list's length; one entry per party gives each its own): the party "
                  "trains the leading r of every hidden layer's channels of G and D (HeteroFL); "
                  "default: the dataset's /parties/<k>@width_ratio, else all 1 (plain FedAvg)")
-      ->delimiter(',');
+      ->check(parsed_by([](const std::string& s) { parse_width_ratios(s); }, "--width-ratios",
+                        "R,R,..."));
   add_choice(sub, o.width_bn, federated::width_bns(), "BatchNorm statistics with --width-ratios");
   add_choice(sub, o.width_slicing, federated::width_slicings(),
              "which channels a sub-model takes with --width-ratios");
@@ -414,6 +414,7 @@ void add_train_command(CLI::App& root, Commands& commands) {
   add_train_options(*sub, *options);
   add_transfer_options(*sub, *options);
   add_dp_options(*sub, *options);
+  add_federation_options(*sub, *options);
   commands.push_back({sub, [options, sub](comm::Communicator& comm) {
                         // The effective config, reusable as `fedgan --config FILE train`.
                         return run_training(comm, *options, run_config_text("train", *sub));

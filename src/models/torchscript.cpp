@@ -343,6 +343,11 @@ void check_script_interface(ScriptPair& scripts, const ModelConfig& config) {
     throw Error(d_what + ": " + d_form + " returns NaN or inf");
 }
 
+std::shared_ptr<Discriminator> make_script_discriminator(const std::string& bytes,
+                                                         const std::string& what) {
+  return std::make_shared<ScriptedDiscriminator>(load_script(bytes, what), what);
+}
+
 torch::jit::Module* script_module(torch::nn::Module& model) {
   if (auto* g = dynamic_cast<Scripted<Generator>*>(&model)) return &g->script();
   if (auto* d = dynamic_cast<Scripted<Discriminator>*>(&model)) return &d->script();

@@ -69,7 +69,10 @@ TrainingRun::TrainingRun(comm::Communicator& comm, RunConfig config)
   m->prepare_directory();
   install_stop_handlers();
   m->rank_device = resolve_rank_device(comm, m->config.device);
-  m->make_trainer(m->load_parties());
+  const auto parties = m->load_parties();
+  m->check_federation();
+  m->make_trainer(parties);
+  m->make_distill(parties);
   m->warm_start();
   if (m->resume) m->resume_from_checkpoint();
   // One source of truth for the starting model: rank 0's.
@@ -112,9 +115,10 @@ void TrainingRun::Impl::log_start() {
   if (!comm.is_root()) return;
   spdlog::info("fedgan train: {} rank(s), {} parties ({}..{} on rank 0), model {}", comm.size(),
                total_parties, first_party, last_party - 1, model.to_string());
-  spdlog::info("  G {} + D {} values; {}: {}", trainer->global().g_flat().numel(),
-               trainer->global().d_flat().numel(), trainer->aggregator().name(),
-               trainer->aggregator().describe());
+  if (!distill)  // (distillation logged its own traffic: make_distill)
+    spdlog::info("  G {} + D {} values; {}: {}", trainer->global().g_flat().numel(),
+                 trainer->global().d_flat().numel(), trainer->aggregator().name(),
+                 trainer->aggregator().describe());
   const auto& attack = config.federated.attack;
   if (attack.active()) {
     std::string ids;
@@ -152,8 +156,7 @@ RunOutcome TrainingRun::run() {
     const auto t0 = Clock::now();
     const double clip_used = s.dp ? s.dp->clip() : 0;
     const bool debug_stop = round == s.config.debug.stop_round;
-    const RoundReport r = s.trainer->run_round(static_cast<int>(round),
-                                               [&] { return debug_stop || stop_requested(); });
+    const RoundReport r = s.run_round(round, [&] { return debug_stop || stop_requested(); });
     if (r.interrupted) return s.preempted(round);
     s.check_round(round, r);
     s.update_ema(round);

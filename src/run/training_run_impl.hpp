@@ -27,6 +27,7 @@
 #include "fedgan/data/shard_loader.hpp"
 #include "fedgan/eval/evaluate.hpp"
 #include "fedgan/eval/real_stats.hpp"
+#include "fedgan/federated/distill/distill_trainer.hpp"
 #include "fedgan/run/checkpoint_state.hpp"
 #include "fedgan/run/generator_ema.hpp"
 #include "fedgan/run/training_run.hpp"
@@ -84,6 +85,9 @@ struct TrainingRun::Impl {
   io::MetricsCsv metrics;
   std::unique_ptr<privacy::DpFedAvg> dp;  // with --dp-clip
   std::int64_t last_checkpoint = -1;      // the round latest.h5 holds (this process's writes)
+  // --federation distill: the round that trains trainer->global()'s G with the parties' own Ds
+  // (training_run_distill.cpp); null under FedAvg.
+  std::unique_ptr<federated::DistillTrainer> distill;
 
   Impl(comm::Communicator& c, RunConfig rc);
 
@@ -94,6 +98,13 @@ struct TrainingRun::Impl {
   federated::AggregatorFactory aggregator_factory() const;
   void make_trainer(std::vector<LocalParty> parties);
   void make_dp(const std::vector<LocalParty>& parties);
+  void check_federation();
+  void make_distill(const std::vector<LocalParty>& parties);
+  RoundReport run_round(std::int64_t round, const std::function<bool()>& interrupted);
+  // This rank's parties' own state: the round's (kept Adam moments, local BN, SCAFFOLD) and,
+  // under distillation, each party's discriminator.
+  bool has_party_state() const { return trainer->has_party_state() || distill != nullptr; }
+  std::map<std::string, torch::Tensor> own_party_state() const;
   bool budget_reached(std::int64_t round);
   io::CheckpointData checkpoint(std::int64_t round,
                                 const std::map<std::string, torch::Tensor>& party_state);

@@ -26,6 +26,8 @@ torch::Tensor sample_images(models::Gan& gan, std::uint64_t seed, int n) {
 io::CheckpointData TrainingRun::Impl::checkpoint(
     std::int64_t round, const std::map<std::string, torch::Tensor>& party_state) {
   auto ck = make_checkpoint(*trainer, round, config.config_text, party_state, ema_gan.get());
+  if (distill)
+    for (auto& [k, v] : distill->server_state()) ck.state[io::keys::kServer + k] = v;
   if (dp)
     for (auto& [k, v] : dp->state()) ck.state[k] = v;
   return ck;
@@ -75,10 +77,9 @@ void TrainingRun::Impl::update_ema(std::int64_t round) {
 // Every rank's party state, on rank 0 (one broadcast per rank; empty when nothing is kept).
 std::map<std::string, torch::Tensor> TrainingRun::Impl::gather_party_state() {
   std::map<std::string, torch::Tensor> all;
-  if (!trainer->has_party_state()) return all;
+  if (!has_party_state()) return all;
   for (int r = 0; r < comm.size(); ++r) {
-    auto part =
-        comm.rank() == r ? trainer->party_state_tensors() : std::map<std::string, torch::Tensor>{};
+    auto part = comm.rank() == r ? own_party_state() : std::map<std::string, torch::Tensor>{};
     comm::broadcast_tensors(comm, part, r);
     if (comm.is_root()) all.insert(part.begin(), part.end());
   }

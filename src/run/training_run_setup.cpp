@@ -48,6 +48,10 @@ DataInfo read_training_data_info(const std::string& path) {
 // combination would break.
 std::string width_combination_problem(const RunConfig& o) {
   const auto& f = o.federated;
+  if (o.federation == federated::Federation::Distill)
+    return "--width-ratios with --federation distill: distillation shares no weights, so there "
+           "is nothing to slice; give the parties discriminators of their own size with "
+           "--party-discriminators instead";
   if (o.secure_agg.enabled)
     return "--width-ratios with --secure-agg: the masked sum carries one weight, but each "
            "coordinate of a federation of widths is averaged over its own holders";
@@ -377,11 +381,15 @@ void TrainingRun::Impl::resume_from_checkpoint() {
   if (dp) comm::collective_try(comm, [&] { dp->load_state(privacy_state); });
   comm::broadcast_tensors(comm, state.server, 0);
   trainer->load_server_state(state.server);
+  if (distill) comm::collective_try(comm, [&] { distill->load_server_state(state.server); });
   if (auto it = state.server.find(io::keys::kGRaw); it != state.server.end())
     resumed_g_raw = it->second;
-  if (trainer->has_party_state()) {
+  if (has_party_state()) {
     comm::broadcast_tensors(comm, state.party, 0);
-    comm::collective_try(comm, [&] { trainer->load_party_state_tensors(state.party); });
+    comm::collective_try(comm, [&] {
+      trainer->load_party_state_tensors(state.party);
+      if (distill) distill->load_party_state_tensors(state.party);
+    });
   }
 }
 

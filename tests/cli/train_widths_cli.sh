@@ -4,7 +4,7 @@
 # the ratios from the dataset file; bad ratios, refused combinations and a resume with another
 # ratio set, each a clear error on every rank.
 # usage: train_widths_cli.sh FEDGAN MPIEXEC WORKDIR CASE
-#   CASE: widths_ranks | widths_resume | widths_sample | widths_errors
+#   CASE: widths_ranks | widths_resume | widths_sample | widths_errors | widths_config
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/train_common.sh" "$@"
 # The small model at widths 8 (ratios 1, 1/2, 1/4: 8, 4 and 2 channels per base layer), FedAvg.
@@ -102,6 +102,7 @@ errors)
   expect_fail "with --client-strategy scaffold" run --client-strategy scaffold
   expect_fail "with --dp-clip" run --dp-clip 1 --dp-noise-multiplier 0.5 --participation 0.5
   expect_fail "--width-bn: .*shared" run --width-bn per-level
+  expect_fail "with --federation distill: distillation shares no weights" run --federation distill
   # The dataset file's ratios: every party's or none, and used when --width-ratios is not given.
   cp "$work/data.h5" "$work/ratios.h5"
   "$python" - "$work/ratios.h5" <<'PY'
@@ -124,6 +125,59 @@ import sys, h5py
 w = h5py.File(sys.argv[1], "r").attrs["widths"]
 assert (w.decode() if isinstance(w, bytes) else w).startswith("1,0.5,0.25,0.25 "), w
 PY
+  ;;
+config)
+  # Per-party settings as [[party]] tables of a config file, in any order of ids.
+  cat >"$work/parties.toml" <<TOML
+[train]
+data = "$work/data.h5"
+g-width = 8
+d-width = 8
+latent-dim = 16
+local-steps = 2
+batch-size = 16
+sample-every = 0
+rounds = 1
+
+[[party]]
+id = 2
+width-ratio = 0.25   # a quarter-width device
+[[party]]
+id = 0
+width-ratio = 1
+[[party]]
+id = 3
+width-ratio = 0.25
+[[party]]
+id = 1
+width-ratio = 0.5
+TOML
+  mpi 2 "$fedgan" --config "$work/parties.toml" train --threads 1 --out "$work/c" >/dev/null 2>&1 \
+    || fail "train from [[party]] tables"
+  "$python" - "$work/c/checkpoints/latest.h5" <<'PY' || fail "the [[party]] ratios were not used"
+import sys, h5py
+w = h5py.File(sys.argv[1], "r").attrs["widths"]
+assert (w.decode() if isinstance(w, bytes) else w).startswith("1,0.5,0.25,0.25 "), w
+PY
+  # The run's config.toml carries them, and runs again as it is.
+  grep -q '^width-ratios="1,0.5,0.25,0.25"' "$work/c/config.toml" || { cat "$work/c/config.toml"; fail "config.toml lacks width-ratios"; }
+  mpi 2 "$fedgan" --config "$work/c/config.toml" train --rounds 2 --resume >/dev/null 2>&1 \
+    || fail "the run's config.toml does not run again"
+  expect_fail "--width-ratios: 'x' is not a number" "$fedgan" train "${plain[@]}" --width-ratios 1,x \
+    --rounds 1 --out "$work/x"
+  bad() {  # bad REGEX: the file with that fault fails clearly
+    expect_fail "$1" mpi 2 "$fedgan" --config "$work/bad.toml" train --threads 1 --out "$work/b"
+  }
+  sed 's/^id = 3/id = 0/' "$work/parties.toml" >"$work/bad.toml"
+  bad "bad.toml:17: \[\[party\]\]: id 0 is given twice \(first on line 14\)"
+  sed 's/^id = 3/id = 7/' "$work/parties.toml" >"$work/bad.toml"
+  bad "\[\[party\]\]: id = 7: the 4 \[\[party\]\] tables must have the ids 0..3"
+  sed 's/^width-ratio = 0.5/width_ratio = 0.5/' "$work/parties.toml" >"$work/bad.toml"
+  bad "bad.toml:22: unknown key 'width_ratio' in \[\[party\]\].*did you mean 'width-ratio'"
+  sed 's/^width-ratio = 0.5/width-ratio = half/' "$work/parties.toml" >"$work/bad.toml"
+  bad "bad.toml:22: width-ratio = half is not a number"
+  sed '/^width-ratio = 0.5/d' "$work/parties.toml" >"$work/bad.toml"
+  bad "\[\[party\]\] 1 has no width-ratio, but 3 other parties have one"
   ;;
 *) fail "unknown case $case" ;;
 esac

@@ -41,11 +41,19 @@ struct TrainOptions {
   std::string dp_noise = privacy::to_string(run.dp.noise);
   std::string dp_weighting = privacy::to_string(run.dp.weighting);
   std::vector<std::string> secagg_drop;   // "PARTY@ROUND" (--secagg-drop)
-  // Width-heterogeneous parties (--width-ratios is bound into run.width_ratios).
+  // Width-heterogeneous parties.
+  std::string width_ratios;  // "1,0.5,0.25" (parse_width_ratios); "" none
   std::string width_bn = federated::width_bns().name(run.federated.widths.bn);
   std::string width_scaler = "on";
   std::string width_slicing = federated::width_slicings().name(run.federated.widths.slicing);
+  // Federated distillation (`train` only; src/cli/federation_options.cpp).
+  std::string federation = federated::federations().name(run.federation);
+  std::string party_discriminators;       // "dw=32,dn=batch;script:D.pt"
 };
+
+// --width-ratios "1,0.5,0.25" as numbers ("" none); fedgan::Error naming the option and the
+// item that is not a number (the range is checked per party by the run).
+std::vector<double> parse_width_ratios(const std::string& text);
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.
 void add_train_options(CLI::App& sub, TrainOptions& options);
@@ -54,6 +62,10 @@ void add_transfer_options(CLI::App& sub, TrainOptions& options);
 void add_dp_options(CLI::App& sub, TrainOptions& options);
 // The typed DP settings; a --dp-* option without --dp-clip is a (collective) error.
 privacy::DpConfig to_dp_config(const TrainOptions& options);
+// --federation and --party-discriminators (src/cli/federation_options.cpp); the list's entries
+// are separated by ';' (an entry holds commas: dw=32,dn=batch).
+void add_federation_options(CLI::App& sub, TrainOptions& options);
+std::vector<federated::DiscriminatorSpec> parse_party_discriminators(const std::string& text);
 
 // The typed run configuration of validated options; `config_text` is the effective config.
 run::RunConfig to_run_config(const TrainOptions& options, const std::string& config_text);

@@ -22,6 +22,10 @@ inline constexpr const char* kScaffold = "scaffold/";   // SCAFFOLD's server var
 inline constexpr const char* kScaffoldCG = "c_g";
 inline constexpr const char* kScaffoldCD = "c_d";
 
+// Federated distillation (--federation distill): the global generator's Adam state,
+// distill_g/exp_avg, exp_avg_sq (float32) and step (int64 [1]).
+inline constexpr const char* kDistillG = "distill_g/";
+
 // --- within a party's state (after party_prefix(id)) ----------------------------------------
 inline constexpr const char* kGExpAvg = "g_exp_avg";  // Adam moments (--optimizer-state keep)
 inline constexpr const char* kGExpAvgSq = "g_exp_avg_sq";
@@ -33,6 +37,13 @@ inline constexpr const char* kGBuffers = "g_buffers";  // BatchNorm statistics (
 inline constexpr const char* kDBuffers = "d_buffers";
 inline constexpr const char* kPartyScaffoldCG = "scaffold_c_g";  // SCAFFOLD's party variates
 inline constexpr const char* kPartyScaffoldCD = "scaffold_c_d";
+// Federated distillation: the party's own discriminator, distill_d/values (its flat parameters
+// and float buffers) and its Adam state distill_d/exp_avg, exp_avg_sq, step.
+inline constexpr const char* kDistillD = "distill_d/";
+inline constexpr const char* kDistillValues = "values";
+inline constexpr const char* kDistillExpAvg = "exp_avg";  // (also under kDistillG)
+inline constexpr const char* kDistillExpAvgSq = "exp_avg_sq";
+inline constexpr const char* kDistillStep = "step";
 
 // --- DP-FedAvg's account (full keys) -----------------------------------------------------------
 inline constexpr const char* kPrivacyOrders = "privacy/orders";

@@ -51,6 +51,11 @@ ScriptInfo inspect_scripts(const ScriptPair& scripts);
 // archive and what does not fit `config` (its channels, size, latent size and classes).
 void check_script_interface(ScriptPair& scripts, const ModelConfig& config);
 
+// A discriminator alone from an archive (federated distillation: a party's own D); `what` names
+// it in errors. fedgan::Error as load_script.
+std::shared_ptr<Discriminator> make_script_discriminator(const std::string& bytes,
+                                                         const std::string& what);
+
 // The TorchScript module behind a model of family "torchscript", or nullptr for built-in ones
 // (its tensors are the model's: saving it saves the current values).
 torch::jit::Module* script_module(torch::nn::Module& model);

@@ -14,6 +14,7 @@
 
 #include "fedgan/comm/communicator.hpp"
 #include "fedgan/core/choice.hpp"
+#include "fedgan/federated/distill/distill_config.hpp"
 #include "fedgan/federated/round/debug_hooks.hpp"
 #include "fedgan/federated/round/federated_trainer.hpp"
 #include "fedgan/models/model_config.hpp"
@@ -73,6 +74,10 @@ struct RunConfig {
   privacy::DpConfig dp;  // client-level DP-FedAvg (dp.enabled: --dp-clip given)
   privacy::SecureAggConfig secure_agg;  // --secure-agg: FedAvg over masked updates
   federated::DebugHooks debug;
+  // --federation distill: one global G, each party its own D (federated/distill), party k's
+  // spec being party_discriminators[k mod size] (empty: the run's D for every party).
+  federated::Federation federation = federated::Federation::FedAvg;
+  std::vector<federated::DiscriminatorSpec> party_discriminators;
 };
 
 enum class RunOutcome { Finished, Preempted };
