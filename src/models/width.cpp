@@ -1,6 +1,8 @@
 // Sub-models at a width ratio (see include/fedgan/models/width.hpp).
 #include "fedgan/models/width.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <map>
 
@@ -10,11 +12,7 @@
 namespace fedgan::models {
 namespace {
 
-std::string ratio_text(double r) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", r);
-  return buf;
-}
+std::string ratio_text(double r) { return fmt::format("{:g}", r); }
 
 // The global flat index of every value of `sub` (in its order), from both models' entries.
 torch::Tensor slice_index(const FlatParameters& global, const FlatParameters& sub,
