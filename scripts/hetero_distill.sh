@@ -5,10 +5,11 @@
 #   fedavg         the recipe as it is (every party: G + D of width 32, BatchNorm; weights averaged)
 #   distill-same   --federation distill, every party's own D the recipe's (dw=32, dn=batch)
 #   distill-hetero --federation distill, parties' Ds of three architectures (cycled over parties)
+#   distill-mean   distill-hetero with MD-GAN's averaged feedback (--feedback-combine mean)
 # usage: scripts/hetero_distill.sh FEDGAN DATA EVALUATOR OUTDIR [SEEDS] [EVAL_EVERY] [MODES]
 #   e.g. scripts/hetero_distill.sh build/ci/fedgan data/fmnist_target.h5 data/evaluator_fmnist.h5 runs/hetero "0 1" 5
 set -euo pipefail
-[ $# -ge 4 ] || { sed -n 8,9p "$0"; exit 2; }
+[ $# -ge 4 ] || { sed -n 9,10p "$0"; exit 2; }
 fedgan="$1"; data="$(realpath "$2")"; evaluator="$(realpath "$3")"; out="$4"
 seeds="${5:-0 1}"; every="${6:-5}"; modes="${7:-fedavg distill-same distill-hetero}"
 hetero="${HETERO_DS:-dw=32,dn=batch;dw=16,dn=spectral;dw=24,dn=none}"
@@ -24,6 +25,8 @@ for mode in $modes; do
       fedavg) ;;
       distill-same) extra=(--federation distill --party-discriminators "dw=32,dn=batch") ;;
       distill-hetero) extra=(--federation distill --party-discriminators "$hetero") ;;
+      distill-mean) extra=(--federation distill --party-discriminators "$hetero"
+                           --feedback-combine mean) ;;
       *) echo "unknown mode $mode" >&2; exit 2 ;;
     esac
     mpirun --oversubscribe -n 2 "$fedgan" --config "$here/configs/small_data.toml" train \

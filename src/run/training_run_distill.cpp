@@ -78,6 +78,9 @@ void TrainingRun::Impl::check_federation() {
     comm.agree_ok(config.party_discriminators.empty(),
                   "--party-discriminators gives each party its own discriminator: it needs "
                   "--federation distill");
+    comm.agree_ok(config.feedback_combine == federated::FeedbackCombine::Ua,
+                  "--feedback-combine says how the parties' discriminator feedback is combined: it "
+                  "needs --federation distill");
     return;
   }
   const std::string problem = distill_settings_problem(config);
@@ -88,6 +91,7 @@ void TrainingRun::Impl::make_distill(const std::vector<LocalParty>& parties) {
   if (config.federation != federated::Federation::Distill) return;
   federated::DistillConfig dc;
   dc.discriminators = config.party_discriminators;
+  dc.combine = config.feedback_combine;
   dc.script_archives.resize(dc.discriminators.size());
   comm::run_on_root(comm, [&] {
     for (std::size_t i = 0; i < dc.discriminators.size(); ++i)
@@ -114,8 +118,9 @@ void TrainingRun::Impl::make_distill(const std::vector<LocalParty>& parties) {
   if (!comm.is_root()) return;
   const auto values = trainer->global().g_flat().numel() + trainer->global().d_flat().numel();
   const auto t = distill->traffic(values);
-  spdlog::info("federated distillation (UA-GAN): one G of {} values on every rank; each party "
+  spdlog::info("federated distillation ({}): one G of {} values on every rank; each party "
                "keeps its own D:",
+               dc.combine == federated::FeedbackCombine::Ua ? "UA-GAN" : "MD-GAN's mean feedback",
                trainer->global().g_flat().numel());
   for (const auto& part : lines)
     for (std::size_t a = 0, b; a < part.size(); a = b + 1) {

@@ -44,6 +44,7 @@ struct TrainOptions {
   // Federated distillation (`train` only; src/cli/federation_options.cpp).
   std::string federation = federated::federations().name(run.federation);
   std::string party_discriminators;       // "dw=32,dn=batch;script:D.pt"
+  std::string feedback_combine = federated::feedback_combines().name(run.feedback_combine);
 };
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.

@@ -114,7 +114,8 @@ DistillTrainer::DistillTrainer(comm::Communicator& comm, models::Gan& global,
       m_parties(std::move(parties)),
       m_total_parties(total_parties),
       m_loss(models::make_loss(m_local.loss, m_local.gp_weight)),
-      m_feedback({}, m_fed.aggregator.rule == AggregationRule::NormBound) {
+      m_combine(distill.combine),
+      m_feedback({}, m_fed.aggregator.rule == AggregationRule::NormBound, distill.combine) {
   require(m_local.local_steps > 0,
           "--federation distill needs --local-steps N > 0: every party steps in lockstep with "
           "the one generator");
@@ -146,8 +147,8 @@ void DistillTrainer::gather_party_table() {
     for (std::size_t i = 0; i + 1 < rows.size(); i += 2)
       m_party_samples.at(static_cast<std::size_t>(rows[i])) = rows[i + 1];
   }
-  m_feedback = UaFeedbackAggregator(
-      m_party_samples, m_fed.aggregator.rule == AggregationRule::NormBound);
+  m_feedback = FeedbackAggregator(
+      m_party_samples, m_fed.aggregator.rule == AggregationRule::NormBound, m_combine);
 }
 
 struct DistillTrainer::Backup {

@@ -56,6 +56,20 @@ TEST_CASE("distill: UA-GAN's combination of two parties' logits, by hand", "[dis
   CHECK(std::isfinite(big.g_loss));
 }
 
+TEST_CASE("distill: MD-GAN's mean of the parties' losses, by hand", "[distill]") {
+  const auto s = torch::tensor({0.0, 2.0, 1.0, -1.0}, torch::kFloat64).view({2, 2});
+  const auto mean = mean_combine(s, torch::tensor({1.0, 3.0}, torch::kFloat64));
+  const double l0 = (softplus_of(-0.0) + softplus_of(-2.0)) / 2;
+  const double l1 = (softplus_of(-1.0) + softplus_of(1.0)) / 2;
+  CHECK(mean.g_loss == Approx(0.25 * l0 + 0.75 * l1).epsilon(1e-14));
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j)
+      CHECK(mean.cotangents[j][i].item<double>() ==
+            Approx((j == 0 ? 0.25 : 0.75) * -sigmoid_of(-s[j][i].item<double>()) / 2)
+                .epsilon(1e-14));
+  CHECK(feedback_combines().parse("mean").value == FeedbackCombine::Mean);
+}
+
 TEST_CASE("distill: the aggregated image feedback equals the hand-computed gradient",
           "[distill]") {
   // Two linear discriminators s_j(x) = a_j·x + b_j on images of 1×2×2, a batch of 2: the exact
@@ -65,7 +79,7 @@ TEST_CASE("distill: the aggregated image feedback equals the hand-computed gradi
   const std::vector<torch::Tensor> a = {torch::tensor({1.0f, -2.0f, 0.5f, 0.0f}),
                                         torch::tensor({-0.5f, 1.5f, 2.0f, -1.0f})};
   const std::vector<float> b = {0.3f, -0.2f};
-  UaFeedbackAggregator agg({10, 30});  // π = (1/4, 3/4)
+  FeedbackAggregator agg({10, 30});  // π = (1/4, 3/4)
   agg.begin_step({0, 1}, 2);
   std::vector<std::pair<torch::Tensor, torch::Tensor>> kept;
   for (int j = 0; j < 2; ++j) {
@@ -109,7 +123,7 @@ TEST_CASE("distill: the aggregated image feedback equals the hand-computed gradi
 TEST_CASE("distill: norm bounding scales each party's feedback to the median norm, by hand",
           "[distill]") {
   auto comm = comm::make_serial_communicator();
-  UaFeedbackAggregator agg({5, 5, 5}, /*bound_norms=*/true);
+  FeedbackAggregator agg({5, 5, 5}, /*bound_norms=*/true);
   agg.begin_step({0, 1, 2}, 1);
   // Norms 1, 2 and 100: the bound is the median, 2; only party 2 is scaled (by 2/100).
   const auto f0 = torch::tensor({0.6f, 0.8f}).view({1, 2}), f1 = torch::tensor({0.0f, 2.0f}).view({1, 2});
@@ -125,7 +139,7 @@ TEST_CASE("distill: norm bounding scales each party's feedback to the median nor
                           .to(torch::kFloat32);
   CHECK(torch::allclose(sum, expect, 1e-6, 1e-7));
   // Without bounding: the plain sum.
-  UaFeedbackAggregator plain({5, 5, 5});
+  FeedbackAggregator plain({5, 5, 5});
   plain.begin_step({0, 1, 2}, 1);
   for (const auto& [k, f] : {std::make_pair(0, f0), std::make_pair(1, f1), std::make_pair(2, f2)})
     plain.add_feedback(k, f);

@@ -3,7 +3,7 @@
 // (any architecture: PartyDiscriminator), which never leaves its rank and is never averaged.
 // Each step of a round: every rank draws the same latents and makes the same generated batch
 // G(z); each participating party trains its D_k on (its real batch, that batch) and gives its
-// logits and then its image feedback; UaFeedbackAggregator combines them (UA-GAN) in two float64
+// logits and then its image feedback; FeedbackAggregator combines them (UA-GAN) in two float64
 // collectives, and every rank backpropagates the same aggregated image gradient through G and
 // takes the same Adam step, so G stays identical without a broadcast.
 #pragma once
@@ -98,7 +98,8 @@ class DistillTrainer {
   std::vector<std::unique_ptr<PartyDiscriminator>> m_discriminators;  // by m_parties' order
   train::FlatAdam m_g_adam;
   std::unique_ptr<models::GanLoss> m_loss;
-  UaFeedbackAggregator m_feedback;
+  FeedbackCombine m_combine;
+  FeedbackAggregator m_feedback;
   // The real batches of the hosted parties in this round: epoch number and position.
   struct Stream {
     std::int64_t epoch = 0;
