@@ -1,4 +1,5 @@
-// UA-GAN's combination of the parties' feedback (see include/fedgan/federated/distill/ua_feedback.hpp).
+// UA-GAN's combination of the parties' feedback (see
+// include/fedgan/federated/distill/ua_feedback.hpp).
 #include "fedgan/federated/distill/ua_feedback.hpp"
 
 #include <cmath>
@@ -51,8 +52,8 @@ torch::Tensor party_feedback(const torch::Tensor& logits, const torch::Tensor& i
   return grads[0];
 }
 
-FeedbackAggregator::FeedbackAggregator(std::vector<std::int64_t> party_samples,
-                                       bool bound_norms, FeedbackCombine combine)
+FeedbackAggregator::FeedbackAggregator(std::vector<std::int64_t> party_samples, bool bound_norms,
+                                       FeedbackCombine combine)
     : m_party_samples(std::move(party_samples)), m_bound_norms(bound_norms), m_combine(combine) {}
 
 void FeedbackAggregator::begin_step(const std::vector<int>& participants, std::int64_t batch) {
@@ -82,8 +83,7 @@ void FeedbackAggregator::add_logits(int party, const torch::Tensor& logits, doub
   m_buffer[m * m_batch + row] = d_loss;
 }
 
-FeedbackAggregator::LogitsOutcome FeedbackAggregator::reduce_logits(
-    comm::Communicator& comm) {
+FeedbackAggregator::LogitsOutcome FeedbackAggregator::reduce_logits(comm::Communicator& comm) {
   const auto m = static_cast<std::int64_t>(m_participants.size());
   m_buffer[m * m_batch + m] = m_stop ? 1.0 : 0.0;
   comm.allreduce_sum(m_buffer);
@@ -114,8 +114,8 @@ torch::Tensor FeedbackAggregator::cotangent(int party) const {
 }
 
 void FeedbackAggregator::add_feedback(int party, const torch::Tensor& feedback) {
-  require(m_slot.count(party) == 1, "distill: party " + std::to_string(party) +
-                                        " does not take part");
+  require(m_slot.count(party) == 1,
+          "distill: party " + std::to_string(party) + " does not take part");
   const auto f = feedback.detach().to(torch::kCPU, torch::kFloat64);
   if (m_bound_norms) {
     m_held[party] = f;
@@ -125,7 +125,7 @@ void FeedbackAggregator::add_feedback(int party, const torch::Tensor& feedback) 
 }
 
 torch::Tensor FeedbackAggregator::reduce_feedback(comm::Communicator& comm,
-                                                    const std::vector<std::int64_t>& shape) {
+                                                  const std::vector<std::int64_t>& shape) {
   if (m_bound_norms) {
     // Every participant's norm on every rank (its slot written by its rank: an exact sum).
     const auto m = static_cast<std::int64_t>(m_participants.size());

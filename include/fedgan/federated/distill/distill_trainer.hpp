@@ -51,8 +51,8 @@ std::unique_ptr<PartyDiscriminator> make_party_discriminator(
 // What one party would send and receive per round in a deployment with G on a server (bytes).
 struct DistillTraffic {
   std::int64_t steps = 0, batch = 0, image_values = 0;  // C·H·W
-  std::int64_t down = 0;  // per step: the generated images and the cotangents (B floats)
-  std::int64_t up = 0;    // per step: the logits (B floats) and the image feedback
+  std::int64_t down = 0;    // per step: the generated images and the cotangents (B floats)
+  std::int64_t up = 0;      // per step: the logits (B floats) and the image feedback
   std::int64_t fedavg = 0;  // FedAvg's: 2 × (G + D values) × 4
 };
 
@@ -94,7 +94,7 @@ class DistillTrainer {
   FederatedConfig m_fed;
   std::vector<LocalParty> m_parties;
   int m_total_parties;
-  std::vector<std::int64_t> m_party_samples;  // n_k by party id
+  std::vector<std::int64_t> m_party_samples;                          // n_k by party id
   std::vector<std::unique_ptr<PartyDiscriminator>> m_discriminators;  // by m_parties' order
   train::FlatAdam m_g_adam;
   std::unique_ptr<models::GanLoss> m_loss;

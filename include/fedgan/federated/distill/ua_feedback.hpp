@@ -64,10 +64,10 @@ class FeedbackAggregator {
   void set_stop() { m_stop = true; }
 
   struct LogitsOutcome {
-    bool stop = false;            // some rank was asked to stop: abandon the round
-    int nonfinite_party = -1;     // the lowest participant with a NaN/inf logit or D loss
-    FeedbackCombination ua;             // valid when neither
-    double d_loss_sum = 0;        // Σ over participants of their D losses of the step
+    bool stop = false;         // some rank was asked to stop: abandon the round
+    int nonfinite_party = -1;  // the lowest participant with a NaN/inf logit or D loss
+    FeedbackCombination ua;    // valid when neither
+    double d_loss_sum = 0;     // Σ over participants of their D losses of the step
   };
   // Collective: one allreduce_sum of [m·B logits | m D losses | stop count] in float64.
   LogitsOutcome reduce_logits(comm::Communicator& comm);
@@ -87,9 +87,9 @@ class FeedbackAggregator {
   std::vector<int> m_participants;
   std::map<int, std::size_t> m_slot;  // party id → its row among the participants
   std::int64_t m_batch = 0;
-  torch::Tensor m_buffer;             // [m·B + m + 1] float64
-  torch::Tensor m_cotangents;         // [m, B] after reduce_logits
-  torch::Tensor m_feedback;           // float64 sum of this rank's feedback
+  torch::Tensor m_buffer;               // [m·B + m + 1] float64
+  torch::Tensor m_cotangents;           // [m, B] after reduce_logits
+  torch::Tensor m_feedback;             // float64 sum of this rank's feedback
   std::map<int, torch::Tensor> m_held;  // norm bounding: each hosted party's feedback (float64)
   bool m_bound_norms = false;
   FeedbackCombine m_combine = FeedbackCombine::Ua;
