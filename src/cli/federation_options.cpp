@@ -32,6 +32,9 @@ void add_federation_options(CLI::App& sub, TrainOptions& o) {
       ->check(parsed_by([](const std::string& s) { parse_party_discriminators(s); },
                         "--party-discriminators", "SPEC;SPEC;..."))
       ->group(group);
+  add_choice(sub, o.feedback_combine, federated::feedback_combines(),
+             "--federation distill: how the parties' logits make G's loss")
+      ->group(group);
 }
 
 }  // namespace fedgan::cli

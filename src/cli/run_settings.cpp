@@ -68,7 +68,7 @@ const std::vector<std::string>& run_defining_settings() {
       // account means (z, δ and the budget may change: each round is accounted as it ran).
       "dp-clip",  "dp-noise",   "dp-weighting",
       // Federated distillation: the parties' own discriminators are part of the model.
-      "federation", "party-discriminators"};
+      "federation", "party-discriminators", "feedback-combine"};
   return keys;
 }
 
@@ -82,7 +82,8 @@ void check_resume_settings(const std::string& checkpoint, const std::string& sav
   };
   std::string diffs;
   // Settings added after runs were made: a checkpoint without them had their default.
-  static const std::map<std::string, std::string> kAddedLater = {{"federation", "fedavg"}};
+  static const std::map<std::string, std::string> kAddedLater = {{"federation", "fedavg"},
+                                                                     {"feedback-combine", "ua"}};
   for (const auto& key : run_defining_settings()) {
     const auto later = kAddedLater.find(key);
     const auto a = was.count(key) ? was.at(key)

@@ -47,6 +47,12 @@ ranks)
   grep -q "bytes per party per round" "$work/np2/log.txt" || fail "no traffic line in the log"
   grep -q "FedAvg moves 2 x" "$work/np2/log.txt" || fail "no FedAvg comparison in the log"
   grep -q "party 1: D dw=4,dn=spectral" "$work/np2/log.txt" || fail "party 1's D not logged"
+  # MD-GAN's mean feedback (--feedback-combine mean): also 1 rank = 2 ranks, and another G.
+  "$fedgan" train "${args[@]}" --feedback-combine mean --out "$work/mean1" >/dev/null 2>&1 || fail "mean np1"
+  mpi 2 "$fedgan" train "${args[@]}" --feedback-combine mean --out "$work/mean2" >/dev/null 2>&1 || fail "mean np2"
+  same_state "$work/mean1/checkpoints/latest.h5" "$work/mean2/checkpoints/latest.h5" || fail "mean: 1 rank != 2 ranks"
+  ! same_state "$work/np1/checkpoints/latest.h5" "$work/mean1/checkpoints/latest.h5" >/dev/null 2>&1 \
+    || fail "--feedback-combine mean trained the same G as ua"
   # The run's config.toml carries the mode and the specs: it runs the same run again.
   "$fedgan" --config "$work/np2/config.toml" train --out "$work/again" >/dev/null 2>&1 || fail "config.toml"
   same_state "$work/np1/checkpoints/latest.h5" "$work/again/checkpoints/latest.h5" || fail "config.toml run differs"
@@ -133,6 +139,8 @@ PY
     --rounds 1 --out "$work/e3"
   expect_fail "needs --federation distill" "$fedgan" train "${small[@]}" \
     --party-discriminators "dw=8" --rounds 1 --out "$work/e4"
+  expect_fail "--feedback-combine .* needs --federation distill" "$fedgan" train "${small[@]}" \
+    --feedback-combine mean --rounds 1 --out "$work/e5"
   # Combinations that distillation refuses, each with its reason, agreed on both ranks.
   refuse() {  # refuse REGEX OPTIONS...
     local regex="$1"; shift

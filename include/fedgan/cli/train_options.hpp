@@ -49,6 +49,7 @@ struct TrainOptions {
   // Federated distillation (`train` only; src/cli/federation_options.cpp).
   std::string federation = federated::federations().name(run.federation);
   std::string party_discriminators;       // "dw=32,dn=batch;script:D.pt"
+  std::string feedback_combine = federated::feedback_combines().name(run.feedback_combine);
 };
 
 // --width-ratios "1,0.5,0.25" as numbers ("" none); fedgan::Error naming the option and the

@@ -78,6 +78,7 @@ struct RunConfig {
   // spec being party_discriminators[k mod size] (empty: the run's D for every party).
   federated::Federation federation = federated::Federation::FedAvg;
   std::vector<federated::DiscriminatorSpec> party_discriminators;
+  federated::FeedbackCombine feedback_combine = federated::FeedbackCombine::Ua;
 };
 
 enum class RunOutcome { Finished, Preempted };

@@ -18,6 +18,20 @@ const ChoiceTable<Choice<Federation>>& federations() {
   return table;
 }
 
+const ChoiceTable<Choice<FeedbackCombine>>& feedback_combines() {
+  static const Choice<FeedbackCombine> entries[] = {
+      {FeedbackCombine::Ua, "ua",
+       "UA-GAN: the parties' odds D/(1-D) weighted by n_k make one D; G targets the mixture of "
+       "the parties' data"},
+      {FeedbackCombine::Mean, "mean",
+       "MD-GAN's averaged error feedback: the n_k-weighted mean of each party's own G loss "
+       "(for comparison)"},
+  };
+  static const ChoiceTable<Choice<FeedbackCombine>> table(entries, "--feedback-combine",
+                                                          "feedback combination");
+  return table;
+}
+
 DiscriminatorSpec parse_discriminator_spec(const std::string& text) {
   DiscriminatorSpec spec;
   spec.text = text;

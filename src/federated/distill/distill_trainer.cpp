@@ -44,9 +44,8 @@ std::unique_ptr<PartyDiscriminator> make_party_discriminator(
     const models::ModelConfig& run_model, const DiscriminatorSpec* spec,
     const std::string& script_archive, int party, std::uint64_t seed, double lr_d, double beta1,
     double beta2, const torch::Device& device) {
-  const std::string what =
-      "--party-discriminators: party " + std::to_string(party) + "'s discriminator " +
-      spec_name(spec);
+  const std::string what = "--party-discriminators: party " + std::to_string(party) +
+                           "'s discriminator " + spec_name(spec);
   auto out = std::make_unique<PartyDiscriminator>();
   out->party = party;
   out->spec = spec == nullptr || spec->text.empty() ? "run's D" : spec->text;
@@ -54,7 +53,8 @@ std::unique_ptr<PartyDiscriminator> make_party_discriminator(
   try {
     if (spec != nullptr && !spec->script.empty()) {
       out->model = models::make_script_discriminator(script_archive, what);
-    } else if (run_model.is_torchscript() && (spec == nullptr || (!spec->d_width && !spec->d_norm))) {
+    } else if (run_model.is_torchscript() &&
+               (spec == nullptr || (!spec->d_width && !spec->d_norm))) {
       out->model = models::make_script_discriminator(run_model.scripts->discriminator, what);
     } else {
       // A built-in D of its own width and normalisation (the run's G may be a TorchScript one).
@@ -76,10 +76,10 @@ std::unique_ptr<PartyDiscriminator> make_party_discriminator(
     torch::NoGradGuard no_grad;
     out->model->eval();
     auto gen = compat::make_cpu_generator(data::derive_seed(seed, kPartyDSeed));
-    const auto x = (torch::rand({2, run_model.channels, run_model.image_size,
-                                 run_model.image_size},
-                                gen) * 2 - 1)
-                       .to(device);
+    const auto x =
+        (torch::rand({2, run_model.channels, run_model.image_size, run_model.image_size}, gen) * 2 -
+         1)
+            .to(device);
     torch::Tensor y;
     if (run_model.num_classes > 0) y = torch::arange(2, torch::kInt64).to(device);
     torch::Tensor logits;
@@ -114,7 +114,8 @@ DistillTrainer::DistillTrainer(comm::Communicator& comm, models::Gan& global,
       m_parties(std::move(parties)),
       m_total_parties(total_parties),
       m_loss(models::make_loss(m_local.loss, m_local.gp_weight)),
-      m_feedback({}, m_fed.aggregator.rule == AggregationRule::NormBound) {
+      m_combine(distill.combine),
+      m_feedback({}, m_fed.aggregator.rule == AggregationRule::NormBound, distill.combine) {
   require(m_local.local_steps > 0,
           "--federation distill needs --local-steps N > 0: every party steps in lockstep with "
           "the one generator");
@@ -122,11 +123,10 @@ DistillTrainer::DistillTrainer(comm::Communicator& comm, models::Gan& global,
                              train::AdamOptions{m_local.lr_g, m_local.beta1, m_local.beta2, 1e-8});
   for (const auto& p : m_parties) {
     const auto* spec = distill.spec_of(p.id);
-    const std::string archive =
-        spec != nullptr && !spec->script.empty()
-            ? distill.script_archives.at(static_cast<std::size_t>(p.id) %
-                                         distill.discriminators.size())
-            : std::string();
+    const std::string archive = spec != nullptr && !spec->script.empty()
+                                    ? distill.script_archives.at(static_cast<std::size_t>(p.id) %
+                                                                 distill.discriminators.size())
+                                    : std::string();
     m_discriminators.push_back(make_party_discriminator(m_global.config(), spec, archive, p.id,
                                                         m_fed.seed, m_local.lr_d, m_local.beta1,
                                                         m_local.beta2, m_fed.device));
@@ -146,8 +146,8 @@ void DistillTrainer::gather_party_table() {
     for (std::size_t i = 0; i + 1 < rows.size(); i += 2)
       m_party_samples.at(static_cast<std::size_t>(rows[i])) = rows[i + 1];
   }
-  m_feedback = UaFeedbackAggregator(
-      m_party_samples, m_fed.aggregator.rule == AggregationRule::NormBound);
+  m_feedback = FeedbackAggregator(m_party_samples,
+                                  m_fed.aggregator.rule == AggregationRule::NormBound, m_combine);
 }
 
 struct DistillTrainer::Backup {
@@ -212,8 +212,8 @@ RoundReport DistillTrainer::run_round(int round, const std::function<bool()>& in
     if (std::binary_search(participants.begin(), participants.end(), m_parties[i].id))
       hosted.push_back(i);
   const Backup saved = backup();
-  const double factor = train::lr_factor(m_local.lr_schedule, round, m_local.schedule_rounds,
-                                         m_local.lr_final_ratio);
+  const double factor =
+      train::lr_factor(m_local.lr_schedule, round, m_local.schedule_rounds, m_local.lr_final_ratio);
   m_g_adam.set_lr(m_local.lr_g * factor);
   m_streams.assign(m_parties.size(), Stream{});
   for (std::size_t i : hosted) {
@@ -238,7 +238,8 @@ RoundReport DistillTrainer::run_round(int round, const std::function<bool()>& in
     m_feedback.begin_step(participants, b);
     if (stop) m_feedback.set_stop();
     auto t0 = DistillClock::now();
-    const auto z = torch::randn({b, cfg.latent_dim}, latents, torch::TensorOptions().device(device));
+    const auto z =
+        torch::randn({b, cfg.latent_dim}, latents, torch::TensorOptions().device(device));
     const auto fake = g.forward(z, torch::Tensor());
     const auto fake_d = fake.detach();
     g_s += distill_seconds_since(t0);
@@ -388,8 +389,8 @@ void DistillTrainer::load_party_state_tensors(const std::map<std::string, torch:
                     "'s discriminator, " + d->spec + ")");
       if (numel >= 0 && it->second.numel() != numel)
         throw Error("checkpoint: " + p + what + " has " + std::to_string(it->second.numel()) +
-                    " values; party " + std::to_string(d->party) + "'s discriminator (" +
-                    d->spec + ") has " + std::to_string(numel));
+                    " values; party " + std::to_string(d->party) + "'s discriminator (" + d->spec +
+                    ") has " + std::to_string(numel));
       return it->second;
     };
     d->flat.restore(get(kDistillValues, d->flat.numel()).reshape({-1}).to(d->flat.flat().device()));

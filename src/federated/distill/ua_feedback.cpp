@@ -1,4 +1,5 @@
-// UA-GAN's combination of the parties' feedback (see include/fedgan/federated/distill/ua_feedback.hpp).
+// UA-GAN's combination of the parties' feedback (see
+// include/fedgan/federated/distill/ua_feedback.hpp).
 #include "fedgan/federated/distill/ua_feedback.hpp"
 
 #include <cmath>
@@ -8,7 +9,7 @@
 
 namespace fedgan::federated {
 
-UaCombination ua_combine(const torch::Tensor& party_logits, const torch::Tensor& pi) {
+FeedbackCombination ua_combine(const torch::Tensor& party_logits, const torch::Tensor& pi) {
   require(party_logits.dim() == 2 && pi.dim() == 1 && pi.size(0) == party_logits.size(0) &&
               party_logits.size(0) > 0,
           "ua_combine: logits must be [m, B] with one weight per party");
@@ -17,7 +18,7 @@ UaCombination ua_combine(const torch::Tensor& party_logits, const torch::Tensor&
   require((p > 0).all().item<bool>(), "ua_combine: party weights must be positive");
   // log π_j + s_j; logsumexp and softmax over the parties are stable for any logits.
   const auto a = s + (p / p.sum()).log().unsqueeze(1);
-  UaCombination out;
+  FeedbackCombination out;
   out.logits = torch::logsumexp(a, 0);
   out.weights = torch::softmax(a, 0);
   const double b = static_cast<double>(s.size(1));
@@ -28,6 +29,22 @@ UaCombination ua_combine(const torch::Tensor& party_logits, const torch::Tensor&
   return out;
 }
 
+FeedbackCombination mean_combine(const torch::Tensor& party_logits, const torch::Tensor& pi) {
+  require(party_logits.dim() == 2 && pi.dim() == 1 && pi.size(0) == party_logits.size(0) &&
+              party_logits.size(0) > 0,
+          "mean_combine: logits must be [m, B] with one weight per party");
+  const auto s = party_logits.to(torch::kFloat64);
+  const auto p = (pi.to(torch::kFloat64) / pi.to(torch::kFloat64).sum()).unsqueeze(1);
+  const double b = static_cast<double>(s.size(1));
+  FeedbackCombination out;
+  out.logits = (p * s).sum(0);
+  out.weights = p.expand_as(s).clone();
+  out.dloss = -torch::sigmoid(-out.logits) / b;
+  out.g_loss = (p.squeeze(1) * torch::nn::functional::softplus(-s).mean(1)).sum().item<double>();
+  out.cotangents = p * (-torch::sigmoid(-s) / b);
+  return out;
+}
+
 torch::Tensor party_feedback(const torch::Tensor& logits, const torch::Tensor& images,
                              const torch::Tensor& cotangent) {
   auto grads = torch::autograd::grad({logits}, {images}, {cotangent.to(logits.dtype())},
@@ -35,11 +52,11 @@ torch::Tensor party_feedback(const torch::Tensor& logits, const torch::Tensor& i
   return grads[0];
 }
 
-UaFeedbackAggregator::UaFeedbackAggregator(std::vector<std::int64_t> party_samples,
-                                           bool bound_norms)
-    : m_party_samples(std::move(party_samples)), m_bound_norms(bound_norms) {}
+FeedbackAggregator::FeedbackAggregator(std::vector<std::int64_t> party_samples, bool bound_norms,
+                                       FeedbackCombine combine)
+    : m_party_samples(std::move(party_samples)), m_bound_norms(bound_norms), m_combine(combine) {}
 
-void UaFeedbackAggregator::begin_step(const std::vector<int>& participants, std::int64_t batch) {
+void FeedbackAggregator::begin_step(const std::vector<int>& participants, std::int64_t batch) {
   require(!participants.empty() && batch > 0, "distill: a step needs participants and a batch");
   m_participants = participants;
   m_slot.clear();
@@ -53,7 +70,7 @@ void UaFeedbackAggregator::begin_step(const std::vector<int>& participants, std:
   m_stop = false;
 }
 
-void UaFeedbackAggregator::add_logits(int party, const torch::Tensor& logits, double d_loss) {
+void FeedbackAggregator::add_logits(int party, const torch::Tensor& logits, double d_loss) {
   const auto it = m_slot.find(party);
   require(it != m_slot.end(), "distill: party " + std::to_string(party) + " does not take part");
   require(logits.numel() == m_batch, "distill: party " + std::to_string(party) + " gave " +
@@ -66,8 +83,7 @@ void UaFeedbackAggregator::add_logits(int party, const torch::Tensor& logits, do
   m_buffer[m * m_batch + row] = d_loss;
 }
 
-UaFeedbackAggregator::LogitsOutcome UaFeedbackAggregator::reduce_logits(
-    comm::Communicator& comm) {
+FeedbackAggregator::LogitsOutcome FeedbackAggregator::reduce_logits(comm::Communicator& comm) {
   const auto m = static_cast<std::int64_t>(m_participants.size());
   m_buffer[m * m_batch + m] = m_stop ? 1.0 : 0.0;
   comm.allreduce_sum(m_buffer);
@@ -86,20 +102,20 @@ UaFeedbackAggregator::LogitsOutcome UaFeedbackAggregator::reduce_logits(
   for (std::int64_t j = 0; j < m; ++j)
     pi[j] = static_cast<double>(
         m_party_samples.at(static_cast<std::size_t>(m_participants[static_cast<std::size_t>(j)])));
-  out.ua = ua_combine(logits, pi);
+  out.ua = m_combine == FeedbackCombine::Ua ? ua_combine(logits, pi) : mean_combine(logits, pi);
   out.d_loss_sum = losses.sum().item<double>();
   m_cotangents = out.ua.cotangents.to(torch::kFloat32);
   return out;
 }
 
-torch::Tensor UaFeedbackAggregator::cotangent(int party) const {
+torch::Tensor FeedbackAggregator::cotangent(int party) const {
   require(m_cotangents.defined(), "distill: cotangents before reduce_logits");
   return m_cotangents[static_cast<std::int64_t>(m_slot.at(party))];
 }
 
-void UaFeedbackAggregator::add_feedback(int party, const torch::Tensor& feedback) {
-  require(m_slot.count(party) == 1, "distill: party " + std::to_string(party) +
-                                        " does not take part");
+void FeedbackAggregator::add_feedback(int party, const torch::Tensor& feedback) {
+  require(m_slot.count(party) == 1,
+          "distill: party " + std::to_string(party) + " does not take part");
   const auto f = feedback.detach().to(torch::kCPU, torch::kFloat64);
   if (m_bound_norms) {
     m_held[party] = f;
@@ -108,8 +124,8 @@ void UaFeedbackAggregator::add_feedback(int party, const torch::Tensor& feedback
   m_feedback = m_feedback.defined() ? m_feedback + f : f.clone();
 }
 
-torch::Tensor UaFeedbackAggregator::reduce_feedback(comm::Communicator& comm,
-                                                    const std::vector<std::int64_t>& shape) {
+torch::Tensor FeedbackAggregator::reduce_feedback(comm::Communicator& comm,
+                                                  const std::vector<std::int64_t>& shape) {
   if (m_bound_norms) {
     // Every participant's norm on every rank (its slot written by its rank: an exact sum).
     const auto m = static_cast<std::int64_t>(m_participants.size());

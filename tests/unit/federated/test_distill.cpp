@@ -1,7 +1,6 @@
 // Federated distillation: UA-GAN's combination and the image feedback against hand-computed
 // values, the discriminator specs, the parties' own Ds, and a DistillTrainer round with its state.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "federated/toy_federation.hpp"
@@ -56,21 +55,36 @@ TEST_CASE("distill: UA-GAN's combination of two parties' logits, by hand", "[dis
   CHECK(std::isfinite(big.g_loss));
 }
 
-TEST_CASE("distill: the aggregated image feedback equals the hand-computed gradient",
-          "[distill]") {
+TEST_CASE("distill: MD-GAN's mean of the parties' losses, by hand", "[distill]") {
+  const auto s = torch::tensor({0.0, 2.0, 1.0, -1.0}, torch::kFloat64).view({2, 2});
+  const auto mean = mean_combine(s, torch::tensor({1.0, 3.0}, torch::kFloat64));
+  const double l0 = (softplus_of(-0.0) + softplus_of(-2.0)) / 2;
+  const double l1 = (softplus_of(-1.0) + softplus_of(1.0)) / 2;
+  CHECK(mean.g_loss == Approx(0.25 * l0 + 0.75 * l1).epsilon(1e-14));
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j)
+      CHECK(
+          mean.cotangents[j][i].item<double>() ==
+          Approx((j == 0 ? 0.25 : 0.75) * -sigmoid_of(-s[j][i].item<double>()) / 2).epsilon(1e-14));
+  CHECK(feedback_combines().parse("mean").value == FeedbackCombine::Mean);
+}
+
+TEST_CASE("distill: the aggregated image feedback equals the hand-computed gradient", "[distill]") {
   // Two linear discriminators s_j(x) = a_j·x + b_j on images of 1×2×2, a batch of 2: the exact
   // gradient of G's loss on image i is −σ(−ℓ_i)/B · Σ_j w_ij a_j.
   auto comm = comm::make_serial_communicator();
-  const auto x = torch::tensor({0.5f, -0.25f, 0.1f, 0.9f, -0.6f, 0.3f, 0.2f, -0.8f}).view({2, 1, 2, 2});
+  const auto x =
+      torch::tensor({0.5f, -0.25f, 0.1f, 0.9f, -0.6f, 0.3f, 0.2f, -0.8f}).view({2, 1, 2, 2});
   const std::vector<torch::Tensor> a = {torch::tensor({1.0f, -2.0f, 0.5f, 0.0f}),
                                         torch::tensor({-0.5f, 1.5f, 2.0f, -1.0f})};
   const std::vector<float> b = {0.3f, -0.2f};
-  UaFeedbackAggregator agg({10, 30});  // π = (1/4, 3/4)
+  FeedbackAggregator agg({10, 30});  // π = (1/4, 3/4)
   agg.begin_step({0, 1}, 2);
   std::vector<std::pair<torch::Tensor, torch::Tensor>> kept;
   for (int j = 0; j < 2; ++j) {
     auto xi = x.clone().requires_grad_(true);
-    auto logits = (xi.view({2, 4}) * a[static_cast<std::size_t>(j)]).sum(1) + b[static_cast<std::size_t>(j)];
+    auto logits =
+        (xi.view({2, 4}) * a[static_cast<std::size_t>(j)]).sum(1) + b[static_cast<std::size_t>(j)];
     agg.add_logits(j, logits, 0.5 * j);
     kept.emplace_back(logits, xi);
   }
@@ -85,10 +99,11 @@ TEST_CASE("distill: the aggregated image feedback equals the hand-computed gradi
   for (int i = 0; i < 2; ++i) {
     double s[2];
     for (int j = 0; j < 2; ++j)
-      s[j] = (x[i].view({4}).to(torch::kFloat64) * a[static_cast<std::size_t>(j)].to(torch::kFloat64))
-                 .sum()
-                 .item<double>() +
-             b[static_cast<std::size_t>(j)];
+      s[j] =
+          (x[i].view({4}).to(torch::kFloat64) * a[static_cast<std::size_t>(j)].to(torch::kFloat64))
+              .sum()
+              .item<double>() +
+          b[static_cast<std::size_t>(j)];
     const double odds = 0.25 * std::exp(s[0]) + 0.75 * std::exp(s[1]);
     const double w0 = 0.25 * std::exp(s[0]) / odds, w1 = 1 - w0;
     const double scale = -sigmoid_of(-std::log(odds)) / 2;
@@ -109,10 +124,11 @@ TEST_CASE("distill: the aggregated image feedback equals the hand-computed gradi
 TEST_CASE("distill: norm bounding scales each party's feedback to the median norm, by hand",
           "[distill]") {
   auto comm = comm::make_serial_communicator();
-  UaFeedbackAggregator agg({5, 5, 5}, /*bound_norms=*/true);
+  FeedbackAggregator agg({5, 5, 5}, /*bound_norms=*/true);
   agg.begin_step({0, 1, 2}, 1);
   // Norms 1, 2 and 100: the bound is the median, 2; only party 2 is scaled (by 2/100).
-  const auto f0 = torch::tensor({0.6f, 0.8f}).view({1, 2}), f1 = torch::tensor({0.0f, 2.0f}).view({1, 2});
+  const auto f0 = torch::tensor({0.6f, 0.8f}).view({1, 2}),
+             f1 = torch::tensor({0.0f, 2.0f}).view({1, 2});
   const auto f2 = torch::tensor({60.0f, -80.0f}).view({1, 2});
   agg.add_feedback(2, f2);
   agg.add_feedback(0, f0);
@@ -120,12 +136,12 @@ TEST_CASE("distill: norm bounding scales each party's feedback to the median nor
   const auto sum = agg.reduce_feedback(*comm, {1, 2});
   CHECK(agg.last_bound() == Approx(2.0));
   CHECK(agg.last_clipped() == 1);
-  const auto expect = (f0.to(torch::kFloat64) + f1.to(torch::kFloat64) +
-                       f2.to(torch::kFloat64) * (2.0 / 100.0))
-                          .to(torch::kFloat32);
+  const auto expect =
+      (f0.to(torch::kFloat64) + f1.to(torch::kFloat64) + f2.to(torch::kFloat64) * (2.0 / 100.0))
+          .to(torch::kFloat32);
   CHECK(torch::allclose(sum, expect, 1e-6, 1e-7));
   // Without bounding: the plain sum.
-  UaFeedbackAggregator plain({5, 5, 5});
+  FeedbackAggregator plain({5, 5, 5});
   plain.begin_step({0, 1, 2}, 1);
   for (const auto& [k, f] : {std::make_pair(0, f0), std::make_pair(1, f1), std::make_pair(2, f2)})
     plain.add_feedback(k, f);
@@ -173,7 +189,7 @@ TEST_CASE("distill: a round trains G from the parties' own Ds of different archi
   const auto& ds = trainer->discriminators();
   REQUIRE(ds.size() == 4);
   CHECK(ds[1]->flat.numel() != ds[0]->flat.numel());  // its own width
-  CHECK(ds[3]->spec == "dw=4,dn=batch");               // cycled: party 3 gets entry 0
+  CHECK(ds[3]->spec == "dw=4,dn=batch");              // cycled: party 3 gets entry 0
   CHECK(ds[3]->flat.numel() == ds[0]->flat.numel());
   CHECK_FALSE(torch::equal(ds[3]->flat.flat(), ds[0]->flat.flat()));  // seeded by party id
   const auto g0 = gan.g_flat().snapshot();
@@ -235,7 +251,6 @@ TEST_CASE("distill: a D that does not give one logit per image is named with its
   auto model = fedgan::testing::toy_model();
   model.image_size = 20;
   const auto spec = parse_discriminator_spec("dw=8");
-  CHECK_THROWS_WITH(make_party_discriminator(model, &spec, "", 2, 0, 1e-3, 0.5, 0.999,
-                                             torch::kCPU),
+  CHECK_THROWS_WITH(make_party_discriminator(model, &spec, "", 2, 0, 1e-3, 0.5, 0.999, torch::kCPU),
                     Catch::Contains("party 2's discriminator 'dw=8'"));
 }

@@ -18,6 +18,11 @@ namespace fedgan::federated {
 enum class Federation { FedAvg, Distill };
 const ChoiceTable<Choice<Federation>>& federations();
 
+// How the parties' logits become G's loss: UA-GAN's odds (ua, the default) or MD-GAN's mean of
+// each party's own loss (mean: for comparison; federated/distill/ua_feedback.hpp).
+enum class FeedbackCombine { Ua, Mean };
+const ChoiceTable<Choice<FeedbackCombine>>& feedback_combines();
+
 // One party's discriminator: a built-in D of the run's family with its own width and
 // normalisation ("dw=16,dn=spectral"; unset fields are the run's --d-width/--d-norm), or a
 // TorchScript D ("script:PATH/D.pt").
@@ -33,6 +38,7 @@ struct DiscriminatorSpec {
 DiscriminatorSpec parse_discriminator_spec(const std::string& text);
 
 struct DistillConfig {
+  FeedbackCombine combine = FeedbackCombine::Ua;
   // Party k's D is discriminators[k mod size]; empty: every party gets the run's D.
   std::vector<DiscriminatorSpec> discriminators;
   // The TorchScript archives of the script: entries, by index of `discriminators` (empty

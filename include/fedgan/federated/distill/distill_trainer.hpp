@@ -3,7 +3,7 @@
 // (any architecture: PartyDiscriminator), which never leaves its rank and is never averaged.
 // Each step of a round: every rank draws the same latents and makes the same generated batch
 // G(z); each participating party trains its D_k on (its real batch, that batch) and gives its
-// logits and then its image feedback; UaFeedbackAggregator combines them (UA-GAN) in two float64
+// logits and then its image feedback; FeedbackAggregator combines them (UA-GAN) in two float64
 // collectives, and every rank backpropagates the same aggregated image gradient through G and
 // takes the same Adam step, so G stays identical without a broadcast.
 #pragma once
@@ -51,8 +51,8 @@ std::unique_ptr<PartyDiscriminator> make_party_discriminator(
 // What one party would send and receive per round in a deployment with G on a server (bytes).
 struct DistillTraffic {
   std::int64_t steps = 0, batch = 0, image_values = 0;  // C·H·W
-  std::int64_t down = 0;  // per step: the generated images and the cotangents (B floats)
-  std::int64_t up = 0;    // per step: the logits (B floats) and the image feedback
+  std::int64_t down = 0;    // per step: the generated images and the cotangents (B floats)
+  std::int64_t up = 0;      // per step: the logits (B floats) and the image feedback
   std::int64_t fedavg = 0;  // FedAvg's: 2 × (G + D values) × 4
 };
 
@@ -94,11 +94,12 @@ class DistillTrainer {
   FederatedConfig m_fed;
   std::vector<LocalParty> m_parties;
   int m_total_parties;
-  std::vector<std::int64_t> m_party_samples;  // n_k by party id
+  std::vector<std::int64_t> m_party_samples;                          // n_k by party id
   std::vector<std::unique_ptr<PartyDiscriminator>> m_discriminators;  // by m_parties' order
   train::FlatAdam m_g_adam;
   std::unique_ptr<models::GanLoss> m_loss;
-  UaFeedbackAggregator m_feedback;
+  FeedbackCombine m_combine;
+  FeedbackAggregator m_feedback;
   // The real batches of the hosted parties in this round: epoch number and position.
   struct Stream {
     std::int64_t epoch = 0;

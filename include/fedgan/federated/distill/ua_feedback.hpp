@@ -24,19 +24,24 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
+#include "fedgan/federated/distill/distill_config.hpp"
 
 namespace fedgan::federated {
 
-// The universal aggregation of m parties' logits on one batch of B images (every rank alike).
-struct UaCombination {
-  torch::Tensor logits;      // [B] float64: ℓ_ua
-  torch::Tensor weights;     // [m, B] float64: w_j per image, each column sums to 1
+// The combination of m parties' logits on one batch of B images (every rank alike): what G's
+// loss is, and each party's cotangent of its logits.
+struct FeedbackCombination {
+  torch::Tensor logits;      // [B] float64: ℓ_ua (mean: Σ_j π_j s_j, for the record only)
+  torch::Tensor weights;     // [m, B] float64: w_j per image, each column sums to 1 (mean: π_j)
   torch::Tensor dloss;       // [B] float64: ∂L/∂ℓ_ua, L = mean_i softplus(−ℓ_ua,i)
-  torch::Tensor cotangents;  // [m, B] float64: c_j = dloss ⊙ w_j
+  torch::Tensor cotangents;  // [m, B] float64: c_j = dloss ⊙ w_j (mean: π_j ∂L_j/∂s_j)
   double g_loss = 0;         // L
 };
-// `party_logits` [m, B], `pi` [m] (positive, any scale: normalised here); float64 arithmetic.
-UaCombination ua_combine(const torch::Tensor& party_logits, const torch::Tensor& pi);
+// UA-GAN. `party_logits` [m, B], `pi` [m] (positive, any scale: normalised here); float64.
+FeedbackCombination ua_combine(const torch::Tensor& party_logits, const torch::Tensor& pi);
+// MD-GAN's averaged error feedback (Hardy et al. 2019), for comparison: L = Σ_j π_j L_j with
+// L_j = mean_i softplus(−s_j,i) each party's own non-saturating loss, so c_j = π_j ∂L_j/∂s_j.
+FeedbackCombination mean_combine(const torch::Tensor& party_logits, const torch::Tensor& pi);
 
 // Party j's image feedback: the vector–Jacobian product c_j·∂s_j/∂x of its logits (with their
 // graph to `images`, which require grad) — exact also for a D whose logits couple the images of
@@ -45,11 +50,11 @@ torch::Tensor party_feedback(const torch::Tensor& logits, const torch::Tensor& i
                              const torch::Tensor& cotangent);
 
 // One generated batch's feedback exchange across ranks (the two collectives above).
-class UaFeedbackAggregator {
+class FeedbackAggregator {
  public:
   // n_k of every party, by party id: the weights π; `bound_norms`: norm bounding.
-  explicit UaFeedbackAggregator(std::vector<std::int64_t> party_samples,
-                                bool bound_norms = false);
+  explicit FeedbackAggregator(std::vector<std::int64_t> party_samples, bool bound_norms = false,
+                              FeedbackCombine combine = FeedbackCombine::Ua);
 
   // A new step: the participants (sorted ids, the same on every rank) and the batch size.
   void begin_step(const std::vector<int>& participants, std::int64_t batch);
@@ -59,10 +64,10 @@ class UaFeedbackAggregator {
   void set_stop() { m_stop = true; }
 
   struct LogitsOutcome {
-    bool stop = false;            // some rank was asked to stop: abandon the round
-    int nonfinite_party = -1;     // the lowest participant with a NaN/inf logit or D loss
-    UaCombination ua;             // valid when neither
-    double d_loss_sum = 0;        // Σ over participants of their D losses of the step
+    bool stop = false;         // some rank was asked to stop: abandon the round
+    int nonfinite_party = -1;  // the lowest participant with a NaN/inf logit or D loss
+    FeedbackCombination ua;    // valid when neither
+    double d_loss_sum = 0;     // Σ over participants of their D losses of the step
   };
   // Collective: one allreduce_sum of [m·B logits | m D losses | stop count] in float64.
   LogitsOutcome reduce_logits(comm::Communicator& comm);
@@ -82,11 +87,12 @@ class UaFeedbackAggregator {
   std::vector<int> m_participants;
   std::map<int, std::size_t> m_slot;  // party id → its row among the participants
   std::int64_t m_batch = 0;
-  torch::Tensor m_buffer;             // [m·B + m + 1] float64
-  torch::Tensor m_cotangents;         // [m, B] after reduce_logits
-  torch::Tensor m_feedback;           // float64 sum of this rank's feedback
+  torch::Tensor m_buffer;               // [m·B + m + 1] float64
+  torch::Tensor m_cotangents;           // [m, B] after reduce_logits
+  torch::Tensor m_feedback;             // float64 sum of this rank's feedback
   std::map<int, torch::Tensor> m_held;  // norm bounding: each hosted party's feedback (float64)
   bool m_bound_norms = false;
+  FeedbackCombine m_combine = FeedbackCombine::Ua;
   double m_bound = 0;
   std::int64_t m_clipped = 0;
   bool m_stop = false;
