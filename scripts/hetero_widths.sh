@@ -4,11 +4,12 @@
 # (configs/small_data.toml: 15 rounds of 160 local steps, batch 8, widths 32), FID-all etc. with
 # the demo's evaluator (n = 2000, `fedgan eval`, the same latents for every model). Per seed:
 #   full          every party full width (plain FedAvg)
-#   mixed         ratios 1, 1/2, 1/4, 1/4 (party k gets entry k), static BN, scaler on:
-#                 its full model, and its 1/2 and 1/4 sub-models (eval --width-ratio)
+#   mixed         ratios 1, 1/2, 1/4, 1/4 (party k gets entry k), static BN, HeteroFL's scaler
+#                 on: its full model, and its 1/2 and 1/4 sub-models (eval --width-ratio)
 #   mixed-shared  the same with --width-bn shared (statistics averaged like parameters)
-#   mixed-noscale the same as mixed without the 1/r scaler
+#   mixed-noscale the same as mixed without the 1/r scaler (fedgan's defaults)
 #   mixed-rolling the same as mixed with rolling slices (FedRolex): its full, 1/2 and 1/4 models
+#   mixed-all     the defaults with --width-average all (non-holders count as no change)
 #   quarter       every party 1/4 wide (static BN, scaler on): its 1/4 model
 #   full-warm, mixed-warm   full and mixed warm-started from the demo's pretrained checkpoint
 #                 (the full model sliced for the small parties)
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.."
 fedgan="${1:-build/release/fedgan}"
 out="${2:-runs/widths}"
 seeds="${SEEDS:-0 1}"
-modes="${MODES:-full mixed mixed-shared mixed-noscale mixed-rolling quarter full-warm mixed-warm full-iid mixed-iid}"
+modes="${MODES:-full mixed mixed-shared mixed-noscale mixed-rolling mixed-all quarter full-warm mixed-warm full-iid mixed-iid}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 lock=(); [ -n "${FEDGAN_LOCK:-}" ] && lock=(flock "$FEDGAN_LOCK")
 mkdir -p "$out"
@@ -38,15 +39,16 @@ if [[ " $modes " == *-warm* ]] && [ ! -f "$pre" ]; then
   mpirun --oversubscribe -n 2 "$fedgan" --config configs/pretrain_public.toml pretrain --force \
     --data data/fmnist_public.h5 --out runs/pretrain_public >/dev/null
 fi
-mixed=(--width-ratios 1,0.5,0.25,0.25)
+mixed=(--width-ratios 1,0.5,0.25,0.25 --width-scaler on)
 args_of() {
   case "$1" in
     full) ;;
     mixed) echo "${mixed[@]}" --width-bn static ;;
     mixed-shared) echo "${mixed[@]}" --width-bn shared ;;
-    mixed-noscale) echo "${mixed[@]}" --width-bn static --width-scaler off ;;
+    mixed-noscale) echo --width-ratios 1,0.5,0.25,0.25 --width-bn static --width-scaler off ;;
+    mixed-all) echo --width-ratios 1,0.5,0.25,0.25 --width-average all ;;
     mixed-rolling) echo "${mixed[@]}" --width-bn static --width-slicing rolling ;;
-    quarter) echo --width-ratios 0.25 --width-bn static ;;
+    quarter) echo --width-ratios 0.25 --width-bn static --width-scaler on ;;
     full-warm) echo --init "$pre" ;;
     mixed-warm) echo "${mixed[@]}" --width-bn static --init "$pre" ;;
     full-iid) echo --data "$iid" ;;
@@ -57,11 +59,18 @@ args_of() {
 widths_of() {  # the widths at which a mode's final model is evaluated
   case "$1" in
     quarter) echo 0.25 ;;
-    mixed|mixed-shared|mixed-noscale|mixed-rolling|mixed-warm|mixed-iid) echo 1 0.5 0.25 ;;
+    mixed|mixed-shared|mixed-noscale|mixed-rolling|mixed-all|mixed-warm|mixed-iid) echo 1 0.5 0.25 ;;
     *) echo 1 ;;
   esac
 }
-: >"$out/evals.jsonl"
+# A rerun of some modes and seeds replaces their rows and keeps the others'.
+touch "$out/evals.jsonl"
+/usr/bin/python3 - "$out/evals.jsonl" "$modes" "$seeds" <<'PY'
+import json, sys
+path, modes, seeds = sys.argv[1], sys.argv[2].split(), [int(s) for s in sys.argv[3].split()]
+keep = [l for l in open(path) if l.strip() and not (json.loads(l)["mode"] in modes and json.loads(l)["seed"] in seeds)]
+open(path, "w").writelines(keep)
+PY
 for seed in $seeds; do
   for mode in $modes; do
     run="$out/$mode-s$seed"

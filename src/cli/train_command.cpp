@@ -353,9 +353,11 @@ void add_width_options(CLI::App& sub, TrainOptions& options) {
   add_choice(sub, o.width_bn, federated::width_bns(), "BatchNorm statistics with --width-ratios");
   add_choice(sub, o.width_slicing, federated::width_slicings(),
              "which channels a sub-model takes with --width-ratios");
+  add_choice(sub, o.width_average, federated::width_averages(),
+             "over whom each value is averaged with --width-ratios");
   sub.add_option("--width-scaler", o.width_scaler,
                  "with --width-ratios: HeteroFL's 1/r scaler on the inputs of G's output layer "
-                 "and D's head in a sub-model")
+                 "and D's head in a sub-model (off: it did not sample better on the demo)")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
 }

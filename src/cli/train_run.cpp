@@ -53,6 +53,7 @@ run::RunConfig to_run_config(const TrainOptions& o, const std::string& config_te
   c.federated.widths.bn = federated::width_bns().parse(o.width_bn).value;
   c.federated.widths.scaler = o.width_scaler == "on";
   c.federated.widths.slicing = federated::width_slicings().parse(o.width_slicing).value;
+  c.federated.widths.average = federated::width_averages().parse(o.width_average).value;
   c.model.d_norm = models::d_norms().parse(o.d_norm).value;
   c.device.device = parse_device_kind(o.device);
   c.device.comm = parse_comm_kind(o.comm);

@@ -362,7 +362,8 @@ void TrainingRun::Impl::resume_from_checkpoint() {
       throw Error(latest + ": the run being resumed trained " +
                   (ck.widths.empty() ? "every party at full width" : "widths '" + ck.widths + "'") +
                   ", this run " + (now.empty() ? "every party at full width" : "widths '" + now + "'") +
-                  " (--width-ratios, --width-bn, --width-scaler, --width-slicing or the dataset's "
+                  " (--width-ratios, --width-bn, --width-scaler, --width-slicing, --width-average or the "
+                  "dataset's "
                   "/parties/<k>@width_ratio): a checkpoint resumes only with its own ratio set");
     io::load_strict(trainer->global().g_flat(), ck.generator, "generator", latest);
     io::load_strict(trainer->global().d_flat(), ck.discriminator, "discriminator", latest);

@@ -34,7 +34,7 @@ ranks)
 import sys, h5py
 w = h5py.File(sys.argv[1], "r").attrs["widths"]
 w = w.decode() if isinstance(w, bytes) else w
-assert w == "1,0.5,0.25,0.25 bn=static scaler=on slicing=leading", w
+assert w == "1,0.5,0.25,0.25 bn=static scaler=off slicing=leading average=holders", w
 PY
   ;;
 resume)
@@ -48,7 +48,7 @@ resume)
     >/dev/null 2>&1 || fail "resume"
   same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
   # Another ratio set, BN mode or scaler is another federation: refused, on every rank.
-  expect_fail "trained widths '1,0.5,0.25,0.25 bn=static scaler=on slicing=leading', this run widths '1,0.5,1,0.5 bn=static scaler=on slicing=leading'" \
+  expect_fail "trained widths '1,0.5,0.25,0.25 bn=static scaler=off slicing=leading average=holders', this run widths '1,0.5,1,0.5 bn=static scaler=off slicing=leading average=holders'" \
     mpi 2 "$fedgan" train "${plain[@]}" "${keep[@]}" --width-ratios 1,0.5 --rounds 6 --out "$work/part" --resume
   expect_fail "this run widths '.* bn=shared" \
     mpi 2 "$fedgan" train "${wide[@]}" "${keep[@]}" --width-bn shared --rounds 6 --out "$work/part" --resume

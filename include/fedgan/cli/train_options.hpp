@@ -44,7 +44,8 @@ struct TrainOptions {
   // Width-heterogeneous parties.
   std::string width_ratios;  // "1,0.5,0.25" (parse_width_ratios); "" none
   std::string width_bn = federated::width_bns().name(run.federated.widths.bn);
-  std::string width_scaler = "on";
+  std::string width_scaler = run.federated.widths.scaler ? "on" : "off";
+  std::string width_average = federated::width_averages().name(run.federated.widths.average);
   std::string width_slicing = federated::width_slicings().name(run.federated.widths.slicing);
   // Federated distillation (`train` only; src/cli/federation_options.cpp).
   std::string federation = federated::federations().name(run.federation);

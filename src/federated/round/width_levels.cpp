@@ -35,21 +35,32 @@ const ChoiceTable<Choice<WidthSlicing>>& width_slicings() {
   return table;
 }
 
+const ChoiceTable<Choice<WidthAverage>>& width_averages() {
+  static const Choice<WidthAverage> entries[] = {
+      {WidthAverage::Holders, "holders",
+       "each value over the round's parties that hold it (HeteroFL)"},
+      {WidthAverage::All, "all",
+       "each value over every participant, one that does not hold it counting as no change"},
+  };
+  static const ChoiceTable<Choice<WidthAverage>> table(entries, "--width-average", "average");
+  return table;
+}
+
 std::string WidthConfig::to_string() const {
   std::string out;
   for (double r : party_ratio) out += (out.empty() ? "" : ",") + fmt::format("{:g}", r);
   return out + " bn=" + width_bns().name(bn) + " scaler=" + (scaler ? "on" : "off") +
-         " slicing=" + width_slicings().name(slicing);
+         " slicing=" + width_slicings().name(slicing) + " average=" + width_averages().name(average);
 }
 
 WidthConfig WidthConfig::parse(const std::string& text, const std::string& where) {
   WidthConfig out;
   std::istringstream in(text);
-  std::string ratios, bn, scaler, slicing;
-  in >> ratios >> bn >> scaler >> slicing;
+  std::string ratios, bn, scaler, slicing, average;
+  in >> ratios >> bn >> scaler >> slicing >> average;
   auto bad = [&](const std::string& why) {
     return Error(where + " = '" + text + "': " + why +
-                 " (expected e.g. '1,0.5,0.25 bn=static scaler=on slicing=leading')");
+                 " (expected e.g. '1,0.5,0.25 bn=static scaler=off slicing=leading average=holders')");
   };
   std::istringstream list(ratios);
   for (std::string item; std::getline(list, item, ',');) {
@@ -73,6 +84,12 @@ WidthConfig WidthConfig::parse(const std::string& text, const std::string& where
   if (slicing.rfind("slicing=", 0) != 0) throw bad("no slicing=");
   try {
     out.slicing = width_slicings().parse(slicing.substr(8)).value;
+  } catch (const Error& e) {
+    throw bad(e.what());
+  }
+  if (average.rfind("average=", 0) != 0) throw bad("no average=");
+  try {
+    out.average = width_averages().parse(average.substr(8)).value;
   } catch (const Error& e) {
     throw bad(e.what());
   }
@@ -133,8 +150,15 @@ void WidthLevels::place(std::int64_t roll_step) {
       mask.index_fill_(0, index, 1.0);
       return mask;
     };
-    const auto g = held(level.slice.g, global.g_flat().numel());
-    const auto d = held(level.slice.d, global.d_flat().numel());
+    // --width-average all: every level counts at every value (its update is 0 where it holds
+    // nothing), so each value's weight is the round's Σw, as in plain FedAvg.
+    const bool all = m_config.average == WidthAverage::All;
+    const auto g = all ? held(torch::arange(global.g_flat().numel(), level.slice.g.options()),
+                              global.g_flat().numel())
+                       : held(level.slice.g, global.g_flat().numel());
+    const auto d = all ? held(torch::arange(global.d_flat().numel(), level.slice.d.options()),
+                              global.d_flat().numel())
+                       : held(level.slice.d, global.d_flat().numel());
     const bool buffers = m_config.bn == WidthBn::Shared;
     auto none = [&](const torch::Tensor& index) {
       return torch::zeros({index.numel()}, g.options());

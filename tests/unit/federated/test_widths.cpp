@@ -146,6 +146,21 @@ TEST_CASE("a coordinate that no participant holds stays unchanged", "[widths]") 
   CHECK(torch::equal(d1.masked_select(~d_held), d0.masked_select(~d_held)));
   // What the half-width parties hold did move.
   CHECK_FALSE(torch::equal(g1.masked_select(g_held), g0.masked_select(g_held)));
+
+  // --width-average all: the quarter party counts as no change where it holds nothing, so the
+  // values only the half-width parties hold move less (by their share), and nobody's stay.
+  fc.widths.average = WidthAverage::All;
+  FederatedTrainer all(*comm, width_toy(), width_local(), fc,
+                       testing::toy_parties({16, 16, 16}, 5, 40), 3);
+  CHECK(torch::equal(all.global().g_flat().flat(), g0));  // the same start
+  all.run_round(1);
+  const auto& ga = all.global().g_flat().flat();
+  CHECK(torch::equal(ga.masked_select(~g_held), g0.masked_select(~g_held)));
+  const auto quarter = held(t.widths()->slice(1).g, g0.numel());
+  const auto only_half = g_held & ~quarter;
+  // Held by parties 0 and 2 (32 of the 48 samples): 2/3 of the holders' mean step.
+  CHECK(torch::allclose((ga - g0).masked_select(only_half),
+                        (g1 - g0).masked_select(only_half) * (2.0 / 3.0), 1e-4, 1e-6));
 }
 
 TEST_CASE("every party at ratio 1 is plain FedAvg, bit for bit", "[widths]") {
@@ -184,7 +199,7 @@ TEST_CASE("width settings round-trip through their text form", "[widths]") {
   w.party_ratio = {1, 0.5, 0.25, 0.25};
   w.bn = WidthBn::Shared;
   w.scaler = false;
-  CHECK(w.to_string() == "1,0.5,0.25,0.25 bn=shared scaler=off slicing=leading");
+  CHECK(w.to_string() == "1,0.5,0.25,0.25 bn=shared scaler=off slicing=leading average=holders");
   const auto back = WidthConfig::parse(w.to_string(), "attr");
   CHECK(back.party_ratio == w.party_ratio);
   CHECK(back.bn == WidthBn::Shared);

@@ -34,16 +34,27 @@ const ChoiceTable<Choice<WidthBn>>& width_bns();
 enum class WidthSlicing { Leading, Rolling };
 const ChoiceTable<Choice<WidthSlicing>>& width_slicings();
 
+// --width-average: over whom a value of the global model is averaged.
+//  holders: the round's parties that hold it (HeteroFL); a value nobody held stays unchanged.
+//  all: every participant of the round, a party that does not hold it counting as no change
+//       (zero-padded updates, FedAvg's weights), so values only wide parties hold move by their
+//       share of the round's samples.
+enum class WidthAverage { Holders, All };
+const ChoiceTable<Choice<WidthAverage>>& width_averages();
+
 struct WidthConfig {
   // The width ratio of every party, by party id; empty: no widths (every party trains the
   // global model, the plain round).
   std::vector<double> party_ratio;
   WidthBn bn = WidthBn::Static;
-  bool scaler = true;  // HeteroFL's 1/r scaler in the sub-models (models::make_submodel)
+  // HeteroFL's 1/r scaler in the sub-models (models::make_submodel); off by default: it did not
+  // sample better on the demo's task (docs/results/heterogeneous.md).
+  bool scaler = false;
   WidthSlicing slicing = WidthSlicing::Leading;
+  WidthAverage average = WidthAverage::Holders;
   bool active() const { return !party_ratio.empty(); }
-  // "1,0.5,0.25,0.25 bn=static scaler=on slicing=leading": what a checkpoint records and a
-  // resume must match.
+  // "1,0.5,0.25,0.25 bn=static scaler=off slicing=leading average=holders": what a checkpoint
+  // records and a resume must match.
   std::string to_string() const;
   // The inverse of to_string(); fedgan::Error naming `where` (a checkpoint's attribute).
   static WidthConfig parse(const std::string& text, const std::string& where);
