@@ -73,26 +73,20 @@ WidthConfig WidthConfig::parse(const std::string& text, const std::string& where
     }
   }
   if (out.party_ratio.empty()) throw bad("no ratio");
-  if (bn.rfind("bn=", 0) != 0) throw bad("no bn=");
-  try {
-    out.bn = width_bns().parse(bn.substr(3)).value;
-  } catch (const Error& e) {
-    throw bad(e.what());
-  }
+  // "key=name" of a choice table: its value, or the error naming what is wrong.
+  auto choice = [&](const std::string& token, const std::string& key, const auto& table) {
+    if (token.rfind(key + "=", 0) != 0) throw bad("no " + key + "=");
+    try {
+      return table.parse(token.substr(key.size() + 1)).value;
+    } catch (const Error& e) {
+      throw bad(e.what());
+    }
+  };
+  out.bn = choice(bn, "bn", width_bns());
   if (scaler != "scaler=on" && scaler != "scaler=off") throw bad("no scaler=on|off");
   out.scaler = scaler == "scaler=on";
-  if (slicing.rfind("slicing=", 0) != 0) throw bad("no slicing=");
-  try {
-    out.slicing = width_slicings().parse(slicing.substr(8)).value;
-  } catch (const Error& e) {
-    throw bad(e.what());
-  }
-  if (average.rfind("average=", 0) != 0) throw bad("no average=");
-  try {
-    out.average = width_averages().parse(average.substr(8)).value;
-  } catch (const Error& e) {
-    throw bad(e.what());
-  }
+  out.slicing = choice(slicing, "slicing", width_slicings());
+  out.average = choice(average, "average", width_averages());
   return out;
 }
 
