@@ -95,6 +95,11 @@ void add_prepare_command(CLI::App& root, Commands& commands) {
   sub->add_option("--shards-per-party", p.shards_per_party, "shards: label-sorted shards per party")
       ->capture_default_str();
   sub->add_option("--seed", p.seed, "seed of the partition")->capture_default_str();
+  sub->add_option("--max-per-party", p.max_per_party,
+                  "few-shot parties: each party keeps at most N of its images (a draw seeded "
+                  "by --seed); the file holds only the kept images; 0: all")
+      ->capture_default_str()
+      ->check(non_negative());
   sub->add_option("--out", config->out, "the dataset file to write")->required();
   sub->add_flag("--force", config->force, "overwrite an existing --out");
   sub->add_flag("--compress", config->compress,

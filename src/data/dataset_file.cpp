@@ -133,6 +133,7 @@ void write_parties(h5::File& f, const PartyIndices& parties,
   f.set_attr("/parties", "alpha", recipe.alpha);
   f.set_attr("/parties", "seed", static_cast<std::int64_t>(recipe.seed));
   f.set_attr("/parties", "shards_per_party", static_cast<std::int64_t>(recipe.shards_per_party));
+  f.set_attr("/parties", "max_per_party", recipe.max_per_party);
   f.set_attr("/parties", "table", table);
   for (std::size_t k = 0; k < parties.size(); ++k) {
     const std::string group = "/parties/" + std::to_string(k);

@@ -192,4 +192,22 @@ std::vector<std::vector<std::int64_t>> class_counts(const PartyIndices& parties,
   return counts;
 }
 
+void cap_parties(PartyIndices& parties, std::int64_t max, std::uint64_t seed) {
+  if (max <= 0) return;
+  constexpr std::uint64_t kCap = 0x636170;  // "cap": the cap's own stream
+  for (std::size_t k = 0; k < parties.size(); ++k) {
+    auto& rows = parties[k];
+    if (static_cast<std::int64_t>(rows.size()) <= max) continue;
+    Rng rng(derive_seed(seed, kCap, k));
+    // The first `max` places of a Fisher-Yates shuffle: a uniform draw without replacement.
+    for (std::int64_t i = 0; i < max; ++i) {
+      const auto j = static_cast<std::size_t>(i) +
+                     static_cast<std::size_t>(rng.below(rows.size() - static_cast<std::size_t>(i)));
+      std::swap(rows[static_cast<std::size_t>(i)], rows[j]);
+    }
+    rows.resize(static_cast<std::size_t>(max));
+    std::sort(rows.begin(), rows.end());
+  }
+}
+
 }  // namespace fedgan::data

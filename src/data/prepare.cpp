@@ -75,8 +75,10 @@ void log_parties(const PartitionRecipe& r, const std::string& table) {
   if (r.method == PartitionMethod::Folders)
     spdlog::info("prepare: {} parties, one per folder", r.parties);
   else
-    spdlog::info("prepare: {} parties, partition {} (alpha {}, shards-per-party {}, seed {})",
-                 r.parties, to_string(r.method), r.alpha, r.shards_per_party, r.seed);
+    spdlog::info("prepare: {} parties, partition {} (alpha {}, shards-per-party {}, seed {}){}",
+                 r.parties, to_string(r.method), r.alpha, r.shards_per_party, r.seed,
+                 r.max_per_party > 0 ? fmt::format(", at most {} per party", r.max_per_party)
+                                     : std::string());
   std::istringstream lines(table);
   for (std::string line; std::getline(lines, line);) spdlog::info("  {}", line);
 }
@@ -104,14 +106,32 @@ PrepareResult run_prepare(const PrepareConfig& config) {
                config.classes.empty() ? "" : fmt::format(", {} kept", data.size()));
   if (data.conversion != "none") spdlog::info("prepare: images converted: {}", data.conversion);
 
-  const auto labels = data.labels_vector();
+  auto labels = data.labels_vector();
   PrepareResult result;
-  result.samples = data.size();
   result.parties = partition(labels, data.num_classes, config.partition);
-  result.table = party_table(result.parties, labels, data.num_classes);
+  // Few-shot parties: each keeps at most max_per_party rows, and the file holds only the rows
+  // some party keeps (indices renumbered in row order).
+  Dataset kept = data;
+  if (config.partition.max_per_party > 0) {
+    cap_parties(result.parties, config.partition.max_per_party, config.partition.seed);
+    std::vector<std::int64_t> rows;
+    for (const auto& p : result.parties) rows.insert(rows.end(), p.begin(), p.end());
+    std::sort(rows.begin(), rows.end());
+    std::vector<std::int64_t> renumber(static_cast<std::size_t>(data.size()), -1);
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      renumber[static_cast<std::size_t>(rows[i])] = static_cast<std::int64_t>(i);
+    for (auto& p : result.parties)
+      for (auto& row : p) row = renumber[static_cast<std::size_t>(row)];
+    const auto index = torch::tensor(rows, torch::kInt64);
+    kept.images = data.images.index_select(0, index);
+    kept.labels = data.labels.index_select(0, index);
+    labels = kept.labels_vector();
+  }
+  result.samples = kept.size();
+  result.table = party_table(result.parties, labels, kept.num_classes);
   log_parties(config.partition, result.table);
 
-  write_dataset_file(config.out, data, result.parties, config.partition, result.table,
+  write_dataset_file(config.out, kept, result.parties, config.partition, result.table,
                      config.compress);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

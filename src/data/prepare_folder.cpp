@@ -23,6 +23,10 @@ namespace {
 constexpr std::size_t kExamples = 3;
 
 void check_folder_options(const PrepareConfig& config) {
+  require(config.partition.max_per_party == 0,
+          "--max-per-party is not available with --dataset folder (its images are written as "
+          "they are decoded); prepare the folder first, then cap the parties of that file with "
+          "--dataset hdf5 --source FILE --max-per-party N (with a drawn partition)");
   require(config.image_size == 32 || config.image_size == 64 || config.image_size == 128,
           "--image-size must be 32, 64 or 128, got " + std::to_string(config.image_size));
   require(config.channels == 1 || config.channels == 3,

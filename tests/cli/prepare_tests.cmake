@@ -15,6 +15,14 @@ set_tests_properties(cli.prepare.ok PROPERTIES FIXTURES_REQUIRED prepare_inputs
   LABELS "unit;cli" TIMEOUT 60 ENVIRONMENT "${FEDGAN_MPI_ENV}"
   PASS_REGULAR_EXPRESSION "wrote .*ok.h5 \\(10 samples\\)")
 
+# Few-shot parties: 2 IID parties of 5 rows capped at 3 each; the file holds the 6 kept rows.
+add_test(NAME cli.prepare.max_per_party
+  COMMAND fedgan prepare --dataset hdf5 --source ${FEDGAN_BAD}/small.h5 --parties 2
+          --partition iid --max-per-party 3 --out ${FEDGAN_BAD}/capped.h5 --force)
+set_tests_properties(cli.prepare.max_per_party PROPERTIES FIXTURES_REQUIRED prepare_inputs
+  LABELS "unit;cli" TIMEOUT 60 ENVIRONMENT "${FEDGAN_MPI_ENV}"
+  PASS_REGULAR_EXPRESSION "wrote .*capped.h5 \\(6 samples\\)")
+
 # fedgan_prepare_error(NAME "REGEX" [NP2] ARGS...): ARGS go to `fedgan prepare`.
 function(fedgan_prepare_error name expect)
   set(args ${ARGN})
@@ -66,3 +74,5 @@ fedgan_prepare_error(unknown_class "unknown class id 2" ${small} --classes 0,2)
 fedgan_prepare_error(unknown_partition "unknown method 'pareto'" ${small} --partition pareto)
 fedgan_prepare_error(exists_no_force "existing.h5: exists already; pass --force" ${small}
   --out ${FEDGAN_BAD}/existing.h5)
+fedgan_prepare_error(max_per_party_negative "--max-per-party.*-1 is negative"
+  ${small} --parties 2 --max-per-party=-1)

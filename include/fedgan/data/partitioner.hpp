@@ -25,10 +25,18 @@ struct PartitionRecipe {
   double alpha = 0.5;        // Dirichlet concentration (dirichlet: labels, quantity: sizes)
   int shards_per_party = 2;  // shards: label-sorted shards each party receives
   std::uint64_t seed = 0;
+  // > 0: after the partition each party keeps at most this many of its rows, a seeded draw
+  // (cap_parties); `prepare --max-per-party`, for few-shot parties.
+  std::int64_t max_per_party = 0;
 };
 
 // Indices (into the dataset's rows) held by each party, each list sorted ascending.
 using PartyIndices = std::vector<std::vector<std::int64_t>>;
+
+// Each party with more than `max` rows keeps `max` of them, drawn without replacement from
+// Rng(derive_seed(seed, "cap", party)) (the same draw for a party whatever the other parties),
+// sorted ascending. max ≤ 0: nothing changes.
+void cap_parties(PartyIndices& parties, std::int64_t max, std::uint64_t seed);
 
 class Partitioner {
  public:

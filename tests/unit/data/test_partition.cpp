@@ -193,3 +193,30 @@ TEST_CASE("Rng: bounded integers, gamma moments, Dirichlet on the simplex", "[da
   CHECK(data::derive_seed(1, 2, 3) != data::derive_seed(1, 3, 2));
   CHECK(data::derive_seed(1, 2, 3) == data::derive_seed(1, 2, 3));
 }
+
+TEST_CASE("capped parties keep a seeded subset of their rows", "[data][partition]") {
+  data::PartyIndices parties = {{0, 2, 4, 6, 8, 10, 12}, {1, 3}, {5, 7, 9, 11, 13, 15, 17, 19}};
+  const auto original = parties;
+  data::cap_parties(parties, 3, 7);
+  REQUIRE(parties.size() == 3);
+  CHECK(parties[1] == original[1]);  // at or below the cap: unchanged
+  for (std::size_t k : {std::size_t{0}, std::size_t{2}}) {
+    CHECK(parties[k].size() == 3);
+    CHECK(std::is_sorted(parties[k].begin(), parties[k].end()));
+    CHECK(std::includes(original[k].begin(), original[k].end(), parties[k].begin(),
+                        parties[k].end()));
+  }
+  // The same seed draws the same rows; a party's draw does not depend on the other parties.
+  auto again = original;
+  data::cap_parties(again, 3, 7);
+  CHECK(again == parties);
+  data::PartyIndices alone = {original[0]};
+  data::cap_parties(alone, 3, 7);
+  CHECK(alone[0] == parties[0]);
+  auto other = original;
+  data::cap_parties(other, 3, 8);
+  CHECK((other[0] != parties[0] || other[2] != parties[2]));
+  auto none = original;
+  data::cap_parties(none, 0, 7);
+  CHECK(none == original);
+}
