@@ -348,8 +348,8 @@ void add_width_options(CLI::App& sub, TrainOptions& options) {
                  "mod the list's length; one entry per party gives each its own): the party "
                  "trains the leading r of every hidden layer's channels of G and D (HeteroFL); "
                  "default: the dataset's /parties/<k>@width_ratio, else all 1 (plain FedAvg)")
-      ->check(parsed_by([](const std::string& s) { parse_width_ratios(s); }, "--width-ratios",
-                        "R,R,..."));
+      ->check(parsed_by([](const std::string& s) { federated::parse_width_ratios(s, "--width-ratios"); },
+                        "--width-ratios", "R,R,..."));
   add_choice(sub, o.width_bn, federated::width_bns(), "BatchNorm statistics with --width-ratios");
   add_choice(sub, o.width_slicing, federated::width_slicings(),
              "which channels a sub-model takes with --width-ratios");

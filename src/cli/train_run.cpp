@@ -10,29 +10,10 @@
 #include "fedgan/transfer/warm_start.hpp"
 
 #include <algorithm>
-#include <sstream>
 
 namespace fedgan::cli {
 
 static_assert(kPreempted == run::kPreemptedExitCode, "one preemption exit code");
-
-std::vector<double> parse_width_ratios(const std::string& text) {
-  std::vector<double> out;
-  std::istringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    item = CLI::detail::trim_copy(item);
-    std::size_t used = 0;
-    try {
-      out.push_back(std::stod(item, &used));
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size())
-      throw Error("--width-ratios: '" + item + "' is not a number (expected ratios in (0, 1], "
-                  "e.g. 1,0.5,0.25)");
-  }
-  return out;
-}
 
 run::RunConfig to_run_config(const TrainOptions& o, const std::string& config_text) {
   run::RunConfig c = o.run;
@@ -49,7 +30,7 @@ run::RunConfig to_run_config(const TrainOptions& o, const std::string& config_te
   c.federated.server.kind = federated::parse_server_optimizer(o.server_optimizer);
   c.federated.client.strategy = federated::parse_client_strategy(o.client_strategy);
   c.federated.aggregator.rule = federated::parse_aggregation_rule(o.aggregator);
-  c.width_ratios = parse_width_ratios(o.width_ratios);
+  c.width_ratios = federated::parse_width_ratios(o.width_ratios, "--width-ratios");
   c.federated.widths.bn = federated::width_bns().parse(o.width_bn).value;
   c.federated.widths.scaler = o.width_scaler == "on";
   c.federated.widths.slicing = federated::width_slicings().parse(o.width_slicing).value;

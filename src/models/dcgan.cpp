@@ -4,6 +4,7 @@
 // 2018). Registered as family "dcgan".
 #include "fedgan/core/error.hpp"
 #include "fedgan/models/gan.hpp"
+#include "fedgan/models/width.hpp"
 #include "fedgan/models/spectral_norm.hpp"
 
 namespace fedgan::models {
@@ -12,21 +13,6 @@ namespace {
 namespace nn = torch::nn;
 
 constexpr int kEmbedDim = 32;
-
-// Spatial size of the first generator block / last discriminator block, and the number of
-// stride-2 steps between it and the image: 7·2² = 28, 4·2³ = 32, 4·2⁴ = 64, 4·2⁵ = 128. Widths
-// double with every step, so at 128 px G's first block has 16·g_width channels.
-std::pair<int, int> geometry(const ModelConfig& c) {
-  switch (c.image_size) {
-    case 28: return {7, 2};
-    case 32: return {4, 3};
-    case 64: return {4, 4};
-    case 128: return {4, 5};
-    default:
-      throw Error("model: image size " + std::to_string(c.image_size) +
-                  " is not supported by dcgan (expected 28, 32, 64 or 128)");
-  }
-}
 
 void dcgan_init(nn::Module& module) {
   torch::NoGradGuard no_grad;
@@ -83,7 +69,7 @@ TORCH_MODULE(DownBlock);
 class DcganGenerator final : public Generator {
  public:
   explicit DcganGenerator(const ModelConfig& c) : m_config(c) {
-    const auto [s0, steps] = geometry(c);
+    const auto [s0, steps] = dcgan_geometry(c);
     int in = c.latent_dim;
     if (c.num_classes > 0) {
       m_embed = register_module("embed", nn::Embedding(c.num_classes, kEmbedDim));
@@ -134,7 +120,7 @@ class DcganGenerator final : public Generator {
 class DcganDiscriminator final : public Discriminator {
  public:
   explicit DcganDiscriminator(const ModelConfig& c) {
-    const auto [s0, steps] = geometry(c);
+    const auto [s0, steps] = dcgan_geometry(c);
     const bool norm = c.d_norm == DNorm::Batch;
     const bool spectral = c.d_norm == DNorm::Spectral;
     m_blocks = register_module("blocks", nn::ModuleList());
@@ -192,7 +178,7 @@ class DcganDiscriminator final : public Discriminator {
 // them equal to the built models' for several configurations).
 ModelShapes dcgan_shapes(const ModelConfig& c) {
   c.validate();
-  const auto [s0, steps] = geometry(c);
+  const auto [s0, steps] = dcgan_geometry(c);
   ModelShapes out;
   auto bn = [](TensorShapes& t, const std::string& prefix, std::int64_t n) {
     for (const char* name : {"weight", "bias", "running_mean", "running_var"})
@@ -257,6 +243,18 @@ const bool kRegistered = [] {
 }();
 
 }  // namespace
+
+DcganGeometry dcgan_geometry(const ModelConfig& c) {
+  switch (c.image_size) {
+    case 28: return {7, 2};
+    case 32: return {4, 3};
+    case 64: return {4, 4};
+    case 128: return {4, 5};
+    default:
+      throw Error("model: image size " + std::to_string(c.image_size) +
+                  " is not supported by dcgan (expected 28, 32, 64 or 128)");
+  }
+}
 
 // Referenced from gan.cpp so the linker keeps this file's registration in the static library.
 bool dcgan_registered() { return kRegistered; }

@@ -58,14 +58,7 @@ torch::Tensor slice_index(const FlatParameters& global, const FlatParameters& su
 // applied per image (its multiply-accumulates are weight values × positions): a transposed
 // convolution is applied at each input position, a convolution at each output position.
 double dcgan_macs(const FlatParameters& flat, const ModelConfig& c, bool generator) {
-  int s0 = 4, steps = 3;
-  switch (c.image_size) {
-    case 28: s0 = 7; steps = 2; break;
-    case 32: s0 = 4; steps = 3; break;
-    case 64: s0 = 4; steps = 4; break;
-    case 128: s0 = 4; steps = 5; break;
-    default: return 0;
-  }
+  const auto [s0, steps] = dcgan_geometry(c);
   double macs = 0;
   for (const auto& e : flat.entries()) {
     if (e.is_buffer || e.shape.size() < 2 || e.name.find("embed") != std::string::npos) continue;
@@ -135,14 +128,16 @@ void copy_slice(const Gan& global, const WidthSlice& slice, Gan& sub) {
   sub.d_flat().flat().copy_(global.d_flat().flat().index_select(0, slice.d));
 }
 
+void set_width_scaler(Gan& sub, double ratio) {
+  sub.generator().set_width_scale(1.0 / ratio);
+  sub.discriminator().set_width_scale(1.0 / ratio);
+}
+
 std::unique_ptr<Gan> make_submodel(const Gan& global, double ratio, bool scaler,
                                    const std::string& what) {
   auto sub = std::make_unique<Gan>(width_config(global.config(), ratio, what), global.device());
   copy_slice(global, width_slice(global, *sub), *sub);
-  if (scaler) {
-    sub->generator().set_width_scale(1.0 / ratio);
-    sub->discriminator().set_width_scale(1.0 / ratio);
-  }
+  if (scaler) set_width_scaler(*sub, ratio);
   return sub;
 }
 

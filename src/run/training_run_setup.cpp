@@ -29,18 +29,16 @@ DataInfo read_training_data_info(const std::string& path) {
     throw Error(path + ": no partition (attribute /parties@num_parties); run `fedgan prepare`");
   info.classes = file.attr_int("/", "num_classes").value_or(0);
   // Width ratios, if the file gives them: every party's or none.
-  std::int64_t with_ratio = 0;
+  std::int64_t first_missing = -1;
   for (std::int64_t k = 0; k < info.parties; ++k) {
     const auto r = file.attr_double("/parties/" + std::to_string(k), "width_ratio");
-    info.width_ratio.push_back(r.value_or(0));
-    with_ratio += r ? 1 : 0;
+    if (r) info.width_ratio.push_back(*r);
+    if (!r && first_missing < 0) first_missing = k;
   }
-  if (with_ratio == 0) info.width_ratio.clear();
-  for (std::int64_t k = 0; k < info.parties && with_ratio > 0; ++k)
-    if (!file.has_attr("/parties/" + std::to_string(k), "width_ratio"))
-      throw Error(path + ": /parties/" + std::to_string(k) +
-                  " has no attribute width_ratio, but " + std::to_string(with_ratio) +
-                  " other parties have one (give every party its ratio, or none)");
+  if (!info.width_ratio.empty() && first_missing >= 0)
+    throw Error(path + ": /parties/" + std::to_string(first_missing) +
+                " has no attribute width_ratio, but " + std::to_string(info.width_ratio.size()) +
+                " other parties have one (give every party its ratio, or none)");
   return info;
 }
 

@@ -42,7 +42,7 @@ struct TrainOptions {
   std::string dp_weighting = privacy::to_string(run.dp.weighting);
   std::vector<std::string> secagg_drop;   // "PARTY@ROUND" (--secagg-drop)
   // Width-heterogeneous parties.
-  std::string width_ratios;  // "1,0.5,0.25" (parse_width_ratios); "" none
+  std::string width_ratios;  // "1,0.5,0.25" (federated::parse_width_ratios); "" none
   std::string width_bn = federated::width_bns().name(run.federated.widths.bn);
   std::string width_scaler = run.federated.widths.scaler ? "on" : "off";
   std::string width_average = federated::width_averages().name(run.federated.widths.average);
@@ -52,10 +52,6 @@ struct TrainOptions {
   std::string party_discriminators;       // "dw=32,dn=batch;script:D.pt"
   std::string feedback_combine = federated::feedback_combines().name(run.feedback_combine);
 };
-
-// --width-ratios "1,0.5,0.25" as numbers ("" none); fedgan::Error naming the option and the
-// item that is not a number (the range is checked per party by the run).
-std::vector<double> parse_width_ratios(const std::string& text);
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.
 void add_train_options(CLI::App& sub, TrainOptions& options);

@@ -44,6 +44,9 @@ struct WidthRoll {
 // sub ← the global model's values at the slice (parameters and buffers).
 void copy_slice(const Gan& global, const WidthSlice& slice, Gan& sub);
 
+// HeteroFL's 1/r scaler on a sub-model of `ratio`: set_width_scale(1/r) on its G and D.
+void set_width_scaler(Gan& sub, double ratio);
+
 // The sub-model at `ratio` of `global`, with its values; `scaler`: HeteroFL's 1/r on the inputs
 // of the layers that sum over hidden channels without a normalisation after them (G's output
 // layer, D's head), so a narrower model's outputs keep the full model's scale.
@@ -55,6 +58,15 @@ std::unique_ptr<Gan> make_submodel(const Gan& global, double ratio, bool scaler,
 // mean over batches of 64 in training mode; G is left in the mode it was in. No data is needed:
 // G's statistics are those of its own activations.
 void recompute_generator_bn(Gan& gan, std::uint64_t seed, std::int64_t n = 1024);
+
+// The built-in dcgan's geometry (models/dcgan.cpp), which its layers and the cost below follow:
+// the side s0 of G's first block and D's last block, and the stride-2 steps between it and the
+// image: 7·2² = 28, 4·2³ = 32, 4·2⁴ = 64, 4·2⁵ = 128. Widths double with every step, so at
+// 128 px G's first block has 16·g_width channels. fedgan::Error for another image size.
+struct DcganGeometry {
+  int s0 = 4, steps = 3;
+};
+DcganGeometry dcgan_geometry(const ModelConfig& config);
 
 // What one model costs (HeteroFL reports these per ratio): values, multiply-accumulates of one
 // image's forward pass, and the bytes one FedAvg round moves per party (its values up and down,

@@ -30,10 +30,7 @@ PartyRunner::PartyRunner(const models::ModelConfig& model, train::LocalTrainConf
   if (const auto& widths = m_config.widths) {
     for (int l = 0; l < widths->levels(); ++l) {
       m_level_models.push_back(std::make_unique<models::Gan>(widths->model(l), m_config.device));
-      if (widths->config().scaler) {
-        m_level_models.back()->generator().set_width_scale(1.0 / widths->ratio(l));
-        m_level_models.back()->discriminator().set_width_scale(1.0 / widths->ratio(l));
-      }
+      if (widths->config().scaler) models::set_width_scaler(*m_level_models.back(), widths->ratio(l));
     }
   }
 }
@@ -45,10 +42,9 @@ models::Gan& PartyRunner::local_model(int level) {
 train::PartyOptimizers PartyRunner::new_optimizers(int level) {
   auto o = train::make_party_optimizers(local_model(level), m_trainer.config());
   // A sub-model's parameters are the global ones at its slice's first values.
-  auto scale = [&](const torch::Tensor& global_scale, const torch::Tensor& slice,
-                   std::int64_t params) {
-    return m_config.widths ? global_scale.index_select(0, slice.narrow(0, 0, params))
-                           : global_scale;
+  auto scale = [](const torch::Tensor& global_scale, const torch::Tensor& slice,
+                  std::int64_t params) {
+    return global_scale.index_select(0, slice.narrow(0, 0, params));
   };
   const models::WidthSlice* s = m_config.widths ? &m_config.widths->slice(level) : nullptr;
   if (!m_plans->g.identity)

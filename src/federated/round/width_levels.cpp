@@ -53,6 +53,25 @@ std::string WidthConfig::to_string() const {
          " slicing=" + width_slicings().name(slicing) + " average=" + width_averages().name(average);
 }
 
+std::vector<double> parse_width_ratios(const std::string& text, const std::string& what) {
+  std::vector<double> out;
+  std::istringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    const auto a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+    item = a == std::string::npos ? "" : item.substr(a, b - a + 1);
+    std::size_t used = 0;
+    try {
+      out.push_back(std::stod(item, &used));
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size())
+      throw Error(what + ": '" + item + "' is not a number (expected ratios in (0, 1], e.g. "
+                  "1,0.5,0.25)");
+  }
+  return out;
+}
+
 WidthConfig WidthConfig::parse(const std::string& text, const std::string& where) {
   WidthConfig out;
   std::istringstream in(text);
@@ -62,15 +81,10 @@ WidthConfig WidthConfig::parse(const std::string& text, const std::string& where
     return Error(where + " = '" + text + "': " + why +
                  " (expected e.g. '1,0.5,0.25 bn=static scaler=off slicing=leading average=holders')");
   };
-  std::istringstream list(ratios);
-  for (std::string item; std::getline(list, item, ',');) {
-    try {
-      std::size_t used = 0;
-      out.party_ratio.push_back(std::stod(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw bad("'" + item + "' is not a ratio");
-    }
+  try {
+    out.party_ratio = parse_width_ratios(ratios, "the ratios");
+  } catch (const Error& e) {
+    throw bad(e.what());
   }
   if (out.party_ratio.empty()) throw bad("no ratio");
   // "key=name" of a choice table: its value, or the error naming what is wrong.
@@ -138,21 +152,16 @@ void WidthLevels::place(std::int64_t roll_step) {
   for (std::size_t l = 0; l < m_levels.size(); ++l) {
     auto& level = m_levels[l];
     level.slice = models::width_slice(global, *m_layouts[l], roll_step);
-    auto held = [&](const torch::Tensor& index, std::int64_t numel) {
-      auto mask =
-          torch::zeros({numel}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-      mask.index_fill_(0, index, 1.0);
-      return mask;
-    };
     // --width-average all: every level counts at every value (its update is 0 where it holds
     // nothing), so each value's weight is the round's Σw, as in plain FedAvg.
     const bool all = m_config.average == WidthAverage::All;
-    const auto g = all ? held(torch::arange(global.g_flat().numel(), level.slice.g.options()),
-                              global.g_flat().numel())
-                       : held(level.slice.g, global.g_flat().numel());
-    const auto d = all ? held(torch::arange(global.d_flat().numel(), level.slice.d.options()),
-                              global.d_flat().numel())
-                       : held(level.slice.d, global.d_flat().numel());
+    auto held = [&](const torch::Tensor& index, std::int64_t numel) {
+      const auto options = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+      if (all) return torch::ones({numel}, options);
+      return torch::zeros({numel}, options).index_fill_(0, index, 1.0);
+    };
+    const auto g = held(level.slice.g, global.g_flat().numel());
+    const auto d = held(level.slice.d, global.d_flat().numel());
     const bool buffers = m_config.bn == WidthBn::Shared;
     auto none = [&](const torch::Tensor& index) {
       return torch::zeros({index.numel()}, g.options());

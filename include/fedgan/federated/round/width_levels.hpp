@@ -60,6 +60,11 @@ struct WidthConfig {
   static WidthConfig parse(const std::string& text, const std::string& where);
 };
 
+// "1,0.5,0.25" as numbers ("" none): --width-ratios and the ratios of a checkpoint's widths.
+// fedgan::Error "WHAT: 'x' is not a number (...)" for an item that is not one (the range is
+// checked per party by WidthLevels).
+std::vector<double> parse_width_ratios(const std::string& text, const std::string& what);
+
 // The seed of static BN's fixed latents (the same on every rank and at every round).
 std::uint64_t static_bn_seed(std::uint64_t run_seed);
 
