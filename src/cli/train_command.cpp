@@ -408,6 +408,20 @@ void add_transfer_options(CLI::App& sub, TrainOptions& options) {
   sub.add_option("--kd-decay", r.local.kd_decay, "per-round decay of --kd-weight")
       ->capture_default_str()
       ->check(in_range(0, 1, End::Open));
+  sub.add_option("--ewc-weight", r.ewc.weight,
+                 "EWC (Li et al. 2020): lambda of lambda * sum F (theta - theta_init)^2 on G, F "
+                 "the --init generator's Fisher information normalised to mean 1")
+      ->capture_default_str()
+      ->check(non_negative_float());
+  sub.add_option("--ewc-samples", r.ewc.samples,
+                 "latents of EWC's Fisher estimate (computed once, on rank 0)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  sub.add_option("--cdc-weight", r.cdc_weight,
+                 "cross-domain correspondence (Ojha et al. 2021): lambda of the KL between the "
+                 "--init and the trained generator's pairwise feature similarities")
+      ->capture_default_str()
+      ->check(non_negative_float());
 }
 
 void add_train_command(CLI::App& root, Commands& commands) {

@@ -89,13 +89,26 @@ class DcganGenerator final : public Generator {
   }
 
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels) override {
+    return forward_impl(z, labels, nullptr);
+  }
+
+  torch::Tensor forward_features(const torch::Tensor& z, const torch::Tensor& labels,
+                                 std::vector<torch::Tensor>& features) override {
+    return forward_impl(z, labels, &features);
+  }
+
+  torch::Tensor forward_impl(const torch::Tensor& z, const torch::Tensor& labels,
+                             std::vector<torch::Tensor>* features) {
     auto h = z;
     if (m_embed) {
       require(labels.defined(), "generator: this model is conditional and needs labels");
       h = torch::cat({h, m_embed(labels)}, 1);
     }
     h = h.view({h.size(0), h.size(1), 1, 1});
-    for (auto& block : *m_blocks) h = block->as<UpBlock>()->forward(h);
+    for (auto& block : *m_blocks) {
+      h = block->as<UpBlock>()->forward(h);
+      if (features) features->push_back(h);
+    }
     if (m_scale != 1) h = h * m_scale;
     return torch::tanh(m_out(h));
   }

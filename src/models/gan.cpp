@@ -45,6 +45,12 @@ std::vector<std::string> ModelRegistry::families() const {
   return out;
 }
 
+torch::Tensor Generator::forward_features(const torch::Tensor&, const torch::Tensor&,
+                                          std::vector<torch::Tensor>&) {
+  throw Error("model: this generator family does not expose its hidden blocks' activations "
+              "(--cdc-weight needs the built-in dcgan generator)");
+}
+
 void Generator::set_width_scale(double scale) {
   require(scale == 1, "model: this generator has no width scaler");
 }

@@ -64,6 +64,10 @@ using federated::FederatedTrainer;
 using federated::LocalParty;
 using federated::RoundReport;
 
+// The first setting --ewc-weight/--cdc-weight cannot honour; "" when none
+// (training_run_source.cpp).
+std::string source_settings_problem(const RunConfig& c, const models::ModelConfig& model);
+
 struct TrainingRun::Impl {
   comm::Communicator& comm;
   RunConfig config;
@@ -74,6 +78,9 @@ struct TrainingRun::Impl {
   models::ModelConfig model;
   std::unique_ptr<FederatedTrainer> trainer;
   std::int64_t start_round = 0;
+  // Rank 0: --init held every value of G (the anchor of EWC and cross-domain correspondence)
+  // and of D (EWC's Fisher needs the source D).
+  bool source_g_complete = false, source_d_complete = false;
   std::optional<eval::Evaluator> evaluator;
   std::unique_ptr<models::Gan> eval_cpu_copy;  // a GPU run's model, copied for the evaluator
   // The generator EMA (--g-ema) and a model holding it; the trained generator of a resumed
@@ -109,6 +116,8 @@ struct TrainingRun::Impl {
   io::CheckpointData checkpoint(std::int64_t round,
                                 const std::map<std::string, torch::Tensor>& party_state);
   void warm_start();
+  // KD, EWC and cross-domain correspondence against the warm start (training_run_source.cpp).
+  void install_source_regularizers();
   void resume_from_checkpoint();
   void load_evaluator();
   void start_ema();

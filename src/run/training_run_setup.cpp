@@ -252,6 +252,8 @@ void TrainingRun::Impl::make_trainer(std::vector<LocalParty> parties) {
   }
   comm.agree_ok(config.local.kd_weight == 0 || !config.init.path.empty(),
                 "--kd-weight needs --init: the pretrained generator is the teacher");
+  const std::string source = source_settings_problem(config, model);
+  comm.agree_ok(source.empty(), source);
   comm.agree_ok(config.federated.ada.target == 0 || config.local.augment.any(),
                 "--ada-target adapts the probability of the --diffaug augmentations; give "
                 "--diffaug too (e.g. --diffaug translation,cutout,color)");
@@ -319,11 +321,13 @@ void TrainingRun::Impl::warm_start() {
                     ": --init-strict: the checkpoint does not match this model "
                     "exactly (see " +
                     config.out + "/init_report.txt)");
+      source_g_complete = g.loaded_numel == g.total_numel;
+      source_d_complete = d.loaded_numel == d.total_numel;
       if (g.loaded.empty() && d.loaded.empty())
         throw Error(init.path + ": no tensor matches this model by name and shape");
     });
     trainer->broadcast_global(0);
-    if (config.local.kd_weight > 0) trainer->snapshot_teacher();
+    install_source_regularizers();
   }
   if (comm.is_root() && trainer->widths()) {
     const auto& w = *trainer->widths();

@@ -60,6 +60,7 @@ LocalTrainer::LocalTrainer(LocalTrainConfig config)
 
 void LocalTrainer::add_regularizer(std::shared_ptr<Regularizer> regularizer) {
   require(regularizer != nullptr, "train: null regularizer");
+  m_g_features = m_g_features || regularizer->wants_g_features();
   m_regularizers.push_back(std::move(regularizer));
 }
 
@@ -103,11 +104,16 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& ga
                                  torch::kBFloat16);
 
   torch::Tensor d_total, z, fake;
+  std::vector<torch::Tensor> features;  // G's hidden activations, when a regularizer wants them
+  const auto g_forward = [&] {
+    features.clear();
+    return m_g_features ? g.forward_features(z, labels, features) : g.forward(z, labels);
+  };
   for (int k = 0; k < m_config.d_steps; ++k) {
     z = torch::randn({b, cfg.latent_dim}, gen, on);
     torch::Tensor fake_in;
     if (m_config.reuse_fake) {
-      fake = g.forward(z, labels);  // keeps its graph for the G step
+      fake = g_forward();  // keeps its graph for the G step
       fake_in = fake.detach();
     } else {
       torch::NoGradGuard no_grad;
@@ -142,11 +148,11 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& ga
   gan.g_grad().zero_();
   if (!m_config.reuse_fake) {
     z = torch::randn({b, cfg.latent_dim}, gen, on);
-    fake = g.forward(z, labels);
+    fake = g_forward();
   }
   auto g_loss = m_loss->g_loss(d_logits(d, fake, labels, gen));
   for (auto& r : m_regularizers) {
-    const auto term = r->g_loss_term(z, labels, fake);
+    const auto term = r->g_loss_term(z, labels, fake, features);
     if (term.defined()) g_loss = g_loss + term;
   }
   g_loss.backward();

@@ -25,7 +25,8 @@ void KdRegularizer::begin_party(const train::PartyStart& start) {
 }
 
 torch::Tensor KdRegularizer::g_loss_term(const torch::Tensor& z, const torch::Tensor& labels,
-                                         const torch::Tensor& fake) {
+                                         const torch::Tensor& fake,
+                                         const std::vector<torch::Tensor>& /*features*/) {
   if (m_now <= 0) return {};
   torch::Tensor target;
   {

@@ -20,6 +20,11 @@ class Generator : public torch::nn::Module {
   // z: [B, latent_dim]; labels: [B] int64 or undefined for unconditional models.
   // Returns images in [-1, 1], [B, C, H, W].
   virtual torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels) = 0;
+  // forward(), also appending each hidden block's output (input to output order) to
+  // `features` (cross-domain correspondence, transfer/cdc). A family without them throws
+  // fedgan::Error.
+  virtual torch::Tensor forward_features(const torch::Tensor& z, const torch::Tensor& labels,
+                                         std::vector<torch::Tensor>& features);
   // Name prefixes of the blocks in input-to-output order (for freezing and lr multipliers).
   virtual std::vector<std::string> block_prefixes() const = 0;
   // A width sub-model's scaler (HeteroFL's 1/r, models/width.hpp): multiplies the input of the

@@ -22,6 +22,7 @@
 #include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/run/rank_device.hpp"
 #include "fedgan/train/local_trainer.hpp"
+#include "fedgan/transfer/ewc.hpp"
 
 namespace fedgan::run {
 
@@ -57,6 +58,10 @@ struct RunConfig {
   std::function<void(const std::string& checkpoint, const std::string& saved_config)>
       check_resume;
   WarmStartOptions init;
+  // Fine-tuning held to the warm start (transfer/ewc, transfer/cdc; --kd-weight is in `local`):
+  // EWC's λ and Fisher sample count, cross-domain correspondence's λ (0: off).
+  transfer::EwcConfig ewc;
+  double cdc_weight = 0;
   DeviceOptions device;
   models::ModelConfig model;  // channels, image size and classes come from the data
   // --model torchscript: the archives rank 0 reads (--generator, --discriminator). On resume

@@ -114,6 +114,7 @@ class LocalTrainer {
   LocalTrainConfig m_config;
   std::unique_ptr<models::GanLoss> m_loss;
   std::vector<std::shared_ptr<Regularizer>> m_regularizers;
+  bool m_g_features = false;  // a regularizer wants G's hidden activations
   double m_lr_factor = 1.0;
   double m_augment_p = 1.0;
   std::int64_t m_d_step_index = 0;  // D steps taken in this run() (lazy R1)

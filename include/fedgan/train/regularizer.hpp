@@ -1,10 +1,13 @@
 // Regularizer: a change to one party's local objective or step, hooked into LocalTrainer's
 // step without the trainer knowing what it is: a loss term for G (knowledge distillation,
-// transfer/kd_regularizer), a gradient term (FedProx's proximal term) or a move after the
+// transfer/kd_regularizer; cross-domain correspondence, transfer/cdc), a gradient term
+// (FedProx's proximal term; EWC, transfer/ewc) or a move after the
 // optimizer step (SCAFFOLD's control-variate correction, both in federated/client_strategy).
 #pragma once
 
 #include <torch/torch.h>
+
+#include <vector>
 
 #include "fedgan/models/gan.hpp"
 
@@ -26,10 +29,14 @@ class Regularizer {
   virtual ~Regularizer() = default;
   // Before the party's first step of the round.
   virtual void begin_party(const PartyStart&) {}
+  // True: the trainer runs G through Generator::forward_features and hands g_loss_term the
+  // hidden blocks' activations (otherwise `features` is empty).
+  virtual bool wants_g_features() const { return false; }
   // A term added to G's loss (undefined: none). z and labels are G's inputs, fake = G(z, labels)
-  // with its graph.
+  // with its graph, features G's hidden activations on the way (with their graph).
   virtual torch::Tensor g_loss_term(const torch::Tensor& /*z*/, const torch::Tensor& /*labels*/,
-                                    const torch::Tensor& /*fake*/) {
+                                    const torch::Tensor& /*fake*/,
+                                    const std::vector<torch::Tensor>& /*features*/) {
     return {};
   }
   // After backward, before the optimizer step of `net`: may add to the flat gradient of its

@@ -22,7 +22,8 @@ class KdRegularizer final : public train::Regularizer {
   KdRegularizer(std::shared_ptr<models::Generator> teacher, double weight, double decay);
   void begin_party(const train::PartyStart& start) override;
   torch::Tensor g_loss_term(const torch::Tensor& z, const torch::Tensor& labels,
-                            const torch::Tensor& fake) override;
+                            const torch::Tensor& fake,
+                            const std::vector<torch::Tensor>& features) override;
 
  private:
   std::shared_ptr<models::Generator> m_teacher;

@@ -9,7 +9,6 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/federated/round/model_guard.hpp"
 #include "fedgan/io/checkpoint_keys.hpp"
-#include "fedgan/transfer/kd_regularizer.hpp"
 
 namespace fedgan::federated {
 namespace {
@@ -109,14 +108,13 @@ void FederatedTrainer::add_regularizer(std::shared_ptr<train::Regularizer> regul
   m_runner->trainer().add_regularizer(std::move(regularizer));
 }
 
-void FederatedTrainer::snapshot_teacher() {
-  m_teacher = std::make_unique<models::Gan>(m_global->config(), m_config.device);
-  m_teacher->copy_from(*m_global);
-  m_teacher->train(false);
-  for (auto& p : m_teacher->generator().parameters()) p.requires_grad_(false);
-  const auto& local = m_runner->trainer().config();
-  add_regularizer(std::make_shared<transfer::KdRegularizer>(m_teacher->generator_ptr(),
-                                                            local.kd_weight, local.kd_decay));
+models::Gan& FederatedTrainer::snapshot_source() {
+  if (m_source) return *m_source;
+  m_source = std::make_unique<models::Gan>(m_global->config(), m_config.device);
+  m_source->copy_from(*m_global);
+  m_source->train(false);
+  for (auto& p : m_source->generator().parameters()) p.requires_grad_(false);
+  return *m_source;
 }
 
 void FederatedTrainer::broadcast_global(int root) {

@@ -105,8 +105,10 @@ class FederatedTrainer {
 
   // Rank 0's global model goes to every rank (one broadcast per model).
   void broadcast_global(int root = 0);
-  // Freezes a copy of the current global generator as the distillation teacher (KD).
-  void snapshot_teacher();
+  // Freezes a copy of the current global model (the warm start) as the source that KD, EWC and
+  // cross-domain correspondence anchor to (made once; later calls return the same copy). Its
+  // generator has no gradients and both models are in eval mode.
+  models::Gan& snapshot_source();
   const transfer::ParameterPlan& g_plan() const { return m_plans->g; }
   const transfer::ParameterPlan& d_plan() const { return m_plans->d; }
   // Values that one round aggregates (model part).
@@ -166,7 +168,7 @@ class FederatedTrainer {
   std::unique_ptr<Aggregator> m_aggregator;
   std::vector<std::unique_ptr<AggregateTransform>> m_aggregate_transforms;
   std::unique_ptr<ServerStep> m_server;
-  std::unique_ptr<models::Gan> m_teacher;
+  std::unique_ptr<models::Gan> m_source;
   std::shared_ptr<Scaffold> m_scaffold;  // --client-strategy scaffold
   std::vector<std::int64_t> m_party_samples, m_party_steps;  // by party id
   // One augmentation probability for every party: p follows the federation's r_t, summed with
