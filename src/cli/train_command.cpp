@@ -321,6 +321,9 @@ void add_output_options(CLI::App& sub, TrainOptions& options) {
       ->capture_default_str()
       ->check(non_negative());
   sub.add_option("--evaluator", r.evaluator, "evaluator file from `fedgan evaluator`");
+  sub.add_option("--eval-data", r.eval_data,
+                 "the real images evaluation compares with (a `fedgan prepare` file; default "
+                 "--data), e.g. the parties' full sets when they train on --max-per-party samples");
   sub.add_option("--eval-n", r.eval_n, "generated samples per evaluation")
       ->capture_default_str()
       ->check(positive());

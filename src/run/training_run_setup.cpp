@@ -437,7 +437,8 @@ void TrainingRun::Impl::load_evaluator() {
                                           std::to_string(eval::EvalOptions{}.knn) +
                                           "; use --eval-n " + std::to_string(need + 1) +
                                           " or more (2000+ for comparable figures)");
-  real_stats = eval::load_or_compute_real_stats(comm, config.data, *evaluator);
+  real_stats = eval::load_or_compute_real_stats(
+      comm, config.eval_data.empty() ? config.data : config.eval_data, *evaluator);
 }
 
 }  // namespace fedgan::run

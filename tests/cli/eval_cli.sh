@@ -79,6 +79,16 @@ rounds)
   echo "FID round 0: $first, round 4: $last (n=500)"
   "$python" -c "import sys; f,l=map(float,sys.argv[1:]); assert l < f, (f,l)" "$first" "$last" \
     || fail "training did not lower FID"
+  # --eval-data: the run trains on one file and is evaluated against another's images.
+  rm -rf "$work/other"
+  mpi 2 "$fedgan" train --data "$common/train.h5" --eval-data "$common/test.h5" --init "$ck" \
+    --out "$work/other" --rounds 1 --local-steps 2 --batch-size 32 --g-width 16 --d-width 16 \
+    --latent-dim 32 --eval-every 1 --evaluator "$common/ev.h5" --eval-n 500 --threads 1 \
+    >"$work/other.log" 2>&1 || { cat "$work/other.log"; fail "train with --eval-data"; }
+  grep -q "real statistics of $common/test.h5" "$work/other.log" || fail "--eval-data not used"
+  expect_fail "nothing.h5" mpi 2 "$fedgan" train --data "$common/train.h5" \
+    --eval-data "$work/nothing.h5" --out "$work/other2" --rounds 1 --eval-every 1 \
+    --evaluator "$common/ev.h5" --threads 1
   ;;
 errors)
   expect_fail "FID is undefined .* 32 features" "$fedgan" eval --noise "${data[@]}" --n 20

@@ -47,6 +47,7 @@ struct RunConfig {
   int sample_every = 1;            // > 0: a sample grid every K rounds and the last; 0: never
   int eval_every = 0;              // > 0: FID/KID/precision/recall every K rounds
   std::string evaluator;           // evaluator file (fedgan evaluator)
+  std::string eval_data;           // real images of the evaluation (empty: `data`)
   std::int64_t eval_n = 2000;      // generated samples per evaluation
   ResumeMode resume = ResumeMode::No;
   bool force = false;
