@@ -22,6 +22,7 @@
 #include "fedgan/privacy/secagg_config.hpp"
 #include "fedgan/run/rank_device.hpp"
 #include "fedgan/train/local_trainer.hpp"
+#include "fedgan/transfer/modulation.hpp"
 
 namespace fedgan::run {
 
@@ -57,6 +58,8 @@ struct RunConfig {
   std::function<void(const std::string& checkpoint, const std::string& saved_config)>
       check_resume;
   WarmStartOptions init;
+  // AdAM's kernel modulation (model.g_mod_rank > 0): keep fraction, probe steps, mask file.
+  transfer::ModulationConfig modulation;
   DeviceOptions device;
   models::ModelConfig model;  // channels, image size and classes come from the data
   // --model torchscript: the archives rank 0 reads (--generator, --discriminator). On resume
