@@ -27,7 +27,7 @@ struct ModulationConfig {
 
 // The empirical Fisher of each filter's modulation row during a party's probe: after every G
 // backward, Σ_r (∂L_G/∂A[f, r])² of each filter f (float64), summed over the G steps; mean() is
-// that sum over the steps taken (AdAM's importance, eq. 4 of the paper, per filter).
+// that sum over the steps taken (AdAM's importance, per filter).
 class FisherProbe : public train::Regularizer {
  public:
   explicit FisherProbe(std::vector<models::ModulatedLayer> layers);
