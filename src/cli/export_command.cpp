@@ -26,7 +26,7 @@ struct ExportConfig {
 
 // Every parameter and buffer of `module` (int buffers such as num_batches_tracked too, so that
 // load_state_dict(strict=True) accepts the dict), as a plain dict. A modulated generator's
-// modulations are folded into its kernels (W ⊙ (1 + A Bᵀ)) and left out: the plain dcgan's dict.
+// modulations are folded into its kernels (W ⊙ (1 + A Bᵀ)) and left out: a plain dcgan's dict.
 c10::Dict<std::string, at::Tensor> state_dict(torch::nn::Module& module, bool fold = false) {
   c10::Dict<std::string, at::Tensor> out;
   std::map<std::string, torch::Tensor> folded;

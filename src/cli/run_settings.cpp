@@ -84,11 +84,9 @@ void check_resume_settings(const std::string& checkpoint, const std::string& sav
   };
   std::string diffs;
   // Settings added after runs were made: a checkpoint without them had their default.
-  static const std::map<std::string, std::string> kAddedLater = {{"federation", "fedavg"},
-                                                                     {"feedback-combine", "ua"},
-                                                                     {"modulation-rank", "0"},
-                                                                     {"modulation-keep", "0.5"},
-                                                                     {"modulation-probe-steps", "40"}};
+  static const std::map<std::string, std::string> kAddedLater = {
+      {"federation", "fedavg"},   {"feedback-combine", "ua"},     {"modulation-rank", "0"},
+      {"modulation-keep", "0.5"}, {"modulation-probe-steps", "40"}};
   for (const auto& key : run_defining_settings()) {
     const auto later = kAddedLater.find(key);
     const auto a = was.count(key) ? was.at(key)

@@ -56,7 +56,8 @@ torch::Tensor up_conv(nn::ConvTranspose2d& conv, const torch::Tensor& x, std::in
 }
 
 struct UpBlockImpl : nn::Module {
-  UpBlockImpl(int in, int out, int kernel, int stride, int pad) : conv_stride(stride), conv_pad(pad) {
+  UpBlockImpl(int in, int out, int kernel, int stride, int pad)
+      : conv_stride(stride), conv_pad(pad) {
     conv = register_module(
         "conv", nn::ConvTranspose2d(
                     nn::ConvTranspose2dOptions(in, out, kernel).stride(stride).padding(pad).bias(false)));

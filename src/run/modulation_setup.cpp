@@ -3,10 +3,9 @@
 // round 1 on (frozen values never enter the aggregate). The mask comes from the checkpoint on
 // resume, from --modulation-mask, or from the federated importance probe: every party probes on
 // its own rank and data, one float64 allreduce combines the scores.
-#include "training_run_impl.hpp"
-
 #include "fedgan/io/checkpoint_keys.hpp"
 #include "fedgan/transfer/modulation.hpp"
+#include "training_run_impl.hpp"
 
 namespace fedgan::run {
 namespace {
@@ -56,10 +55,12 @@ void TrainingRun::Impl::plan_modulation(const std::vector<LocalParty>& parties) 
   if (resume) {
     const auto latest = run.latest_checkpoint();
     comm::run_on_root(comm, [&] {
-      const std::string key = std::string("/state/") + io::keys::kServer + io::keys::kModulationMask;
+      const std::string key =
+          std::string("/state/") + io::keys::kServer + io::keys::kModulationMask;
       h5::File f(latest, h5::File::Mode::Read);
       if (!f.exists(key))
-        throw Error(latest + ": has no " + key + ": the run being resumed had no kernel "
+        throw Error(latest + ": has no " + key +
+                    ": the run being resumed had no kernel "
                     "modulation (--modulation-rank)");
       mask = f.read(key).to(torch::kInt64);
       transfer::check_modulation_mask(mask, latest + " " + key, layers);
@@ -67,8 +68,8 @@ void TrainingRun::Impl::plan_modulation(const std::vector<LocalParty>& parties) 
     from = "the checkpoint";
   } else if (!mc.mask_file.empty()) {
     comm::run_on_root(comm, [&] {
-      auto m = transfer::read_modulation_mask(mc.mask_file, "--modulation-mask",
-                                              model.to_string(), layers);
+      auto m = transfer::read_modulation_mask(mc.mask_file, "--modulation-mask", model.to_string(),
+                                              layers);
       mask = m.mask.to(torch::kInt64);
     });
     from = mc.mask_file;
@@ -86,9 +87,10 @@ void TrainingRun::Impl::plan_modulation(const std::vector<LocalParty>& parties) 
       per_layer += fmt::format("{}{} {}/{}", i ? ", " : "", layers[i].prefix,
                                mask.narrow(0, first, layers[i].filters).sum().item<std::int64_t>(),
                                layers[i].filters);
-    spdlog::info("kernel modulation (AdAM) of rank {}: {} of {} filters train, from {} ({}); G's "
-                 "base stays the source's",
-                 model.g_mod_rank, mask.sum().item<std::int64_t>(), filters, from, per_layer);
+    spdlog::info(
+        "kernel modulation (AdAM) of rank {}: {} of {} filters train, from {} ({}); G's "
+        "base stays the source's",
+        model.g_mod_rank, mask.sum().item<std::int64_t>(), filters, from, per_layer);
     if (resume) return;
     transfer::ModulationMask file;
     file.mask = mask;
@@ -105,9 +107,9 @@ void TrainingRun::Impl::plan_modulation(const std::vector<LocalParty>& parties) 
 // every modulation trainable (the base frozen, D as in training), accumulating each filter's
 // Fisher; the parties' means, weighted by n_k, are summed over ranks in one float64 allreduce.
 // The probe's models are thrown away: training starts from the source.
-torch::Tensor TrainingRun::Impl::probe_importance(const std::vector<LocalParty>& parties,
-                                                  models::Gan& source,
-                                                  const std::vector<models::ModulatedLayer>& layers) {
+torch::Tensor TrainingRun::Impl::probe_importance(
+    const std::vector<LocalParty>& parties, models::Gan& source,
+    const std::vector<models::ModulatedLayer>& layers) {
   const auto& init = config.init;
   comm::run_on_root(comm, [&] {
     auto pre = transfer::read_pretrained(init.path, init.prefix_map);
@@ -120,7 +122,8 @@ torch::Tensor TrainingRun::Impl::probe_importance(const std::vector<LocalParty>&
   auto local_config = config.local;
   local_config.local_steps = config.modulation.probe_steps;
   train::LocalTrainer trainer(local_config);
-  if (config.federated.ada.target > 0) trainer.set_augment_probability(config.federated.ada.initial_p);
+  if (config.federated.ada.target > 0)
+    trainer.set_augment_probability(config.federated.ada.initial_p);
   auto fisher = std::make_shared<transfer::FisherProbe>(layers);
   trainer.add_regularizer(fisher);
   models::Gan local(model, rank_device.device);
@@ -139,9 +142,9 @@ torch::Tensor TrainingRun::Impl::probe_importance(const std::vector<LocalParty>&
     opt.g.set_lr_scale(g_plan.lr_scale.to(rank_device.device));
     if (!d_plan.identity) opt.d.set_lr_scale(d_plan.lr_scale.to(rank_device.device));
     trainer.begin_party({party.id, 0, &source});
-    auto gen = compat::make_generator(
-        data::derive_seed(config.federated.seed, kProbeSeedWord, static_cast<std::uint64_t>(party.id)),
-        rank_device.device);
+    auto gen = compat::make_generator(data::derive_seed(config.federated.seed, kProbeSeedWord,
+                                                        static_cast<std::uint64_t>(party.id)),
+                                      rank_device.device);
     // Epoch 0 is no round's (round t's epochs start at t·local_epochs, or t·10⁶ with steps).
     const auto result = trainer.run(local, opt, *party.data, 0, gen);
     const double n = static_cast<double>(party.data->size());

@@ -59,8 +59,8 @@ torch::Tensor select_filters(const torch::Tensor& scores,
                              const std::vector<models::ModulatedLayer>& layers, double keep) {
   require(keep > 0 && keep <= 1, "--modulation-keep must be in (0, 1]");
   const auto n = total_filters(layers);
-  require(scores.numel() == n, "modulation: " + std::to_string(scores.numel()) +
-                                   " scores for " + std::to_string(n) + " filters");
+  require(scores.numel() == n, "modulation: " + std::to_string(scores.numel()) + " scores for " +
+                                   std::to_string(n) + " filters");
   const auto s = scores.to(torch::kCPU, torch::kFloat64).contiguous();
   const double* v = s.data_ptr<double>();
   auto mask = torch::zeros({n}, torch::kInt64);
@@ -68,13 +68,13 @@ torch::Tensor select_filters(const torch::Tensor& scores,
   std::int64_t first = 0;
   for (const auto& l : layers) {
     const auto kept = std::min<std::int64_t>(
-        l.filters, static_cast<std::int64_t>(std::ceil(keep * static_cast<double>(l.filters) - 1e-9)));
+        l.filters,
+        static_cast<std::int64_t>(std::ceil(keep * static_cast<double>(l.filters) - 1e-9)));
     std::vector<std::int64_t> order(static_cast<std::size_t>(l.filters));
     std::iota(order.begin(), order.end(), 0);
     // Highest score first; equal scores in index order (stable).
-    std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
-      return v[first + a] > v[first + b];
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::int64_t a, std::int64_t b) { return v[first + a] > v[first + b]; });
     for (std::int64_t i = 0; i < std::max<std::int64_t>(1, kept); ++i) m[first + order[i]] = 1;
     first += l.filters;
   }
@@ -129,7 +129,8 @@ ModulationMask read_modulation_mask(const std::string& path, const std::string& 
                                     const std::vector<models::ModulatedLayer>& layers) {
   const std::string where = path + " (" + what + ")";
   if (!h5::is_hdf5(path))
-    throw Error(where + ": not an HDF5 file (expected a modulation_mask.h5 that an earlier "
+    throw Error(where +
+                ": not an HDF5 file (expected a modulation_mask.h5 that an earlier "
                 "`fedgan train --modulation-rank` wrote)");
   h5::File f(path, h5::File::Mode::Read);
   if (!h5::has_format(f, kModulationMaskFormat))
@@ -146,7 +147,8 @@ ModulationMask read_modulation_mask(const std::string& path, const std::string& 
   std::vector<std::string> expected;
   for (const auto& l : layers) expected.push_back(l.prefix);
   if (out.layers != expected)
-    throw Error(where + ": its layers differ from this generator's (" + modulated_layer_list(layers) + ")");
+    throw Error(where + ": its layers differ from this generator's (" +
+                modulated_layer_list(layers) + ")");
   if (!f.exists("/mask")) throw Error(where + ": has no /mask dataset");
   out.mask = f.read("/mask");
   if (f.exists("/scores")) out.scores = f.read("/scores");

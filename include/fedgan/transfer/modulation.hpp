@@ -20,9 +20,9 @@
 namespace fedgan::transfer {
 
 struct ModulationConfig {
-  double keep = 0.5;        // --modulation-keep: fraction of each layer's filters that train
-  int probe_steps = 40;     // --modulation-probe-steps: 0 = no probe, every filter trains
-  std::string mask_file;    // --modulation-mask: a mask an earlier run wrote (skips the probe)
+  double keep = 0.5;      // --modulation-keep: fraction of each layer's filters that train
+  int probe_steps = 40;   // --modulation-probe-steps: 0 = no probe, every filter trains
+  std::string mask_file;  // --modulation-mask: a mask an earlier run wrote (skips the probe)
 };
 
 // The empirical Fisher of each filter's modulation row during a party's probe: after every G

@@ -167,7 +167,7 @@ TEST_CASE("the probe's Fisher, the filter choice (per layer, ties by index) and 
           "[transfer][modulation]") {
   std::vector<models::ModulatedLayer> layers(2);
   layers[0] = {"blocks.0.conv", 0, 8, 4, 2, 2};  // 4 filters x rank 2 at 0, B at 8
-  layers[1] = {"out", 12, 14, 1, 2, 2};         // 1 filter x rank 2 at 12, B at 14
+  layers[1] = {"out", 12, 14, 1, 2, 2};          // 1 filter x rank 2 at 12, B at 14
   transfer::FisherProbe probe(layers);
   probe.begin_party({});
   auto params = torch::zeros({18});
@@ -199,14 +199,14 @@ TEST_CASE("the probe's Fisher, the filter choice (per layer, ties by index) and 
   m.probe_steps = 2;
   m.layers = {"blocks.0.conv", "out"};
   transfer::write_modulation_mask(dir.file("mask.h5"), m);
-  const auto back =
-      transfer::read_modulation_mask(dir.file("mask.h5"), "--modulation-mask", m.architecture, layers);
+  const auto back = transfer::read_modulation_mask(dir.file("mask.h5"), "--modulation-mask",
+                                                   m.architecture, layers);
   CHECK(torch::equal(back.mask, m.mask));
   CHECK(torch::equal(back.scores, m.scores));
-  CHECK_THROWS_WITH(transfer::read_modulation_mask(dir.file("mask.h5"), "--modulation-mask",
-                                                   "dcgan c=1 s=28 z=8 gw=8 dw=4 k=0 dn=batch gm=2",
-                                                   layers),
-                    Catch::Contains("mask.h5 (--modulation-mask): a mask of model"));
+  CHECK_THROWS_WITH(
+      transfer::read_modulation_mask(dir.file("mask.h5"), "--modulation-mask",
+                                     "dcgan c=1 s=28 z=8 gw=8 dw=4 k=0 dn=batch gm=2", layers),
+      Catch::Contains("mask.h5 (--modulation-mask): a mask of model"));
   auto other = layers;
   other[1].prefix = "head";
   CHECK_THROWS_WITH(transfer::read_modulation_mask(dir.file("mask.h5"), "--modulation-mask",
@@ -214,6 +214,7 @@ TEST_CASE("the probe's Fisher, the filter choice (per layer, ties by index) and 
                     Catch::Contains("its layers differ"));
   CHECK_THROWS_WITH(transfer::check_modulation_mask(torch::ones({3}, torch::kInt64), "ck", layers),
                     Catch::Contains("ck: holds a mask of 3 filters"));
-  CHECK_THROWS_WITH(transfer::check_modulation_mask(torch::full({5}, 2, torch::kInt64), "ck", layers),
-                    Catch::Contains("other than 0 and 1"));
+  CHECK_THROWS_WITH(
+      transfer::check_modulation_mask(torch::full({5}, 2, torch::kInt64), "ck", layers),
+      Catch::Contains("other than 0 and 1"));
 }
