@@ -33,6 +33,7 @@ void run_distill(const DistillOptions& o) {
   io::load_strict(teacher.d_flat(), ck.discriminator, "discriminator", o.teacher);
   models::ModelConfig sc = tc;
   sc.g_width = o.g_width;
+  sc.g_mod_rank = 0;  // a modulated teacher's student is a plain generator (it learns the output)
   torch::manual_seed(o.config.seed);
   models::Gan student(sc);
   student.d_flat().flat().copy_(teacher.d_flat().flat());  // keep the teacher's D beside it

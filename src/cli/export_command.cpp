@@ -13,6 +13,7 @@
 #include "fedgan/io/atomic_file.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/models/gan.hpp"
+#include "fedgan/models/modulation.hpp"
 #include "fedgan/models/torchscript.hpp"
 
 namespace fedgan::cli {
@@ -24,11 +25,20 @@ struct ExportConfig {
 };
 
 // Every parameter and buffer of `module` (int buffers such as num_batches_tracked too, so that
-// load_state_dict(strict=True) accepts the dict), as a plain dict.
-c10::Dict<std::string, at::Tensor> state_dict(torch::nn::Module& module) {
+// load_state_dict(strict=True) accepts the dict), as a plain dict. A modulated generator's
+// modulations are folded into its kernels (W ⊙ (1 + A Bᵀ)) and left out: a plain dcgan's dict.
+c10::Dict<std::string, at::Tensor> state_dict(torch::nn::Module& module, bool fold = false) {
   c10::Dict<std::string, at::Tensor> out;
-  for (const auto& p : module.named_parameters(/*recurse=*/true))
-    out.insert(p.key(), p.value().detach().to(torch::kCPU).clone());
+  std::map<std::string, torch::Tensor> folded;
+  if (fold) {
+    for (const auto& p : module.named_parameters(/*recurse=*/true))
+      folded[p.key()] = p.value().detach().to(torch::kCPU);
+    folded = models::fold_modulation(std::move(folded));
+  }
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+    if (fold && !folded.count(p.key())) continue;
+    out.insert(p.key(), (fold ? folded.at(p.key()) : p.value().detach().to(torch::kCPU)).clone());
+  }
   for (const auto& b : module.named_buffers(/*recurse=*/true))
     out.insert(b.key(), b.value().detach().to(torch::kCPU).clone());
   return out;
@@ -49,7 +59,8 @@ void export_model(const ExportConfig& c) {
   for (auto [module, prefix] :
        {std::pair<torch::nn::Module*, std::string>{&gan.generator(), "G"},
         {&gan.discriminator(), "D"}}) {
-    const auto bytes = torch::pickle_save(state_dict(*module));
+    const bool fold = prefix == "G" && ck.model.g_mod_rank > 0;
+    const auto bytes = torch::pickle_save(state_dict(*module, fold));
     io::write_text_atomically(c.out + "/" + prefix + "_state.pt",
                               std::string(bytes.begin(), bytes.end()));
     if (!scripted) continue;
@@ -74,6 +85,9 @@ void export_model(const ExportConfig& c) {
           models::to_string(ck.model.d_norm) + "\")\n"
           "G.load_state_dict(torch.load(\"" + c.out + "/G_state.pt\"))\n";
   }
+  if (ck.model.g_mod_rank > 0)
+    how += "# G's kernel modulation (rank " + std::to_string(ck.model.g_mod_rank) +
+           ") is folded into G_state.pt's kernels: W * (1 + A B^T); the plain dcgan loads it\n";
   const std::string text = "checkpoint = " + c.checkpoint + " (round " +
                            std::to_string(ck.round) + ")\narchitecture = " + ck.architecture +
                            "\n\n# In Python:\nimport torch\n" + how;

@@ -68,7 +68,9 @@ const std::vector<std::string>& run_defining_settings() {
       // account means (z, δ and the budget may change: each round is accounted as it ran).
       "dp-clip",  "dp-noise",   "dp-weighting",
       // Federated distillation: the parties' own discriminators are part of the model.
-      "federation", "party-discriminators", "feedback-combine"};
+      "federation", "party-discriminators", "feedback-combine",
+      // Kernel modulation: its rank is part of the model; the probe's settings made the mask.
+      "modulation-rank", "modulation-keep", "modulation-probe-steps"};
   return keys;
 }
 
@@ -82,14 +84,18 @@ void check_resume_settings(const std::string& checkpoint, const std::string& sav
   };
   std::string diffs;
   // Settings added after runs were made: a checkpoint without them had their default.
-  static const std::map<std::string, std::string> kAddedLater = {{"federation", "fedavg"},
-                                                                     {"feedback-combine", "ua"}};
+  static const std::map<std::string, std::string> kAddedLater = {
+      {"federation", "fedavg"},   {"feedback-combine", "ua"},     {"modulation-rank", "0"},
+      {"modulation-keep", "0.5"}, {"modulation-probe-steps", "40"}};
   for (const auto& key : run_defining_settings()) {
     const auto later = kAddedLater.find(key);
     const auto a = was.count(key) ? was.at(key)
                    : later != kAddedLater.end() ? later->second
                                                 : std::string();
-    const auto b = now.count(key) ? now.at(key) : std::string();
+    // (`pretrain` has no transfer or federation options: their defaults hold there too.)
+    const auto b = now.count(key)                ? now.at(key)
+                   : later != kAddedLater.end() ? later->second
+                                                : std::string();
     if (a == b || allowed_key(key)) continue;
     if ((key == "data" || key == "init") && same_file(a, b)) continue;
     diffs += "\n  " + key + ": " + (b.empty() ? "(not set)" : "'" + b + "'") + " now, " +

@@ -377,6 +377,32 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
   add_output_options(sub, options);
 }
 
+// AdAM's kernel modulation (Zhao et al. 2022; transfer/modulation.hpp): G's kernels stay the
+// --init source's, low-rank modulations of the important filters train.
+void add_modulation_options(CLI::App& sub, TrainOptions& options) {
+  run::RunConfig& r = options.run;
+  sub.add_option("--modulation-rank", r.model.g_mod_rank,
+                 "AdAM kernel modulation of G (needs --init): each kernel W becomes W * (1 + A "
+                 "B^T) with A, B of this rank; G's base stays the source's and only the "
+                 "modulations (and D) train and travel; 0: off")
+      ->capture_default_str()
+      ->check(CLI::Range(0, models::kMaxModulationRank));
+  sub.add_option("--modulation-keep", r.modulation.keep,
+                 "with --modulation-rank: the fraction of each layer's filters, ranked by the "
+                 "probe's importance, whose modulation trains")
+      ->capture_default_str()
+      ->check(in_range(0, 1, End::Open));
+  sub.add_option("--modulation-probe-steps", r.modulation.probe_steps,
+                 "with --modulation-rank: local steps of each party's importance probe before "
+                 "round 1 (its Fisher per filter, combined over parties); 0: no probe, every "
+                 "filter trains")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  sub.add_option("--modulation-mask", r.modulation.mask_file,
+                 "with --modulation-rank: reuse the filter mask an earlier run wrote to "
+                 "OUT/modulation_mask.h5 instead of probing");
+}
+
 void add_transfer_options(CLI::App& sub, TrainOptions& options) {
   TrainOptions& o = options;
   run::RunConfig& r = options.run;
@@ -425,6 +451,7 @@ void add_transfer_options(CLI::App& sub, TrainOptions& options) {
                  "--init and the trained generator's pairwise feature similarities")
       ->capture_default_str()
       ->check(non_negative_float());
+  add_modulation_options(sub, options);
 }
 
 void add_train_command(CLI::App& root, Commands& commands) {

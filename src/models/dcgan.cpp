@@ -2,8 +2,11 @@
 // with any channel count (grey, RGB), optionally conditional: label embedding concatenated to z in
 // G, projection in D (Miyato & Koyama 2018); D optionally spectrally normalised (Miyato et al.
 // 2018). Registered as family "dcgan".
+#include <cmath>
+
 #include "fedgan/core/error.hpp"
 #include "fedgan/models/gan.hpp"
+#include "fedgan/models/modulation.hpp"
 #include "fedgan/models/width.hpp"
 #include "fedgan/models/spectral_norm.hpp"
 
@@ -30,14 +33,40 @@ void dcgan_init(nn::Module& module) {
   }
 }
 
+// AdAM's modulation of a transposed convolution (models/modulation.hpp): registers mod_a
+// [out, R] (zeros) and mod_b [in, R] (N(0, 1/sqrt(R)), from torch's global generator) on the
+// convolution itself, so they are "<layer>.mod_a", "<layer>.mod_b" beside "<layer>.weight".
+void add_modulation(nn::ConvTranspose2d& conv, int rank) {
+  torch::NoGradGuard no_grad;
+  const auto& w = conv->weight;  // [in, out, k, k]
+  conv->register_parameter(kModA, torch::zeros({w.size(1), rank}));
+  conv->register_parameter(kModB, torch::randn({w.size(0), rank}) / std::sqrt(double(rank)));
+}
+
+// The transposed convolution, with W' = W ⊙ (1 + A Bᵀ) when modulated; unmodulated it is the
+// module's own forward, unchanged.
+// (Stride and padding are given, not read from the options, whose padding is a variant.)
+torch::Tensor up_conv(nn::ConvTranspose2d& conv, const torch::Tensor& x, std::int64_t stride,
+                      std::int64_t pad) {
+  const auto params = conv->named_parameters(/*recurse=*/false);
+  const auto* a = params.find(kModA);
+  if (a == nullptr) return conv(x);
+  const auto w = modulated_kernel(conv->weight, *a, *params.find(kModB));
+  return torch::conv_transpose2d(x, w, conv->bias, stride, pad);
+}
+
 struct UpBlockImpl : nn::Module {
-  UpBlockImpl(int in, int out, int kernel, int stride, int pad) {
+  UpBlockImpl(int in, int out, int kernel, int stride, int pad)
+      : conv_stride(stride), conv_pad(pad) {
     conv = register_module(
         "conv", nn::ConvTranspose2d(
                     nn::ConvTranspose2dOptions(in, out, kernel).stride(stride).padding(pad).bias(false)));
     bn = register_module("bn", nn::BatchNorm2d(out));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return torch::relu(bn(conv(x))); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::relu(bn(up_conv(conv, x, conv_stride, conv_pad)));
+  }
+  std::int64_t conv_stride, conv_pad;
   nn::ConvTranspose2d conv{nullptr};
   nn::BatchNorm2d bn{nullptr};
 };
@@ -86,6 +115,11 @@ class DcganGenerator final : public Generator {
     m_out = register_module(
         "out", nn::ConvTranspose2d(nn::ConvTranspose2dOptions(width, c.channels, 4).stride(2).padding(1)));
     dcgan_init(*this);
+    // After the base's initial values, so a modulated G's base draws what an unmodulated one does.
+    if (c.g_mod_rank > 0) {
+      for (auto& block : *m_blocks) add_modulation(block->as<UpBlock>()->conv, c.g_mod_rank);
+      add_modulation(m_out, c.g_mod_rank);
+    }
   }
 
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels) override {
@@ -110,7 +144,7 @@ class DcganGenerator final : public Generator {
       if (features) features->push_back(h);
     }
     if (m_scale != 1) h = h * m_scale;
-    return torch::tanh(m_out(h));
+    return torch::tanh(up_conv(m_out, h, 2, 1));
   }
 
   void set_width_scale(double scale) override { m_scale = scale; }
@@ -204,16 +238,25 @@ ModelShapes dcgan_shapes(const ModelConfig& c) {
     in += kEmbedDim;
   }
   std::int64_t width = static_cast<std::int64_t>(c.g_width) << (steps - 1);
+  const std::int64_t rank = c.g_mod_rank;
+  auto mod = [rank](TensorShapes& t, const std::string& layer, std::int64_t in, std::int64_t out) {
+    if (rank == 0) return;
+    t[layer + "." + kModA] = {out, rank};
+    t[layer + "." + kModB] = {in, rank};
+  };
   g["blocks.0.conv.weight"] = {in, width, s0, s0};
+  mod(g, "blocks.0.conv", in, width);
   bn(g, "blocks.0", width);
   for (int i = 1; i < steps; ++i) {
     const std::string p = "blocks." + std::to_string(i);
     g[p + ".conv.weight"] = {width, width / 2, 4, 4};
+    mod(g, p + ".conv", width, width / 2);
     bn(g, p, width / 2);
     width /= 2;
   }
   g["out.weight"] = {width, c.channels, 4, 4};
   g["out.bias"] = {c.channels};
+  mod(g, "out", width, c.channels);
 
   auto& d = out.discriminator;
   const bool norm = c.d_norm == DNorm::Batch;

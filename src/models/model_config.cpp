@@ -88,6 +88,7 @@ std::string ModelConfig::to_string() const {
   } else {
     s << " gw=" << g_width << " dw=" << d_width << " k=" << num_classes
       << " dn=" << models::to_string(d_norm);
+    if (g_mod_rank > 0) s << " gm=" << g_mod_rank;
   }
   return s.str();
 }
@@ -98,6 +99,10 @@ void ModelConfig::validate() const {
   check_range("s", "image size", image_size, 1, 1024);
   check_range("z", "latent size", latent_dim, 1, kMaxModelWidth);
   check_range("k", "classes", num_classes, 0, kMaxClasses);
+  if (is_torchscript() && g_mod_rank != 0)
+    throw Error("model architecture: gm=" + std::to_string(g_mod_rank) +
+                " (--modulation-rank): kernel modulation is a dcgan option; a TorchScript model "
+                "cannot be modulated by fedgan (use --model dcgan, or no --modulation-rank)");
   if (is_torchscript()) {
     const bool hex = script_id.size() == 16 &&
                      script_id.find_first_not_of("0123456789abcdef") == std::string::npos;
@@ -108,6 +113,7 @@ void ModelConfig::validate() const {
   }
   check_range("gw", "generator width", g_width, 2, kMaxModelWidth);
   check_range("dw", "discriminator width", d_width, 1, kMaxModelWidth);
+  check_range("gm", "rank of G's kernel modulation", g_mod_rank, 0, kMaxModulationRank);
 }
 
 ModelConfig ModelConfig::parse(const std::string& text) {
@@ -138,6 +144,8 @@ ModelConfig ModelConfig::parse(const std::string& text) {
       c.num_classes = parse_int(item, value);
     else if (key == "dn")
       c.d_norm = parse_d_norm(value);
+    else if (key == "gm" && !c.is_torchscript())
+      c.g_mod_rank = parse_int(item, value);
     else if (key == "id")
       c.script_id = value;
     else
@@ -153,7 +161,8 @@ ModelConfig ModelConfig::parse(const std::string& text) {
                                       : ModelConfig().to_string()) +
                   "')");
   for (const auto& [key, n] : seen)
-    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+    if (std::find(keys.begin(), keys.end(), key) == keys.end() &&
+        !(key == "gm" && !c.is_torchscript()))
       throw Error("architecture string: '" + key + "=' is not a key of family " + c.family);
   c.validate();
   return c;

@@ -71,6 +71,7 @@ TrainingRun::TrainingRun(comm::Communicator& comm, RunConfig config)
   m->rank_device = resolve_rank_device(comm, m->config.device);
   const auto parties = m->load_parties();
   m->check_federation();
+  m->plan_modulation(parties);
   m->make_trainer(parties);
   m->make_distill(parties);
   m->warm_start();

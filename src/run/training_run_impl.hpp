@@ -40,6 +40,7 @@
 #include "fedgan/privacy/dp_fedavg.hpp"
 #include "fedgan/privacy/secure_fedavg.hpp"
 #include "fedgan/train/lr_schedule.hpp"
+#include "fedgan/transfer/modulation.hpp"
 #include "fedgan/transfer/warm_start.hpp"
 
 namespace fedgan::run {
@@ -95,6 +96,9 @@ struct TrainingRun::Impl {
   // --federation distill: the round that trains trainer->global()'s G with the parties' own Ds
   // (training_run_distill.cpp); null under FedAvg.
   std::unique_ptr<federated::DistillTrainer> distill;
+  // --modulation-rank: the filters whose modulation trains (int64 [filters], 0/1; checkpoints
+  // keep it as /state/server/modulation_mask); undefined without modulation.
+  torch::Tensor modulation_mask;
 
   Impl(comm::Communicator& c, RunConfig rc);
 
@@ -107,6 +111,10 @@ struct TrainingRun::Impl {
   void make_dp(const std::vector<LocalParty>& parties);
   void check_federation();
   void make_distill(const std::vector<LocalParty>& parties);
+  // Kernel modulation (modulation_setup.cpp): the mask of trained filters into G's freeze plan.
+  void plan_modulation(const std::vector<LocalParty>& parties);
+  torch::Tensor probe_importance(const std::vector<LocalParty>& parties, models::Gan& source,
+                                 const std::vector<models::ModulatedLayer>& layers);
   RoundReport run_round(std::int64_t round, const std::function<bool()>& interrupted);
   // This rank's parties' own state: the round's (kept Adam moments, local BN, SCAFFOLD) and,
   // under distillation, each party's discriminator.

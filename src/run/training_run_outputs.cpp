@@ -30,6 +30,8 @@ io::CheckpointData TrainingRun::Impl::checkpoint(
     for (auto& [k, v] : distill->server_state()) ck.state[io::keys::kServer + k] = v;
   if (dp)
     for (auto& [k, v] : dp->state()) ck.state[k] = v;
+  if (modulation_mask.defined())
+    ck.state[std::string(io::keys::kServer) + io::keys::kModulationMask] = modulation_mask;
   return ck;
 }
 

@@ -46,6 +46,9 @@ DataInfo read_training_data_info(const std::string& path) {
 // combination would break.
 std::string width_combination_problem(const RunConfig& o) {
   const auto& f = o.federated;
+  if (o.model.g_mod_rank > 0)
+    return "--width-ratios with --modulation-rank: a sub-model would need its slice of every "
+           "modulation, which is not implemented; modulate a full-width federation";
   if (o.federation == federated::Federation::Distill)
     return "--width-ratios with --federation distill: distillation shares no weights, so there "
            "is nothing to slice; give the parties discriminators of their own size with "

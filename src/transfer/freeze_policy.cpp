@@ -64,6 +64,17 @@ ParameterPlan make_plan(const models::FlatParameters& flat, const std::vector<st
       }
       frozen = frozen || !any;
     }
+    const auto mask_it = config.masks.find(e.name);
+    const bool masked = !e.is_buffer && mask_it != config.masks.end();
+    if (!e.is_buffer && config.masked_only && !masked) frozen = true;
+    torch::Tensor mask;
+    if (masked && !frozen) {
+      mask = mask_it->second.to(torch::kCPU).to(torch::kBool).reshape({-1});
+      require(mask.numel() == e.numel, "fine-tuning: the mask of " + e.name + " has " +
+                                           std::to_string(mask.numel()) + " values, the " + what +
+                                           "'s tensor " + std::to_string(e.numel));
+      if (!mask.any().item<bool>()) frozen = true;
+    }
     if (e.is_buffer) {
       if (!frozen)
         for (std::int64_t i = 0; i < e.numel; ++i) buffers.push_back(e.offset + i);
@@ -78,6 +89,15 @@ ParameterPlan make_plan(const models::FlatParameters& flat, const std::vector<st
     }
     if (frozen) {
       plan.frozen.push_back(e.name);
+      continue;
+    }
+    if (mask.defined() && !mask.all().item<bool>()) {
+      // Only the mask's elements train: the rest get lr scale 0 and stay out of the aggregate.
+      plan.identity = false;
+      plan.lr_scale.narrow(0, e.offset, e.numel).mul_(mask.to(torch::kFloat32));
+      const auto* m = mask.data_ptr<bool>();
+      for (std::int64_t i = 0; i < e.numel; ++i)
+        if (m[i]) params.push_back(e.offset + i);
       continue;
     }
     for (std::int64_t i = 0; i < e.numel; ++i) params.push_back(e.offset + i);

@@ -4,6 +4,7 @@
 #include "fedgan/core/error.hpp"
 #include "fedgan/io/checkpoint.hpp"
 #include "fedgan/io/hdf5.hpp"
+#include "fedgan/models/modulation.hpp"
 
 #include <fstream>
 #include <iterator>
@@ -132,8 +133,13 @@ LoadReport load_partial(models::FlatParameters& flat,
   torch::NoGradGuard no_grad;
   std::map<std::string, bool> used;
   for (const auto& e : flat.entries()) {
-    r.total_numel += e.numel;
     auto it = tensors.find(e.name);
+    // A fresh modulation (A = 0) is meant to start from its initial values: not missing.
+    if (it == tensors.end() && models::is_modulation_name(e.name)) {
+      r.modulation.push_back(e.name);
+      continue;
+    }
+    r.total_numel += e.numel;
     if (it == tensors.end()) {
       r.missing.push_back(e.name);
       continue;
@@ -160,6 +166,9 @@ std::string LoadReport::text(const std::string& what) const {
     << (total_numel ? 100.0 * static_cast<double>(loaded_numel) / static_cast<double>(total_numel)
                     : 0.0)
     << "%)\n";
+  if (!modulation.empty())
+    s << "  kernel modulation (not in the file; starts at A = 0, the source's output): "
+      << modulation.size() << " tensors\n";
   for (const auto& n : missing) s << "  missing in the file (kept at its initial value): " << n << "\n";
   for (const auto& n : shape_mismatch) s << "  shape mismatch (not loaded): " << n << "\n";
   for (const auto& n : unexpected) s << "  unexpected in the file (ignored): " << n << "\n";

@@ -17,6 +17,8 @@ inline constexpr const char* kServerG = "g/";  // G's server optimizer: g/<what>
 inline constexpr const char* kServerD = "d/";  // D's: d/<what>
 // With a generator EMA: the trained generator's flat values (/generator then holds the EMA).
 inline constexpr const char* kGRaw = "g_raw";
+// Kernel modulation (--modulation-rank): the filters whose modulation trains, int64 [F] of 0/1.
+inline constexpr const char* kModulationMask = "modulation_mask";
 inline constexpr const char* kAdaP = "ada_p";           // ADA's augmentation probability, float64 [1]
 inline constexpr const char* kScaffold = "scaffold/";   // SCAFFOLD's server variates: scaffold/c_g, c_d
 inline constexpr const char* kScaffoldCG = "c_g";

@@ -13,6 +13,9 @@ namespace fedgan::models {
 // a width of 4096 is already a model of hundreds of millions of values.
 inline constexpr int kMaxModelWidth = 4096;  // latent_dim, g_width, d_width
 inline constexpr int kMaxClasses = 65536;
+// The largest rank of G's kernel modulation (AdAM; models/modulation.hpp): a rank beyond it is
+// no longer a few-shot adaptation.
+inline constexpr int kMaxModulationRank = 64;
 
 // D's normalisation (--d-norm, "dn=" in the architecture string): batch | none (WGAN-GP prefers
 // none) | spectral (Miyato et al. 2018).
@@ -40,6 +43,10 @@ struct ModelConfig {
   int d_width = 64;     // discriminator base width (channels of its first block)
   int num_classes = 0;  // > 0: conditional G (label embedding) and projection D
   DNorm d_norm = DNorm::Batch;
+  // Rank R of G's low-rank kernel modulation W' = W ⊙ (1 + A Bᵀ) (AdAM, Zhao et al. 2022;
+  // models/modulation.hpp); 0: none. "gm=R" in the text form, written only when R > 0 (so every
+  // architecture string without it reads as before); dcgan only.
+  int g_mod_rank = 0;
   // Family "torchscript" only: the archives (shared, never changed) and their id. gw, dw and dn
   // mean nothing there and are not part of the text form.
   std::shared_ptr<const ScriptArchives> scripts;
@@ -49,9 +56,10 @@ struct ModelConfig {
   // Sets scripts and script_id.
   void set_scripts(ScriptArchives archives);
 
-  // e.g. "dcgan c=1 s=28 z=64 gw=64 dw=64 k=0 dn=batch", or "torchscript c=3 s=64 z=128 k=0
+  // e.g. "dcgan c=1 s=28 z=64 gw=64 dw=64 k=0 dn=batch" (+ " gm=1" with a modulation), or "torchscript c=3 s=64 z=128 k=0
   // id=0123456789abcdef"; parse() is its inverse (it cannot restore `scripts`: the caller sets
-  // them and checks the id). parse() needs every key of the family once, integers in range
+  // them and checks the id). parse() needs every key of the family once (gm= is optional),
+  // integers in range
   // (validate()); fedgan::Error saying which item is wrong.
   std::string to_string() const;
   static ModelConfig parse(const std::string& text);

@@ -23,6 +23,7 @@
 #include "fedgan/run/rank_device.hpp"
 #include "fedgan/train/local_trainer.hpp"
 #include "fedgan/transfer/ewc.hpp"
+#include "fedgan/transfer/modulation.hpp"
 
 namespace fedgan::run {
 
@@ -63,6 +64,8 @@ struct RunConfig {
   // EWC's λ and Fisher sample count, cross-domain correspondence's λ (0: off).
   transfer::EwcConfig ewc;
   double cdc_weight = 0;
+  // AdAM's kernel modulation (model.g_mod_rank > 0): keep fraction, probe steps, mask file.
+  transfer::ModulationConfig modulation;
   DeviceOptions device;
   models::ModelConfig model;  // channels, image size and classes come from the data
   // --model torchscript: the archives rank 0 reads (--generator, --discriminator). On resume

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,12 @@ struct FreezeConfig {
   int freeze_blocks = 0;                 // the first N blocks of the model are frozen
   std::vector<std::string> train_only;   // if set: only parameters matching one glob train
   std::vector<std::pair<std::string, double>> lr_mult;  // block/name prefix -> lr multiplier
+  // Per-element masks (AdAM's modulation, transfer/modulation.hpp): a parameter named here
+  // trains only where its bool mask (of its shape) is true; elsewhere it is frozen like a frozen
+  // block (lr scale 0, not aggregated). With masked_only, every parameter not named here is
+  // frozen too (buffers are not: BatchNorm statistics still follow the data).
+  std::map<std::string, torch::Tensor> masks;
+  bool masked_only = false;
 };
 
 struct ParameterPlan {

@@ -27,6 +27,9 @@ NamedModels read_pretrained(const std::string& path,
 
 struct LoadReport {
   std::vector<std::string> loaded, missing, unexpected, shape_mismatch;
+  // Kernel-modulation tensors (models/modulation.hpp) the file lacks: they keep their initial
+  // values (A = 0) by design, so they are neither missing nor counted in total_numel.
+  std::vector<std::string> modulation;
   std::int64_t loaded_numel = 0, total_numel = 0;
   bool clean() const { return missing.empty() && unexpected.empty() && shape_mismatch.empty(); }
   std::string text(const std::string& what) const;  // a human-readable table
