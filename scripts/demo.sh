@@ -11,7 +11,9 @@
 #  4. the two sample grids side by side, FID per round of both runs (plot and table), and the
 #     round where the warm start reaches the scratch run's final FID.
 # With source `disjoint` the pretraining sees only classes 0-4 (tops, trousers, dresses, coats),
-# none of the target's classes: the harder transfer (docs/results/transfer.md has both measured).
+# none of the target's classes: the harder transfer (docs/results/transfer.md has both measured),
+# and a third fine-tune with the few-shot method that measured best from that source
+# (docs/results/fewshot.md) runs beside plain fine-tuning and scratch.
 # usage: scripts/demo.sh [ranks] [public|disjoint]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,8 @@ ranks="${1:-2}"
 source="${2:-public}"
 case "$source" in
   public) source_set=public suffix="" ;;
-  disjoint) source_set=source suffix="_disjoint" ;;
+  disjoint) source_set=source suffix="_disjoint"
+    method_label="cross-domain correspondence"; method=(--cdc-weight 10) ;;
   *) echo "demo.sh: source must be public or disjoint, got '$source'" >&2; exit 2 ;;
 esac
 t_all=$(date +%s); t_step=$t_all
@@ -55,17 +58,26 @@ run --config configs/small_data.toml train --force --out "$warm" \
   --init "$pre/checkpoints/latest.h5"
 step "3/3 the same federated run from scratch (about 1 min)"
 run --config configs/small_data.toml train --force --out runs/target_scratch
+runs=("$warm" runs/target_scratch); labels=("warm start" "from scratch")
+fids=("FID warm" "FID scratch"); targets=(--target "FID warm" "FID scratch")
+if [ -n "${method_label:-}" ]; then
+  step "3+/3 the warm start again, with $method_label (${method[*]}; about 1 min)"
+  run --config configs/small_data.toml train --force --out "runs/target_method$suffix" \
+    --init "$pre/checkpoints/latest.h5" "${method[@]}"
+  runs+=("runs/target_method$suffix"); labels+=("$method_label"); fids+=("FID $method_label")
+  targets+=(--target "FID $method_label" "FID scratch" --target "FID $method_label" "FID warm")
+fi
 
-step "plots: the two runs side by side, FID per round (seconds)"
-/usr/bin/python3 scripts/compare_runs.py "$warm" runs/target_scratch \
-  --labels "warm start" "from scratch" --out runs/transfer_comparison$suffix.png >/dev/null
-/usr/bin/python3 scripts/fid_plot.py "$warm" runs/target_scratch \
-  --labels "FID warm" "FID scratch" --out runs/fid_per_round$suffix.png \
-  --grids runs/final_grids$suffix.png --target "FID warm" "FID scratch"
+step "plots: the runs side by side, FID per round (seconds)"
+/usr/bin/python3 scripts/compare_runs.py "${runs[@]}" \
+  --labels "${labels[@]}" --out runs/transfer_comparison$suffix.png >/dev/null
+/usr/bin/python3 scripts/fid_plot.py "${runs[@]}" \
+  --labels "${fids[@]}" --out runs/fid_per_round$suffix.png \
+  --grids runs/final_grids$suffix.png "${targets[@]}"
 step "done in $(( $(date +%s) - t_all )) s"
 echo
 echo "demo: side-by-side sample grids and losses: runs/transfer_comparison$suffix.png"
 echo "      FID per round: runs/fid_per_round$suffix.png (table above); final grids: \
 runs/final_grids$suffix.png"
-echo "      per-round grids: $warm/samples/ and runs/target_scratch/samples/; pretrained: $pre/samples/"
+echo "      per-round grids: RUN/samples/ of ${runs[*]}; pretrained: $pre/samples/"
 echo "      metrics: runs/target_*/metrics.csv; checkpoints: runs/target_*/checkpoints/latest.h5"

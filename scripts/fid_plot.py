@@ -2,7 +2,7 @@
 """FID per round of fedgan runs (metrics.csv with --eval-every) in one plot, their last sample
 grids side by side, and a table (round, FID-all of each run) on stdout. With --target A B it
 also says in which round run A first reached run B's final FID.
-usage: fid_plot.py RUN... --labels L... --out PNG [--grids PNG] [--target A B] [--csv CSV]"""
+usage: fid_plot.py RUN... --labels L... --out PNG [--grids PNG] [--target A B]... [--csv CSV]"""
 import argparse, csv, glob, os
 
 import matplotlib
@@ -33,8 +33,8 @@ def main():
     ap.add_argument("--labels", nargs="+")
     ap.add_argument("--out", required=True, help="the FID-per-round plot (PNG)")
     ap.add_argument("--grids", help="the runs' last sample grids side by side (PNG)")
-    ap.add_argument("--target", nargs=2, metavar=("A", "B"),
-                    help="labels: the round where A first reaches B's final FID")
+    ap.add_argument("--target", nargs=2, metavar=("A", "B"), action="append",
+                    help="labels: the round where A first reaches B's final FID (repeatable)")
     ap.add_argument("--csv", help="also write the table as CSV")
     ap.add_argument("--title", default="FID-all per round (lower is better)")
     a = ap.parse_args()
@@ -87,16 +87,16 @@ def main():
     if a.csv:
         with open(a.csv, "w", newline="") as f:
             csv.writer(f).writerows([header] + table)
-    if a.target:
-        fa, fb = fids[a.target[0]], fids[a.target[1]]
+    for name_a, name_b in a.target or []:
+        fa, fb = fids[name_a], fids[name_b]
         last_b = max(fb)
         goal = fb[last_b]
         reached = [r for r in sorted(fa) if fa[r] <= goal]
         if reached:
-            print(f"{a.target[0]} reaches {a.target[1]}'s final FID {goal:.1f} (round {last_b}) "
+            print(f"{name_a} reaches {name_b}'s final FID {goal:.1f} (round {last_b}) "
                   f"in round {reached[0]}: {reached[0] / last_b:.2f} of the rounds")
         else:
-            print(f"{a.target[0]} never reaches {a.target[1]}'s final FID {goal:.1f} "
+            print(f"{name_a} never reaches {name_b}'s final FID {goal:.1f} "
                   f"(its best: {min(fa.values()):.1f})")
     print(f"wrote {a.out}" + (f" and {a.grids}" if a.grids else ""))
 
