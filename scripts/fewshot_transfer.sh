@@ -14,7 +14,7 @@
 #   kd             + --kd-weight 1 --kd-decay 0.7 (KD from the source G)
 #   ewc            + --ewc-weight $EWC (EWC, Li et al. 2020)
 #   cdc            + --cdc-weight $CDC (cross-domain correspondence, Ojha et al. 2021)
-#   adam           + --modulation-rank 1 (AdAM kernel modulation, Zhao et al. 2022), if built
+#   adam           + $ADAM (AdAM kernel modulation, Zhao et al. 2022; --modulation-rank 1)
 #   <m>+da         + --diffaug translation,cutout,color (DiffAugment)
 #   <m>+ada        + --diffaug translation,cutout,color --ada-target 0.6 (ADA)
 # Every run is evaluated in the run, every EVAL_EVERY rounds (1 by default), with the demo's
@@ -24,7 +24,7 @@
 # round where each run reaches the scratch run's final FID (same size and seed), the median
 # round time, and the values aggregated per round.
 # usage: scripts/fewshot_transfer.sh [FEDGAN] [OUT]
-#   SEEDS="0 1", SIZES="full 50", METHODS="scratch plain freezed kd ewc cdc", EWC=…, CDC=…,
+#   SEEDS="0 1", SIZES="full 50", METHODS="scratch plain freezed kd ewc cdc", EWC=…, CDC=…, ADAM=…,
 #   ROUNDS=15, EVAL_EVERY=1; FEDGAN_LOCK=FILE runs each training under `flock FILE`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,7 @@ sizes="${SIZES:-full 50}"
 methods="${METHODS:-scratch plain freezed kd ewc cdc}"
 ewc="${EWC:-20}"
 cdc="${CDC:-20}"
+adam="${ADAM:---modulation-rank 1}"
 rounds="${ROUNDS:-15}"
 eval_every="${EVAL_EVERY:-1}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -70,7 +71,7 @@ args_of() {
     kd) echo --init "$src" --kd-weight 1 --kd-decay 0.7 ;;
     ewc) echo --init "$src" --ewc-weight "$ewc" ;;
     cdc) echo --init "$src" --cdc-weight "$cdc" ;;
-    adam) echo --init "$src" --modulation-rank 1 ;;
+    adam) echo --init "$src" $adam ;;
     *) echo "fewshot_transfer.sh: unknown method $m" >&2; exit 2 ;;
   esac
   echo "${aug[@]}"
