@@ -12,8 +12,8 @@
 #   plain          --init SOURCE (plain fine-tuning)
 #   freezed        + --freeze-d 1 (FreezeD)
 #   kd             + --kd-weight 1 --kd-decay 0.7 (KD from the source G)
-#   ewc            + --ewc-weight $EWC (EWC, Li et al. 2020)
-#   cdc            + --cdc-weight $CDC (cross-domain correspondence, Ojha et al. 2021)
+#   ewc            + --ewc-weight $EWC (EWC, Li et al. 2020; 0.01, the best of a sweep)
+#   cdc            + --cdc-weight $CDC (cross-domain correspondence, Ojha et al. 2021; 10)
 #   adam           + $ADAM (AdAM kernel modulation, Zhao et al. 2022; --modulation-rank 1)
 #   <m>+da         + --diffaug translation,cutout,color (DiffAugment)
 #   <m>+ada        + --diffaug translation,cutout,color --ada-target 0.6 (ADA)
@@ -33,8 +33,8 @@ out="${2:-runs/fewshot}"
 seeds="${SEEDS:-0 1}"
 sizes="${SIZES:-full 50}"
 methods="${METHODS:-scratch plain freezed kd ewc cdc}"
-ewc="${EWC:-20}"
-cdc="${CDC:-20}"
+ewc="${EWC:-0.01}"
+cdc="${CDC:-10}"
 adam="${ADAM:---modulation-rank 1}"
 rounds="${ROUNDS:-15}"
 eval_every="${EVAL_EVERY:-1}"
