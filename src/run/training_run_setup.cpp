@@ -299,6 +299,9 @@ void TrainingRun::Impl::warm_start() {
   if (!init.path.empty()) {
     comm::run_on_root(comm, [&] {
       auto pre = transfer::read_pretrained(init.path, init.prefix_map);
+      // A modulated source (--modulation-rank) into an unmodulated G: its kernels with the
+      // modulation folded in, W ⊙ (1 + B Aᵀ), which is what the source computes.
+      if (model.g_mod_rank == 0) pre.generator = models::fold_modulation(std::move(pre.generator));
       auto g = transfer::load_partial(trainer->global().g_flat(), pre.generator);
       auto d = transfer::load_partial(trainer->global().d_flat(), pre.discriminator);
       const std::string report =

@@ -56,6 +56,14 @@ PY
   ck="$work/full/checkpoints/latest.h5"
   "$fedgan" sample --checkpoint "$ck" --n 20 --out "$work/s.h5" >/dev/null 2>&1 || fail "sample"
   "$fedgan" export --checkpoint "$ck" --out "$work/exp" >/dev/null 2>&1 || fail "export"
+  # A plain run warm-started from the modulated checkpoint takes its folded kernels: every G value
+  # loads, nothing of the file is left unused.
+  "$fedgan" train "${small[@]}" --init "$ck" --rounds 1 --out "$work/plain" >/dev/null 2>&1 \
+    || fail "plain run from the modulated checkpoint"
+  grep -Eq "^generator: transferred .*, 100%\)" "$work/plain/init_report.txt" \
+    || { cat "$work/plain/init_report.txt"; fail "the folded generator did not load whole"; }
+  ! grep -q "unexpected" "$work/plain/init_report.txt" \
+    || { cat "$work/plain/init_report.txt"; fail "modulation tensors left unused"; }
   "$python" -c "import torch" 2>/dev/null || { echo "SKIPPED: python3-torch missing for the export check"; exit 0; }
   "$python" - "$work/exp" "$work/s.h5" "$(dirname "${BASH_SOURCE[0]}")/../../examples/models" <<'PY'
 import sys, h5py, numpy as np, torch
