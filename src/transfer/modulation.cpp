@@ -34,10 +34,12 @@ void FisherProbe::begin_party(const train::PartyStart&) {
 
 void FisherProbe::before_step(train::Net net, const torch::Tensor&, torch::Tensor& grad) {
   if (net != train::Net::Generator) return;
+  // Summed on the training device (no host copy per step); mean() brings it to the CPU.
+  if (m_sum.device() != grad.device()) m_sum = m_sum.to(grad.device());
   std::vector<torch::Tensor> rows;
   for (const auto& l : m_layers)
     rows.push_back(grad.narrow(0, l.a_offset, l.filters * l.rank)
-                       .to(torch::kCPU, torch::kFloat64)
+                       .to(torch::kFloat64)
                        .view({l.filters, l.rank})
                        .pow(2)
                        .sum(1));
@@ -46,7 +48,7 @@ void FisherProbe::before_step(train::Net net, const torch::Tensor&, torch::Tenso
 }
 
 torch::Tensor FisherProbe::mean() const {
-  return m_steps > 0 ? m_sum / static_cast<double>(m_steps) : m_sum.clone();
+  return (m_steps > 0 ? m_sum / static_cast<double>(m_steps) : m_sum.clone()).cpu();
 }
 
 std::int64_t total_filters(const std::vector<models::ModulatedLayer>& layers) {

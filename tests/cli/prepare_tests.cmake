@@ -8,20 +8,21 @@ add_test(NAME cli.prepare.make_inputs COMMAND make_bad_inputs ${FEDGAN_BAD})
 set_tests_properties(cli.prepare.make_inputs PROPERTIES FIXTURES_SETUP prepare_inputs
   LABELS "unit;cli")
 
-add_test(NAME cli.prepare.ok
-  COMMAND fedgan prepare --dataset hdf5 --source ${FEDGAN_BAD}/small.h5 --parties 2
-          --partition shards --shards-per-party 1 --out ${FEDGAN_BAD}/ok.h5 --force)
-set_tests_properties(cli.prepare.ok PROPERTIES FIXTURES_REQUIRED prepare_inputs
-  LABELS "unit;cli" TIMEOUT 60 ENVIRONMENT "${FEDGAN_MPI_ENV}"
-  PASS_REGULAR_EXPRESSION "wrote .*ok.h5 \\(10 samples\\)")
+# fedgan_prepare_ok(NAME "REGEX" ARGS...): `fedgan prepare` of small.h5 with ARGS succeeds and
+# prints REGEX.
+function(fedgan_prepare_ok name expect)
+  add_test(NAME cli.prepare.${name}
+    COMMAND fedgan prepare --dataset hdf5 --source ${FEDGAN_BAD}/small.h5 ${ARGN} --force)
+  set_tests_properties(cli.prepare.${name} PROPERTIES FIXTURES_REQUIRED prepare_inputs
+    LABELS "unit;cli" TIMEOUT 60 ENVIRONMENT "${FEDGAN_MPI_ENV}"
+    PASS_REGULAR_EXPRESSION "${expect}")
+endfunction()
 
+fedgan_prepare_ok(ok "wrote .*ok.h5 \\(10 samples\\)"
+  --parties 2 --partition shards --shards-per-party 1 --out ${FEDGAN_BAD}/ok.h5)
 # Few-shot parties: 2 IID parties of 5 rows capped at 3 each; the file holds the 6 kept rows.
-add_test(NAME cli.prepare.max_per_party
-  COMMAND fedgan prepare --dataset hdf5 --source ${FEDGAN_BAD}/small.h5 --parties 2
-          --partition iid --max-per-party 3 --out ${FEDGAN_BAD}/capped.h5 --force)
-set_tests_properties(cli.prepare.max_per_party PROPERTIES FIXTURES_REQUIRED prepare_inputs
-  LABELS "unit;cli" TIMEOUT 60 ENVIRONMENT "${FEDGAN_MPI_ENV}"
-  PASS_REGULAR_EXPRESSION "wrote .*capped.h5 \\(6 samples\\)")
+fedgan_prepare_ok(max_per_party "wrote .*capped.h5 \\(6 samples\\)"
+  --parties 2 --partition iid --max-per-party 3 --out ${FEDGAN_BAD}/capped.h5)
 
 # fedgan_prepare_error(NAME "REGEX" [NP2] ARGS...): ARGS go to `fedgan prepare`.
 function(fedgan_prepare_error name expect)

@@ -26,8 +26,9 @@ struct ModulationConfig {
 };
 
 // The empirical Fisher of each filter's modulation row during a party's probe: after every G
-// backward, Σ_r (∂L_G/∂A[f, r])² of each filter f (float64), summed over the G steps; mean() is
-// that sum over the steps taken (AdAM's importance, per filter).
+// backward, Σ_r (∂L_G/∂A[f, r])² of each filter f (float64, on the training device), summed over
+// the G steps; mean() is that sum over the steps taken, on the CPU (AdAM's importance, per
+// filter).
 class FisherProbe : public train::Regularizer {
  public:
   explicit FisherProbe(std::vector<models::ModulatedLayer> layers);
