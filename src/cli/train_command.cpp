@@ -371,6 +371,7 @@ void add_train_options(CLI::App& sub, TrainOptions& options) {
   add_local_options(sub, options);
   add_strategy_options(sub, options);
   add_aggregation_options(sub, options);
+  add_pacing_options(sub, options);
   add_width_options(sub, options);
   add_model_options(sub, options);
   add_device_options(sub, options);

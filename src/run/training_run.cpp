@@ -35,6 +35,10 @@ const std::vector<std::string> kRoundColumns = {
     "g_loss",  "parties", "skipped",       "samples", "images",     "images_per_s"};
 // With --dp-clip: ε after the round (at the run's δ) and the clip norm the round used.
 const std::vector<std::string> kDpColumns = {"epsilon", "dp_clip"};
+// Pacing (--party-speed, --sim-step-seconds, --round-time-budget, --async-buffer): the round and
+// the run so far on the simulated clock; asynchronous: the buffer's staleness.
+const std::vector<std::string> kPacingColumns = {"sim_round_s", "sim_time_s"};
+const std::vector<std::string> kAsyncColumns = {"staleness_mean", "staleness_max"};
 // ADA's probability after the round (empty without ADA) and the round's lr factor.
 const std::vector<std::string> kLastColumns = {"ada_p", "lr_factor"};
 
@@ -42,9 +46,20 @@ std::vector<std::string> metrics_columns(const RunConfig& c) {
   auto columns = kRoundColumns;
   columns.insert(columns.end(), kEvalColumns.begin(), kEvalColumns.end());
   if (c.dp.enabled) columns.insert(columns.end(), kDpColumns.begin(), kDpColumns.end());
+  const auto& pacing = c.federated.pacing;
+  if (pacing.simulated() || pacing.compute_aware() || pacing.async())
+    columns.insert(columns.end(), kPacingColumns.begin(), kPacingColumns.end());
+  if (pacing.async()) columns.insert(columns.end(), kAsyncColumns.begin(), kAsyncColumns.end());
   columns.insert(columns.end(), kLastColumns.begin(), kLastColumns.end());
   return columns;
 }
+
+// party_times.csv: each party's local training in each round. seconds is measured on its rank;
+// speed and sim_step_s are the simulated clock's (speed 1 and the measured time per step when
+// nothing is simulated); staleness is asynchronous aggregation's (0 in synchronous rounds).
+const std::vector<std::string> kPartyColumns = {
+    "round", "party", "steps", "seconds", "s_per_step", "speed", "sim_step_s", "sim_s",
+    "staleness", "update_norm", "finite"};
 
 }  // namespace
 
@@ -61,7 +76,8 @@ TrainingRun::Impl::Impl(comm::Communicator& c, RunConfig rc)
     : comm(c),
       config(std::move(rc)),
       run(config.out),
-      metrics(run.metrics(), metrics_columns(config)) {}
+      metrics(run.metrics(), metrics_columns(config)),
+      party_times(run.party_times(), kPartyColumns) {}
 
 TrainingRun::TrainingRun(comm::Communicator& comm, RunConfig config)
     : m(std::make_unique<Impl>(comm, std::move(config))) {
@@ -130,7 +146,24 @@ void TrainingRun::Impl::log_start() {
   if (resume) {
     spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
     metrics.load_existing(start_round);
+    if (std::filesystem::exists(run.party_times())) party_times.load_existing(start_round);
   }
+  const auto& pacing = config.federated.pacing;
+  if (pacing.simulated())
+    spdlog::warn("SIMULATION: party speeds {} on the simulated clock ({}); the sim_* columns "
+                 "and party_times.csv's sim_* are simulated time, nothing sleeps",
+                 pacing.speed.empty() ? std::string("all 1")
+                                      : federated::format_party_speeds(pacing.speed),
+                 pacing.step_seconds > 0
+                     ? fmt::format("a factor-1 step takes {:g} s", pacing.step_seconds)
+                     : std::string("a factor-1 step takes the party's measured time"));
+  if (pacing.compute_aware())
+    spdlog::info("compute-aware rounds: each party runs floor({:g} s / its step time) local steps",
+                 pacing.round_time_budget);
+  if (pacing.async())
+    spdlog::info("asynchronous aggregation (FedBuff replay): a server step every {} arrivals, "
+                 "staleness weight {}; a round is one server step",
+                 pacing.async_buffer, federated::staleness_rules().name(pacing.staleness));
   if (dp) {
     spdlog::info("DP: {}", dp->guarantee(config.federated.rounds));
     spdlog::info(
@@ -226,7 +259,44 @@ void TrainingRun::Impl::log_round(std::int64_t round, const RoundReport& r, doub
       .set("lr_factor", cell(train::lr_factor(config.local.lr_schedule, static_cast<int>(round),
                                               config.local.schedule_rounds,
                                               config.local.lr_final_ratio)));
+  const auto& pacing = config.federated.pacing;
+  if (pacing.simulated() || pacing.compute_aware() || pacing.async())
+    row.set("sim_round_s", cell(r.sim_s)).set("sim_time_s", cell(r.sim_time_s));
+  std::string staleness;
+  if (pacing.async()) {
+    double sum = 0;
+    std::int64_t most = 0;
+    for (const auto& t : r.party_times) {
+      sum += static_cast<double>(t.staleness);
+      most = std::max(most, t.staleness);
+    }
+    const double mean = r.party_times.empty() ? 0 : sum / static_cast<double>(r.party_times.size());
+    row.set("staleness_mean", cell(mean)).set("staleness_max", std::to_string(most));
+    staleness = fmt::format(" | staleness mean {:.2f} max {}", mean, most);
+  }
   metrics.append(row);
+  for (const auto& t : r.party_times) {
+    io::MetricsRow p;
+    p.set("round", std::to_string(round))
+        .set("party", std::to_string(t.party))
+        .set("steps", std::to_string(t.steps))
+        .set("seconds", cell(t.seconds))
+        .set("s_per_step", cell(t.steps > 0 ? t.seconds / static_cast<double>(t.steps) : 0))
+        .set("speed", cell(pacing.speed_of(t.party)))
+        .set("sim_step_s", cell(t.step_seconds))
+        .set("sim_s", cell(t.step_seconds * static_cast<double>(t.steps)))
+        .set("staleness", std::to_string(t.staleness))
+        .set("update_norm", cell(t.update_norm))
+        .set("finite", t.finite ? "1" : "0");
+    party_times.append(p);
+  }
+  if (pacing.simulated() || pacing.compute_aware() || pacing.async()) {
+    std::string steps;
+    for (const auto& t : r.party_times)
+      steps += fmt::format("{}{}:{}", steps.empty() ? "" : " ", t.party, t.steps);
+    spdlog::info("  SIMULATED clock: round {:.2f}s, total {:.1f}s | steps {}{}", r.sim_s,
+                 r.sim_time_s, steps, staleness);
+  }
   spdlog::info(
       "{}round {}/{} | D {:.4f} G {:.4f} | parties {}{} | local {:.2f}s agg {:.4f}s "
       "other {:.3f}s | {:.0f} img/s/rank | ETA {}{}",

@@ -91,6 +91,7 @@ struct TrainingRun::Impl {
   torch::Tensor resumed_g_raw;
   eval::RealStats real_stats;
   io::MetricsCsv metrics;
+  io::MetricsCsv party_times;  // party_times.csv: one row per party trained in a round
   std::unique_ptr<privacy::DpFedAvg> dp;  // with --dp-clip
   std::int64_t last_checkpoint = -1;      // the round latest.h5 holds (this process's writes)
   // --federation distill: the round that trains trainer->global()'s G with the parties' own Ds

@@ -76,6 +76,41 @@ std::string width_combination_problem(const RunConfig& o) {
   return "";
 }
 
+// Why these settings cannot pace the federation as asked ("" when they can): the pacing's own
+// limits (pacing_problem), then what buffered asynchronous aggregation would break.
+std::string pacing_combination_problem(const RunConfig& o, int parties) {
+  const auto& f = o.federated;
+  const auto& p = f.pacing;
+  if (auto problem = federated::pacing_problem(p, parties); !problem.empty()) return problem;
+  if (!p.async()) return "";
+  const std::string no = "--async-buffer with ";
+  if (p.compute_aware())
+    return no + "--round-time-budget: asynchronous parties run their planned steps and the "
+                "buffer, not a deadline, paces the server; choose one";
+  if (f.participation < 1)
+    return no + "--participation below 1: every party trains continuously, pulling the newest "
+                "model when it finishes; a limit on concurrent parties is not built";
+  if (o.dp.enabled)
+    return no + "--dp-clip: the accountant's amplification by sampling assumes each round draws "
+                "parties at random (Poisson, rate q); a buffer's members are set by their speed "
+                "and a fast party reaches every buffer, so no epsilon could honestly be stated";
+  if (o.secure_agg.enabled)
+    return no + "--secure-agg: the pairwise masks are agreed among a round's parties before "
+                "they train; a buffer's members are known only when they arrive and one party "
+                "may arrive twice, so every buffer would need its own key agreement (not built)";
+  if (f.widths.active() || !o.width_ratios.empty())
+    return no + "--width-ratios: the width levels' coverage weights are not staleness-weighted";
+  if (f.client.strategy != federated::ClientStrategy::FedAvg)
+    return no + "--client-strategy " + federated::client_strategies().name(f.client.strategy) +
+           ": its corrections (control variates, step normalisation) assume every update of a "
+           "round was trained from the same global model";
+  if (auto problem = federated::aggregator_settings_problem(f.aggregator, p.async_buffer, 1.0);
+      !problem.empty())
+    return "--async-buffer " + std::to_string(p.async_buffer) + ": each buffer aggregates " +
+           std::to_string(p.async_buffer) + " updates, and " + problem;
+  return "";
+}
+
 }  // namespace
 
 // Family torchscript: rank 0 reads the archives (--generator and --discriminator; on resume
@@ -182,6 +217,8 @@ std::vector<LocalParty> TrainingRun::Impl::load_parties() {
   const std::string aggregation =
       aggregator_settings_problem(o.federated.aggregator, total_parties, o.federated.participation);
   comm.agree_ok(aggregation.empty(), aggregation);
+  const std::string pacing = pacing_combination_problem(o, total_parties);
+  comm.agree_ok(pacing.empty(), pacing);
   comm::collective_try(comm, [&] { check_attackers(o.federated.attack, total_parties); });
   model = o.model;
   model.channels = static_cast<int>(info.channels);

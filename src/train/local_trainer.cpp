@@ -163,7 +163,7 @@ std::pair<torch::Tensor, torch::Tensor> LocalTrainer::step_async(models::Gan& ga
 
 LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, data::PartyData& data,
                               std::int64_t epoch_base, torch::Generator& gen,
-                              const std::function<bool()>& interrupted) {
+                              const std::function<bool()>& interrupted, std::int64_t steps) {
   LocalResult result;
   gan.train(true);
   opt.g.set_lr(m_config.lr_g * m_lr_factor);
@@ -173,7 +173,7 @@ LocalResult LocalTrainer::run(models::Gan& gan, PartyOptimizers& opt, data::Part
   m_sign_count = 0;
   const bool on_cpu = gan.device().is_cpu();
   torch::Tensor d_sum, g_sum;  // GPU: float64 sums on the device, read once at the end
-  const std::int64_t target_steps = m_config.local_steps;
+  const std::int64_t target_steps = steps > 0 ? steps : m_config.local_steps;
   for (std::int64_t e = 0;; ++e) {
     if (target_steps <= 0 && e >= m_config.local_epochs) break;
     for (const auto& batch : data.epoch(epoch_base + e, m_config.batch_size)) {

@@ -51,6 +51,9 @@ struct TrainOptions {
   std::string federation = federated::federations().name(run.federation);
   std::string party_discriminators;       // "dw=32,dn=batch;script:D.pt"
   std::string feedback_combine = federated::feedback_combines().name(run.feedback_combine);
+  // Pacing (src/cli/pacing_options.cpp).
+  std::string party_speed;  // "0=4,3=inf" (federated::parse_party_speeds); "" none
+  std::string staleness = federated::staleness_rules().name(run.federated.pacing.staleness);
 };
 
 // Binds the options of `train` (and `pretrain`) to `options` on the subcommand `sub`.
@@ -63,6 +66,9 @@ privacy::DpConfig to_dp_config(const TrainOptions& options);
 // --federation and --party-discriminators (src/cli/federation_options.cpp); the list's entries
 // are separated by ';' (an entry holds commas: dw=32,dn=batch).
 void add_federation_options(CLI::App& sub, TrainOptions& options);
+// --party-speed, --sim-step-seconds, --round-time-budget, --async-buffer, --staleness
+// (src/cli/pacing_options.cpp).
+void add_pacing_options(CLI::App& sub, TrainOptions& options);
 std::vector<federated::DiscriminatorSpec> parse_party_discriminators(const std::string& text);
 
 // The typed run configuration of validated options; `config_text` is the effective config.

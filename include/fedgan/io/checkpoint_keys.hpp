@@ -23,6 +23,18 @@ inline constexpr const char* kAdaP = "ada_p";           // ADA's augmentation pr
 inline constexpr const char* kScaffold = "scaffold/";   // SCAFFOLD's server variates: scaffold/c_g, c_d
 inline constexpr const char* kScaffoldCG = "c_g";
 inline constexpr const char* kScaffoldCD = "c_d";
+// Pacing (--party-speed, --round-time-budget, --async-buffer): the simulated clock's total,
+// float64 [1], and each party's last measured seconds per step, float64 [P].
+inline constexpr const char* kSimTime = "pacing/sim_time";
+inline constexpr const char* kMeasuredStep = "pacing/measured_step";
+// Asynchronous aggregation: the model versions parties in flight train from,
+// async/version/<v>/g and /d (float32 flat G and D; the schedule is replayed from the settings).
+inline constexpr const char* kAsyncVersion = "async/version/";
+inline std::string async_version(long long version, const char* model) {
+  return std::string(kAsyncVersion) + std::to_string(version) + "/" + model;
+}
+// The federation controller (--auto): its rules' state, controller/<what>.
+inline constexpr const char* kController = "controller/";
 
 // Federated distillation (--federation distill): the global generator's Adam state,
 // distill_g/exp_avg, exp_avg_sq (float32) and step (int64 [1]).

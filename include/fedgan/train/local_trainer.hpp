@@ -105,9 +105,11 @@ class LocalTrainer {
   // On the CPU every step's losses are checked at once; on a GPU they are summed on the
   // device and read once at the end (a host read per step would stall the GPU's queue), so a
   // non-finite party there is found after its last step, not at its first bad one.
+  // `steps` > 0: exactly that many steps instead of the config's (pacing: a round's steps
+  // follow the party's speed).
   LocalResult run(models::Gan& gan, PartyOptimizers& opt, data::PartyData& data,
                   std::int64_t epoch_base, torch::Generator& gen,
-                  const std::function<bool()>& interrupted = {});
+                  const std::function<bool()>& interrupted = {}, std::int64_t steps = 0);
 
  private:
   void optimizer_step(Net net, models::Gan& gan, FlatAdam& opt);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 #include "fedgan/comm/collective.hpp"
@@ -126,41 +127,40 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   const auto t_round = Clock::now();
   RoundReport report;
   report.round = round;
-  RoundContext context;
-  context.round = round;
-  context.participants =
-      m_config.poisson_sampling
-          ? poisson_participants(m_total_parties, m_config.participation, m_config.seed, round)
-          : sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
-  context.total_parties = m_total_parties;
-  context.seed = m_config.seed;
-  for (const auto& p : m_parties)
-    if (std::binary_search(context.participants.begin(), context.participants.end(), p.id))
-      context.hosted.push_back(p.id);
   if (m_party_samples.empty()) gather_party_table();
+  const bool async = m_config.pacing.async();
+  const RoundContext context = async ? buffer_context(round) : round_context(round);
   // Rolling width slices move every round; the aggregate follows their coverage.
   if (m_widths && m_widths->begin_round(round)) install_coverage();
-  context.party_samples = &m_party_samples;
-  context.party_steps = &m_party_steps;
   m_aggregator->begin_round(context);
   m_runner->trainer().set_augment_probability(m_ada.probability());
 
-  const LocalRound local = train_parties(context, interrupted);
+  const LocalRound local =
+      async ? train_buffer(context, interrupted) : train_parties(context, interrupted);
   if (!agree(local, report)) {
     m_runner->restore_round();
+    m_schedule.reset();  // replayed again to this round if the round is run again
     report.wall_s = seconds_since(t_round);
     return report;
   }
+  gather_party_times(local, report);
+  if (async) report.arrivals = m_arrivals;
 
   const auto t_aggregate = Clock::now();
   AggregateResult aggregate = m_aggregator->finish(m_comm);
   for (auto& t : m_aggregate_transforms) t->apply(aggregate, context);
+  // FedBuff: Σ s(τ_k)·n_k·Δ_k over Σ n_k, so a stale update counts less instead of the others
+  // counting more (a rule that does not average keeps its own denominator).
+  if (async && aggregate.denominator == aggregate.total_weight && aggregate.totals.samples > 0)
+    aggregate.denominator = aggregate.totals.samples;
   const auto& totals = aggregate.totals;
   report.parties = static_cast<std::int64_t>(totals.parties);
   report.abandoned = aggregate.abandoned;
   report.samples = static_cast<std::int64_t>(totals.samples);
   report.images = static_cast<std::int64_t>(totals.images);
-  report.skipped = static_cast<std::int64_t>(context.participants.size()) - report.parties;
+  report.skipped =
+      static_cast<std::int64_t>(async ? m_arrivals.size() : context.participants.size()) -
+      report.parties;
   if (report.parties > 0) {
     report.d_loss = totals.d_loss / totals.parties;
     report.g_loss = totals.g_loss / totals.parties;
@@ -185,9 +185,121 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   }
   if (m_config.after_server_step) m_config.after_server_step(*m_global);
   if (step) check_global_model(report, aggregate, g_before, d_before);
+  if (async) keep_versions(round);
   report.aggregate_s = seconds_since(t_aggregate);
   report.wall_s = seconds_since(t_round);
   return report;
+}
+
+RoundContext FederatedTrainer::round_context(int round) {
+  RoundContext context;
+  context.round = round;
+  context.participants =
+      m_config.poisson_sampling
+          ? poisson_participants(m_total_parties, m_config.participation, m_config.seed, round)
+          : sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
+  context.total_parties = m_total_parties;
+  context.seed = m_config.seed;
+  const auto& pacing = m_config.pacing;
+  if (pacing.compute_aware()) {
+    // Steps from each party's step time: --sim-step-seconds × speed (given, so every rank
+    // knows it), else its last measured time × speed (every rank learnt it in the last round's
+    // allgather); a party not yet measured runs its planned steps (the first round calibrates).
+    std::vector<int> kept;
+    for (int id : context.participants) {
+      const auto k = static_cast<std::size_t>(id);
+      const double base = pacing.step_seconds > 0 ? pacing.step_seconds : m_measured_step[k];
+      const std::int64_t steps =
+          base > 0 ? budget_steps(pacing.round_time_budget, base * pacing.speed_of(id))
+                   : m_planned_steps[k];
+      m_party_steps[k] = steps;
+      if (steps > 0) kept.push_back(id);
+    }
+    context.participants = std::move(kept);
+  }
+  for (const auto& p : m_parties)
+    if (std::binary_search(context.participants.begin(), context.participants.end(), p.id))
+      context.hosted.push_back(p.id);
+  context.party_samples = &m_party_samples;
+  context.party_steps = &m_party_steps;
+  return context;
+}
+
+RoundContext FederatedTrainer::buffer_context(int round) {
+  if (!m_schedule || m_schedule->version() != round - 1) {
+    std::vector<double> speed;
+    for (int k = 0; k < m_total_parties; ++k) speed.push_back(m_config.pacing.speed_of(k));
+    m_schedule = std::make_unique<AsyncSchedule>(m_config.pacing.async_buffer, m_planned_steps,
+                                                 std::move(speed));
+    while (m_schedule->version() < round - 1) m_schedule->next_buffer();
+  }
+  if (m_versions.empty()) {  // the first buffer of a fresh run: everyone pulls the start model
+    require(round == 1, "asynchronous aggregation: the model versions of round " +
+                            std::to_string(round - 1) + " are missing (a checkpoint without them)");
+    m_versions[0] = {m_global->g_flat().snapshot(), m_global->d_flat().snapshot()};
+  }
+  const double before = m_schedule->time();
+  m_arrivals = m_schedule->next_buffer();
+  m_sim_buffer_steps = m_schedule->time() - before;
+  RoundContext context;
+  context.round = round;
+  for (const auto& a : m_arrivals) context.participants.push_back(a.party);
+  std::sort(context.participants.begin(), context.participants.end());
+  context.participants.erase(
+      std::unique(context.participants.begin(), context.participants.end()),
+      context.participants.end());
+  context.total_parties = m_total_parties;
+  context.seed = m_config.seed;
+  for (const auto& p : m_parties)
+    if (std::binary_search(context.participants.begin(), context.participants.end(), p.id))
+      context.hosted.push_back(p.id);
+  context.party_samples = &m_party_samples;
+  context.party_steps = &m_party_steps;
+  return context;
+}
+
+void FederatedTrainer::train_one(const LocalParty& party, const models::Gan& start,
+                                 const RoundContext& round, std::int64_t steps,
+                                 double weight_scale, std::int64_t staleness,
+                                 const std::function<bool()>& interrupted, LocalRound& out) {
+  const auto t0 = Clock::now();
+  auto update = m_runner->run(party, start, round, interrupted, steps);
+  if (!update) {
+    out.stopped = true;
+    return;
+  }
+  PartyTime time;
+  time.party = party.id;
+  time.steps = update->steps;
+  time.seconds = seconds_since(t0);
+  time.finite = update->finite;
+  time.staleness = staleness;
+  if (!update->finite) {
+    if (out.first_bad_party < 0) out.first_bad_party = party.id;
+    m_aggregator->add_skipped(*update);
+    out.times.push_back(time);
+    return;
+  }
+  if (&start != m_global.get()) {
+    // A stale update's BatchNorm statistics: Δ against the model it started from would move
+    // the current statistics by a difference of old ones (a variance can go negative); they are
+    // rebased onto the current model, so the aggregate averages the parties' own statistics.
+    torch::NoGradGuard no_grad;
+    auto& u = *update;
+    u.segments[kGBuffers] += start.g_flat().flat().index_select(0, m_plans->g.buffer_index) -
+                             m_global->g_flat().flat().index_select(0, m_plans->g.buffer_index);
+    u.segments[kDBuffers] += start.d_flat().flat().index_select(0, m_plans->d.buffer_index) -
+                             m_global->d_flat().flat().index_select(0, m_plans->d.buffer_index);
+  }
+  double square = 0;  // over the parameters (BatchNorm statistics are not a step)
+  for (const auto seg : {kGParams, kDParams})
+    if (update->segments[seg].numel() > 0)
+      square += update->segments[seg].to(torch::kFloat64).square().sum().item<double>();
+  time.update_norm = std::sqrt(square);
+  out.times.push_back(time);
+  update->weight *= weight_scale;
+  for (auto& t : m_update_transforms) t->apply(*update, round);
+  m_aggregator->add(std::move(*update));
 }
 
 FederatedTrainer::LocalRound FederatedTrainer::train_parties(
@@ -196,27 +308,112 @@ FederatedTrainer::LocalRound FederatedTrainer::train_parties(
   LocalRound out;
   m_runner->begin_round();
   const auto& ids = round.participants;
+  const bool paced = m_config.pacing.compute_aware();
   for (const auto& party : m_parties) {
     if (interrupted && interrupted()) {
       out.stopped = true;
       break;
     }
     if (!std::binary_search(ids.begin(), ids.end(), party.id)) continue;
-    auto update = m_runner->run(party, *m_global, round, interrupted);
-    if (!update) {
-      out.stopped = true;
-      break;
-    }
-    if (!update->finite) {
-      if (out.first_bad_party < 0) out.first_bad_party = party.id;
-      m_aggregator->add_skipped(*update);
-      continue;
-    }
-    for (auto& t : m_update_transforms) t->apply(*update, round);
-    m_aggregator->add(std::move(*update));
+    const std::int64_t steps = paced ? m_party_steps[static_cast<std::size_t>(party.id)] : 0;
+    train_one(party, *m_global, round, steps, 1.0, 0, interrupted, out);
+    if (out.stopped) break;
   }
   out.seconds = seconds_since(t0);
   return out;
+}
+
+FederatedTrainer::LocalRound FederatedTrainer::train_buffer(
+    const RoundContext& round, const std::function<bool()>& interrupted) {
+  const auto t0 = Clock::now();
+  LocalRound out;
+  m_runner->begin_round();
+  if (!m_start) m_start = std::make_unique<models::Gan>(m_global->config(), m_config.device);
+  for (const auto& arrival : m_arrivals) {
+    const auto party = std::find_if(m_parties.begin(), m_parties.end(),
+                                    [&](const LocalParty& p) { return p.id == arrival.party; });
+    if (party == m_parties.end()) continue;  // another rank's
+    if (interrupted && interrupted()) {
+      out.stopped = true;
+      break;
+    }
+    const std::int64_t staleness = round.round - 1 - arrival.start_version;
+    if (staleness > 0) {
+      torch::NoGradGuard no_grad;
+      const auto& version = m_versions.at(arrival.start_version);
+      m_start->g_flat().flat().copy_(version.first);
+      m_start->d_flat().flat().copy_(version.second);
+    }
+    // The party's own session numbers its seeds and data order, as rounds do synchronously.
+    RoundContext session = round;
+    session.round = static_cast<int>(arrival.session);
+    train_one(*party, staleness == 0 ? *m_global : *m_start, session, 0,
+              staleness_weight(m_config.pacing.staleness, staleness), staleness, interrupted, out);
+    if (out.stopped) break;
+  }
+  out.seconds = seconds_since(t0);
+  return out;
+}
+
+void FederatedTrainer::gather_party_times(const LocalRound& local, RoundReport& report) {
+  constexpr std::size_t kFields = 6;
+  std::vector<double> mine;
+  for (const auto& t : local.times)
+    mine.insert(mine.end(), {static_cast<double>(t.party), static_cast<double>(t.steps),
+                             t.seconds, t.update_norm, t.finite ? 1.0 : 0.0,
+                             static_cast<double>(t.staleness)});
+  std::vector<PartyTime> all;
+  for (const auto& bytes : m_comm.allgatherv(mine.data(), mine.size() * sizeof(double))) {
+    std::vector<double> rows(bytes.size() / sizeof(double));
+    std::memcpy(rows.data(), bytes.data(), rows.size() * sizeof(double));
+    for (std::size_t i = 0; i + kFields <= rows.size(); i += kFields) {
+      PartyTime t;
+      t.party = static_cast<int>(rows[i]);
+      t.steps = static_cast<std::int64_t>(rows[i + 1]);
+      t.seconds = rows[i + 2];
+      t.update_norm = rows[i + 3];
+      t.finite = rows[i + 4] != 0;
+      t.staleness = static_cast<std::int64_t>(rows[i + 5]);
+      all.push_back(t);
+    }
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const PartyTime& a, const PartyTime& b) { return a.party < b.party; });
+  const auto& pacing = m_config.pacing;
+  double measured_seconds = 0, measured_steps = 0;
+  for (auto& t : all) {
+    if (t.steps > 0) m_measured_step[static_cast<std::size_t>(t.party)] = t.seconds / t.steps;
+    const double base = pacing.step_seconds > 0 ? pacing.step_seconds
+                                                : (t.steps > 0 ? t.seconds / t.steps : 0);
+    t.step_seconds = base * pacing.speed_of(t.party);
+    measured_seconds += t.seconds;
+    measured_steps += static_cast<double>(t.steps);
+  }
+  // The round on the simulated clock: the slowest party's steps (synchronous), or the time
+  // between this buffer's completion and the last one's (asynchronous) in factor-1 steps of
+  // --sim-step-seconds or of the buffer's measured mean.
+  double sim = 0;
+  if (pacing.async()) {
+    const double step = pacing.step_seconds > 0
+                            ? pacing.step_seconds
+                            : (measured_steps > 0 ? measured_seconds / measured_steps : 0);
+    sim = m_sim_buffer_steps * step;
+  } else {
+    for (const auto& t : all) sim = std::max(sim, static_cast<double>(t.steps) * t.step_seconds);
+  }
+  m_sim_time += sim;
+  report.sim_s = sim;
+  report.sim_time_s = m_sim_time;
+  report.party_times = std::move(all);
+}
+
+void FederatedTrainer::keep_versions(int round) {
+  const auto needed = m_schedule->versions_in_flight();
+  if (std::binary_search(needed.begin(), needed.end(), static_cast<std::int64_t>(round)))
+    m_versions[round] = {m_global->g_flat().snapshot(), m_global->d_flat().snapshot()};
+  for (auto it = m_versions.begin(); it != m_versions.end();)
+    it = std::binary_search(needed.begin(), needed.end(), it->first) ? std::next(it)
+                                                                      : m_versions.erase(it);
 }
 
 namespace {
@@ -322,6 +519,8 @@ void FederatedTrainer::gather_party_table() {
       m_party_steps[id] = rows[i + 2];
     }
   }
+  m_planned_steps = m_party_steps;
+  if (m_measured_step.empty()) m_measured_step.assign(m_party_steps.size(), 0.0);
 }
 
 std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
@@ -329,6 +528,19 @@ std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
   if (m_scaffold)
     for (auto& [k, v] : m_scaffold->server_state()) out[k] = v;
   if (m_ada.enabled()) out[io::keys::kAdaP] = torch::tensor({m_ada.p()}, torch::kFloat64);
+  const auto& pacing = m_config.pacing;
+  if (pacing.simulated() || pacing.compute_aware() || pacing.async()) {
+    out[io::keys::kSimTime] = torch::tensor({m_sim_time}, torch::kFloat64);
+    if (!m_measured_step.empty())
+      out[io::keys::kMeasuredStep] =
+          torch::tensor(m_measured_step, torch::TensorOptions().dtype(torch::kFloat64));
+  }
+  // Asynchronous: the model versions that parties in flight train from (the schedule itself
+  // is replayed from the settings).
+  for (const auto& [v, model] : m_versions) {
+    out[io::keys::async_version(v, "g")] = model.first.to(torch::kCPU);
+    out[io::keys::async_version(v, "d")] = model.second.to(torch::kCPU);
+  }
   return out;
 }
 
@@ -337,6 +549,28 @@ void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tens
   if (m_scaffold) m_scaffold->load_server_state(state);
   if (auto it = state.find(io::keys::kAdaP); it != state.end() && m_ada.enabled())
     m_ada.set_p(it->second.to(torch::kCPU).item<double>());
+  if (auto it = state.find(io::keys::kSimTime); it != state.end())
+    m_sim_time = it->second.to(torch::kCPU).item<double>();
+  if (auto it = state.find(io::keys::kMeasuredStep); it != state.end()) {
+    const auto t = it->second.to(torch::kCPU).to(torch::kFloat64).contiguous();
+    m_measured_step.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  }
+  m_versions.clear();
+  m_schedule.reset();
+  const std::string prefix = io::keys::kAsyncVersion;
+  for (const auto& [key, value] : state) {
+    if (key.rfind(prefix, 0) != 0 || key.size() < prefix.size() + 3 || key.back() != 'g') continue;
+    const std::string stem = key.substr(0, key.size() - 1);  // "async/version/<v>/"
+    const auto v = std::stoll(stem.substr(prefix.size(), stem.size() - prefix.size() - 1));
+    const auto d = state.find(stem + "d");
+    require(d != state.end(), "checkpoint: async model version " + std::to_string(v) +
+                                  " has a generator but no discriminator");
+    require(value.numel() == m_global->g_flat().numel() &&
+                d->second.numel() == m_global->d_flat().numel(),
+            "checkpoint: async model version " + std::to_string(v) + " is of another model");
+    m_versions[v] = {value.to(m_config.device).to(torch::kFloat32).clone(),
+                     d->second.to(m_config.device).to(torch::kFloat32).clone()};
+  }
 }
 
 std::map<std::string, torch::Tensor> FederatedTrainer::party_state_tensors() const {

@@ -64,7 +64,8 @@ std::int64_t PartyRunner::planned_steps(const data::PartyData& data) const {
 
 std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Gan& global,
                                        const RoundContext& round,
-                                       const std::function<bool()>& interrupted) {
+                                       const std::function<bool()>& interrupted,
+                                       std::int64_t steps) {
   backup(party.id);
   // An entry in m_states only for a party that carries something across rounds: with
   // --optimizer-state reset and no --local-bn a party keeps nothing, and one Adam of the rank
@@ -99,10 +100,11 @@ std::optional<Update> PartyRunner::run(const LocalParty& party, const models::Ga
                                              static_cast<std::uint64_t>(round.round)),
                                     m_config.device);
   const std::int64_t epochs_per_round =
-      m_trainer.config().local_steps > 0 ? 1000000 : m_trainer.config().local_epochs;
+      m_trainer.config().local_steps > 0 || steps > 0 ? 1000000 : m_trainer.config().local_epochs;
   const auto result =
       m_trainer.run(local, *optimizers, *party.data,
-                    static_cast<std::int64_t>(round.round) * epochs_per_round, gen, interrupted);
+                    static_cast<std::int64_t>(round.round) * epochs_per_round, gen, interrupted,
+                    steps);
   if (result.interrupted) return std::nullopt;
   if (party.id == m_config.debug.nan_party && round.round == m_config.debug.nan_round)
     local.g_flat().flat().fill_(std::nanf(""));

@@ -17,6 +17,7 @@
 #include "fedgan/federated/aggregation/aggregator.hpp"
 #include "fedgan/federated/strategies/client_strategy.hpp"
 #include "fedgan/federated/round/debug_hooks.hpp"
+#include "fedgan/federated/round/pacing.hpp"
 #include "fedgan/federated/round/participation.hpp"
 #include "fedgan/federated/round/party_runner.hpp"
 #include "fedgan/federated/server/server_optimizer.hpp"
@@ -60,6 +61,20 @@ struct FederatedConfig {
   // Width-heterogeneous parties (--width-ratios, HeteroFL): each party's ratio by party id;
   // inactive: every party trains the global model.
   WidthConfig widths;
+  // Simulated party speeds, compute-aware local steps, buffered asynchronous aggregation
+  // (federated/round/pacing.hpp).
+  PacingConfig pacing;
+};
+
+// One party's local training in a round, as every rank learns it (one allgather per round).
+struct PartyTime {
+  int party = 0;
+  std::int64_t steps = 0;
+  double seconds = 0;       // measured on its rank
+  double step_seconds = 0;  // simulated clock: per step (--sim-step-seconds or measured) × speed
+  double update_norm = 0;   // ‖Δ‖ of its update (0 when non-finite)
+  bool finite = true;
+  std::int64_t staleness = 0;  // asynchronous: server versions since it pulled its model
 };
 
 struct RoundReport {
@@ -79,6 +94,13 @@ struct RoundReport {
   double ada_r = 0;           // ADA: r_t = E[sign(D(real))] of the round, all parties
   double ada_p = 1;           // the augmentation probability after the round's update
   std::string abandoned;      // the aggregator gave up on the round (why); model unchanged
+  // Pacing: every party trained in the round (ascending party id, then arrival), this round's
+  // length on the simulated clock and the run's total on it so far (0 without simulation:
+  // the measured slowest party, which is local_s).
+  std::vector<PartyTime> party_times;
+  double sim_s = 0, sim_time_s = 0;
+  // Asynchronous: the buffer's arrivals (Arrival::party, ::session, ::start_version) in order.
+  std::vector<Arrival> arrivals;
 };
 
 class FederatedTrainer {
@@ -141,8 +163,26 @@ class FederatedTrainer {
     bool stopped = false;
     std::int64_t first_bad_party = -1;
     double seconds = 0;
+    std::vector<PartyTime> times;  // this rank's trained parties
   };
   LocalRound train_parties(const RoundContext& round, const std::function<bool()>& interrupted);
+  // Synchronous rounds: who takes part (the seeded draw, minus parties that the time budget
+  // gives no step) and, with --round-time-budget, each party's steps into m_party_steps.
+  RoundContext round_context(int round);
+  // Asynchronous: the buffer's arrivals (m_arrivals) and their parties as the round's
+  // participants; the schedule is rebuilt and replayed to `round` - 1 when it is not there.
+  RoundContext buffer_context(int round);
+  LocalRound train_buffer(const RoundContext& round, const std::function<bool()>& interrupted);
+  // Trains one party from `start` with `steps` local steps (0: planned), timed; adds its
+  // update (weighted by `weight_scale`) to the aggregator.
+  void train_one(const LocalParty& party, const models::Gan& start, const RoundContext& round,
+                 std::int64_t steps, double weight_scale, std::int64_t staleness,
+                 const std::function<bool()>& interrupted, LocalRound& out);
+  // Every rank's party rows, the simulated clock's step times and the round's simulated length.
+  void gather_party_times(const LocalRound& local, RoundReport& report);
+  // After an asynchronous server step: keep the model versions that parties in flight train
+  // from (the new one included when someone pulled it), drop the others.
+  void keep_versions(int round);
   // The agreement collective: slowest local time, first non-finite party and the stop flag,
   // so that no rank enters the aggregation alone. Fills the report's times and returns false
   // when the round is abandoned; throws the agreed non-finite error.
@@ -171,6 +211,17 @@ class FederatedTrainer {
   std::unique_ptr<models::Gan> m_source;
   std::shared_ptr<Scaffold> m_scaffold;  // --client-strategy scaffold
   std::vector<std::int64_t> m_party_samples, m_party_steps;  // by party id
+  std::vector<std::int64_t> m_planned_steps;  // by party id: --local-steps/--local-epochs
+  // Pacing: each party's last measured seconds per step (0: not yet), the simulated clock's total.
+  std::vector<double> m_measured_step;
+  double m_sim_time = 0;
+  double m_sim_buffer_steps = 0;  // asynchronous: the current buffer's span in factor-1 steps
+  // Asynchronous: the schedule, the current buffer's arrivals, the model versions parties in
+  // flight started from (version → flat G, flat D) and the model they train from.
+  std::unique_ptr<AsyncSchedule> m_schedule;
+  std::vector<Arrival> m_arrivals;
+  std::map<std::int64_t, std::pair<torch::Tensor, torch::Tensor>> m_versions;
+  std::unique_ptr<models::Gan> m_start;
   // One augmentation probability for every party: p follows the federation's r_t, summed with
   // the round's totals (train/ada.hpp), so every rank moves it alike.
   train::AdaController m_ada;

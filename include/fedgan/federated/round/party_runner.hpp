@@ -68,8 +68,10 @@ class PartyRunner {
   // Trains `party` in the round from `global`: local ← global (+ its BN statistics), its Adam
   // state, LocalTrainer::run with the generator seeded (seed, party + 1, round). Returns its
   // Update (finite = false: not to be aggregated), or nullopt when `interrupted` stopped it.
+  // `steps` > 0: that many local steps instead of the planned ones (pacing).
   std::optional<Update> run(const LocalParty& party, const models::Gan& global,
-                            const RoundContext& round, const std::function<bool()>& interrupted);
+                            const RoundContext& round, const std::function<bool()>& interrupted,
+                            std::int64_t steps = 0);
   // Every party trained this round goes back to its state before the round.
   void restore_round();
 
