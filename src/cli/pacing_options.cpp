@@ -42,6 +42,17 @@ void add_pacing_options(CLI::App& sub, TrainOptions& options) {
   add_choice(sub, o.staleness, federated::staleness_rules(),
              "with --async-buffer: the weight of an update tau server steps old")
       ->group(group);
+  sub.add_option("--auto", o.auto_rules,
+                 "the federation controller: after every round it adjusts the strategy rule by "
+                 "rule and logs each decision with its signal (decisions.csv): quarantine "
+                 "(exclude a party with a non-finite or outlying update for 3 rounds), steps "
+                 "(local steps from the parties' agreement), server-lr (the server step from the "
+                 "FID trend), participation (more parties when the FID stalls); `all`, `off` or "
+                 "a comma list (docs/reference.md, \"The controller\")")
+      ->capture_default_str()
+      ->check(parsed_by([](const std::string& s) { federated::adapt::parse_controller_rules(s); },
+                        "--auto", "all|off|RULE,..."))
+      ->group(group);
 }
 
 }  // namespace fedgan::cli

@@ -34,7 +34,7 @@ void RunDirectory::prepare(bool resume, bool force) const {
     throw Error(m_root + ": the output directory holds another run (config.toml/metrics.csv); "
                          "use --resume to continue it or --force to start over");
   if (force && !resume) {
-    for (const char* name : {"config.toml", "metrics.csv", "party_times.csv", "log.txt"}) fs::remove(m_root + "/" + name, ec);
+    for (const char* name : {"config.toml", "metrics.csv", "party_times.csv", "decisions.csv", "log.txt"}) fs::remove(m_root + "/" + name, ec);
     remove_tree(m_root + "/checkpoints");
     remove_tree(m_root + "/samples");
   }

@@ -77,7 +77,8 @@ TrainingRun::Impl::Impl(comm::Communicator& c, RunConfig rc)
       config(std::move(rc)),
       run(config.out),
       metrics(run.metrics(), metrics_columns(config)),
-      party_times(run.party_times(), kPartyColumns) {}
+      party_times(run.party_times(), kPartyColumns),
+      decisions(run.root() + "/decisions.csv", {"round", "rule", "signal", "action"}) {}
 
 TrainingRun::TrainingRun(comm::Communicator& comm, RunConfig config)
     : m(std::make_unique<Impl>(comm, std::move(config))) {
@@ -147,6 +148,7 @@ void TrainingRun::Impl::log_start() {
     spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
     metrics.load_existing(start_round);
     if (std::filesystem::exists(run.party_times())) party_times.load_existing(start_round);
+    if (std::filesystem::exists(run.root() + "/decisions.csv")) decisions.load_existing(start_round);
   }
   const auto& pacing = config.federated.pacing;
   if (pacing.simulated())
@@ -160,6 +162,14 @@ void TrainingRun::Impl::log_start() {
   if (pacing.compute_aware())
     spdlog::info("compute-aware rounds: each party runs floor({:g} s / its step time) local steps",
                  pacing.round_time_budget);
+  if (!config.federated.controller.rules.empty()) {
+    std::string rules;
+    for (auto rule : config.federated.controller.rules)
+      rules += (rules.empty() ? "" : ", ") + federated::adapt::controller_rules().name(rule);
+    spdlog::info("controller (--auto): rules {}; every decision is logged with its signal and "
+                 "kept in decisions.csv",
+                 rules);
+  }
   if (pacing.async())
     spdlog::info("asynchronous aggregation (FedBuff replay): a server step every {} arrivals, "
                  "staleness weight {}; a round is one server step",
@@ -194,9 +204,12 @@ RunOutcome TrainingRun::run() {
     if (r.interrupted) return s.preempted(round);
     s.check_round(round, r);
     s.update_ema(round);
-    s.write_outputs(round);
+    // Evaluated before the checkpoint, so the controller has observed the round when the
+    // checkpoint keeps its state (a resumed run then decides as an uninterrupted one).
     io::MetricsRow row;
-    s.evaluate(round, row);
+    const double fid = s.evaluate(round, row);
+    s.adapt(round, r, fid);
+    s.write_outputs(round);
     if (s.dp) {
       row.set("epsilon", cell(s.dp->spent().epsilon));
       row.set("dp_clip", cell(clip_used));

@@ -92,6 +92,7 @@ struct TrainingRun::Impl {
   eval::RealStats real_stats;
   io::MetricsCsv metrics;
   io::MetricsCsv party_times;  // party_times.csv: one row per party trained in a round
+  io::MetricsCsv decisions;    // decisions.csv: the controller's (--auto)
   std::unique_ptr<privacy::DpFedAvg> dp;  // with --dp-clip
   std::int64_t last_checkpoint = -1;      // the round latest.h5 holds (this process's writes)
   // --federation distill: the round that trains trainer->global()'s G with the parties' own Ds
@@ -138,7 +139,11 @@ struct TrainingRun::Impl {
   RunOutcome preempted(std::int64_t round);
   void check_round(std::int64_t round, const RoundReport& r);
   void write_outputs(std::int64_t round);
-  void evaluate(std::int64_t round, io::MetricsRow& row);
+  // Returns FID-all (the same on every rank), NaN when no evaluation was due.
+  double evaluate(std::int64_t round, io::MetricsRow& row);
+  // The controller (--auto) after the round's evaluation: its decisions into the log and
+  // decisions.csv (rank 0).
+  void adapt(std::int64_t round, const RoundReport& r, double fid);
   void log_round(std::int64_t round, const RoundReport& r, double wall, double eta,
                  io::MetricsRow& row);
 };

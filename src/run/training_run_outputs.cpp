@@ -145,10 +145,10 @@ void TrainingRun::Impl::write_outputs(std::int64_t round) {
 }
 
 // The evaluation columns of metrics.csv (kEvalColumns; empty cells when none is due).
-void TrainingRun::Impl::evaluate(std::int64_t round, io::MetricsRow& row) {
+double TrainingRun::Impl::evaluate(std::int64_t round, io::MetricsRow& row) {
   if (!evaluator || !(round % config.eval_every == 0 || round == config.federated.rounds)) {
     for (const auto& column : kEvalColumns) row.set(column, "");
-    return;
+    return std::numeric_limits<double>::quiet_NaN();
   }
   eval::EvalOptions eo;
   eo.n = config.eval_n;
@@ -175,6 +175,23 @@ void TrainingRun::Impl::evaluate(std::int64_t round, io::MetricsRow& row) {
       .set("recall", cell(e.recall))
       .set("eval_n", std::to_string(e.n))
       .set("eval_s", cell(e.seconds));
+  double fid = e.fid_all;  // rank 0's, so every rank's controller sees the same number
+  comm.broadcast(&fid, sizeof(fid), 0);
+  return fid;
+}
+
+void TrainingRun::Impl::adapt(std::int64_t round, const RoundReport& r, double fid) {
+  const auto made = trainer->adapt(r, fid);
+  if (!comm.is_root()) return;
+  for (const auto& d : made) {
+    spdlog::info("controller: round {}: {}: {} (signal: {})", round, d.rule, d.action, d.signal);
+    io::MetricsRow row;
+    row.set("round", std::to_string(round))
+        .set("rule", d.rule)
+        .set("signal", "\"" + d.signal + "\"")
+        .set("action", "\"" + d.action + "\"");
+    decisions.append(row);
+  }
 }
 
 }  // namespace fedgan::run

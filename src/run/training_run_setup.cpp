@@ -76,12 +76,39 @@ std::string width_combination_problem(const RunConfig& o) {
   return "";
 }
 
+// Why the controller's rules (--auto) cannot steer these settings ("" when they can).
+std::string controller_combination_problem(const RunConfig& o) {
+  using federated::adapt::Rule;
+  const auto& rules = o.federated.controller.rules;
+  auto has = [&](Rule r) { return std::find(rules.begin(), rules.end(), r) != rules.end(); };
+  const auto name = [](Rule r) { return federated::adapt::controller_rules().name(r); };
+  const auto& f = o.federated;
+  if (has(Rule::ServerLr) && f.server.kind != federated::ServerOptimizerKind::FedAvg &&
+      f.server.kind != federated::ServerOptimizerKind::FedAvgM)
+    return "--auto server-lr with --server-optimizer " + federated::to_string(f.server.kind) +
+           ": the rule scales the mean update, and an adaptive server step divides that scale "
+           "out again (use fedavg or fedavgm)";
+  for (Rule r : {Rule::LocalSteps, Rule::Participation})
+    if (has(r) && f.pacing.async())
+      return "--auto " + name(r) + " with --async-buffer: the replay's arrivals are computed "
+             "from the planned steps of every party, all of which train";
+  if (has(Rule::Participation) && o.dp.enabled)
+    return "--auto participation with --dp-clip: the accountant's epsilon holds for the fixed "
+           "sampling rate q = --participation";
+  if (has(Rule::Quarantine) && (o.dp.enabled || o.secure_agg.enabled))
+    return std::string("--auto quarantine with ") + (o.dp.enabled ? "--dp-clip" : "--secure-agg") +
+           ": the rule compares each party's update norm with the others', which no rank may "
+           "learn under " + (o.dp.enabled ? "DP" : "secure aggregation");
+  return "";
+}
+
 // Why these settings cannot pace the federation as asked ("" when they can): the pacing's own
 // limits (pacing_problem), then what buffered asynchronous aggregation would break.
 std::string pacing_combination_problem(const RunConfig& o, int parties) {
   const auto& f = o.federated;
   const auto& p = f.pacing;
   if (auto problem = federated::pacing_problem(p, parties); !problem.empty()) return problem;
+  if (auto problem = controller_combination_problem(o); !problem.empty()) return problem;
   if (!p.async()) return "";
   const std::string no = "--async-buffer with ";
   if (p.compute_aware())
@@ -269,6 +296,8 @@ void TrainingRun::Impl::make_trainer(std::vector<LocalParty> parties) {
   fed.aggregator_factory = aggregator_factory();
   // Under DP the accountant assumes Poisson sampling at rate q = --participation.
   fed.poisson_sampling = config.dp.enabled;
+  // Secure aggregation and DP: no rank learns one party's update norm (the round's party table).
+  fed.share_update_norms = !config.dp.enabled && !config.secure_agg.enabled;
   if (config.dp.enabled) {
     make_dp(parties);
     // Noised BatchNorm variances below zero would make eval-mode samples NaN (post-processing,

@@ -6,7 +6,7 @@
 # failing party do not stop the others; the controller's decisions; bad input on every rank.
 # usage: train_pacing_cli.sh FEDGAN MPIEXEC WORKDIR CASE
 #   CASE: pacing_replay | pacing_sync_equal | pacing_resume | pacing_hung | pacing_nonfinite |
-#         pacing_budget | pacing_errors
+#         pacing_budget | pacing_controller | pacing_errors
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/train_common.sh" "$@"
 
@@ -141,6 +141,31 @@ fast = [int(r["steps"]) for r in rows if r["round"] == "3" and r["party"] == "0"
 assert slow[0] < fast[0], (slow, fast)
 print("measured steps", [(r["round"], r["party"], r["steps"]) for r in rows])
 PY
+  ;;
+pacing_controller)
+  # The controller: a party whose training fails (NaN, skipped) is quarantined for 3 rounds and
+  # re-admitted; the parties' agreement raises the local steps; every decision is logged with
+  # its signal and kept in decisions.csv; a resumed run decides as an uninterrupted one.
+  ctl=("${small[@]}" --sample-every 0 --auto all --debug-nan-party 2 --debug-nan-round 2 --skip-nonfinite)
+  mpi 2 "$fedgan" train "${ctl[@]}" --rounds 8 --checkpoint-every 4 --out "$work/full" >"$work/log" 2>&1 \
+    || { cat "$work/log"; fail "controller run"; }
+  grep -q "controller: round 2: quarantine: exclude party 2 for rounds 3..5 (signal: party 2 update is not finite" "$work/log" \
+    || { cat "$work/log"; fail "no quarantine decision"; }
+  grep -q "controller: round 5: quarantine: re-admit party 2" "$work/log" || fail "no re-admission"
+  [ "$(column party "$work/full/party_times.csv" | tr ' ' '\n' | grep -c '^2$')" -eq 5 ] \
+    || fail "party 2 should train in rounds 1, 2, 6, 7, 8 only"
+  grep -q "^[0-9]*,steps," "$work/full/decisions.csv" || fail "no steps decision in decisions.csv"
+  mpi 2 "$fedgan" train "${ctl[@]}" --rounds 4 --checkpoint-every 4 --out "$work/part" >/dev/null 2>&1
+  mpi 2 "$fedgan" train "${ctl[@]}" --rounds 8 --checkpoint-every 4 --out "$work/part" --resume >/dev/null 2>&1
+  same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
+  cmp "$work/full/decisions.csv" "$work/part/decisions.csv" || fail "the resumed run decided otherwise"
+  expect_fail "--auto server-lr with --server-optimizer fedadam" \
+    mpi 2 "$fedgan" train "${small[@]}" --auto server-lr --server-optimizer fedadam --out "$work/e"
+  expect_fail "--auto steps with --async-buffer" \
+    mpi 2 "$fedgan" train "${small[@]}" --auto all --async-buffer 2 --out "$work/e"
+  expect_fail "--auto quarantine with --secure-agg" \
+    mpi 2 "$fedgan" train "${small[@]}" --auto quarantine --secure-agg --secagg-range 1 --out "$work/e"
+  expect_fail "--auto" mpi 2 "$fedgan" train "${small[@]}" --auto quarantine,bogus --out "$work/e"
   ;;
 pacing_errors)
   # Bad pacing settings: a clear error on every rank before anything trains.

@@ -321,7 +321,10 @@ std::map<std::string, torch::Tensor> Controller::state() const {
       {kCtlSettingsKey, torch::tensor(settings, f64)},
       {kCtlExcludedKey, torch::tensor(m_excluded_until, i64)},
       {kCtlCountersKey, torch::tensor(counters, i64)},
-      {kCtlBestFidKey, torch::tensor(std::vector<double>{m_best_fid}, f64)},
+      // {1, best} or {0, 0} before the first evaluation (checkpoints hold finite values only).
+      {kCtlBestFidKey, torch::tensor(std::isinf(m_best_fid) ? std::vector<double>{0, 0}
+                                                             : std::vector<double>{1, m_best_fid},
+                                     f64)},
   };
 }
 
@@ -330,7 +333,7 @@ void Controller::load_state(const std::map<std::string, torch::Tensor>& state) {
   const auto excluded =
       ctl_entry(state, kCtlExcludedKey, torch::kInt64, m_total_parties).contiguous();
   const auto counters = ctl_entry(state, kCtlCountersKey, torch::kInt64, 5).contiguous();
-  const auto best = ctl_entry(state, kCtlBestFidKey, torch::kFloat64, 1).contiguous();
+  const auto best = ctl_entry(state, kCtlBestFidKey, torch::kFloat64, 2).contiguous();
 
   const double* s = settings.data_ptr<double>();
   m_settings.local_steps_scale = s[0];
@@ -344,7 +347,8 @@ void Controller::load_state(const std::map<std::string, torch::Tensor>& state) {
   m_high_streak = c[2];
   m_worse_streak = c[3];
   m_stale_streak = c[4];
-  m_best_fid = best.data_ptr<double>()[0];
+  m_best_fid = best.data_ptr<double>()[0] != 0 ? best.data_ptr<double>()[1]
+                                               : std::numeric_limits<double>::infinity();
   refresh_excluded();
 }
 

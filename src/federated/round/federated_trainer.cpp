@@ -89,6 +89,9 @@ FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::Model
       break;
   }
   if (client.prox_mu > 0) add_regularizer(std::make_shared<FedProxRegularizer>(client.prox_mu));
+  if (!m_config.controller.rules.empty())
+    m_controller = std::make_unique<adapt::Controller>(m_config.controller, m_total_parties,
+                                                       m_config.participation);
 }
 
 void FederatedTrainer::install_coverage() {
@@ -171,6 +174,13 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
           m_ada.update(totals.ada_sign_sum, totals.ada_count, totals.images / totals.parties);
   }
   report.ada_p = m_ada.probability();
+  if (report.parties > 0 && aggregate.denominator != 0) {
+    double square = 0;
+    for (const auto seg : {kGParams, kDParams})
+      if (aggregate.sums[seg].numel() > 0)
+        square += aggregate.mean(seg).to(torch::kFloat64).square().sum().item<double>();
+    report.mean_update_norm = std::sqrt(square);
+  }
   // An abandoned round (secure aggregation lost too many parties) releases nothing.
   const bool step =
       aggregate.abandoned.empty() && (report.parties > 0 || aggregate.apply_when_empty);
@@ -200,7 +210,20 @@ RoundContext FederatedTrainer::round_context(int round) {
           : sample_participants(m_total_parties, m_config.participation, m_config.seed, round);
   context.total_parties = m_total_parties;
   context.seed = m_config.seed;
+  // Parties the controller quarantined sit the round out.
+  if (!m_excluded.empty()) {
+    std::vector<int> kept;
+    for (int id : context.participants)
+      if (!std::binary_search(m_excluded.begin(), m_excluded.end(), id)) kept.push_back(id);
+    context.participants = std::move(kept);
+  }
   const auto& pacing = m_config.pacing;
+  if (!pacing.compute_aware() && m_controller) {
+    // The controller's local-steps scale on the planned steps (at least one).
+    for (std::size_t k = 0; k < m_party_steps.size(); ++k)
+      m_party_steps[k] = std::max<std::int64_t>(
+          1, std::llround(static_cast<double>(m_planned_steps[k]) * m_steps_scale));
+  }
   if (pacing.compute_aware()) {
     // Steps from each party's step time: --sim-step-seconds × speed (given, so every rank
     // knows it), else its last measured time × speed (every rank learnt it in the last round's
@@ -210,8 +233,9 @@ RoundContext FederatedTrainer::round_context(int round) {
       const auto k = static_cast<std::size_t>(id);
       const double base = pacing.step_seconds > 0 ? pacing.step_seconds : m_measured_step[k];
       const std::int64_t steps =
-          base > 0 ? budget_steps(pacing.round_time_budget, base * pacing.speed_of(id))
-                   : m_planned_steps[k];
+          base > 0
+              ? budget_steps(pacing.round_time_budget * m_steps_scale, base * pacing.speed_of(id))
+              : m_planned_steps[k];
       m_party_steps[k] = steps;
       if (steps > 0) kept.push_back(id);
     }
@@ -308,14 +332,15 @@ FederatedTrainer::LocalRound FederatedTrainer::train_parties(
   LocalRound out;
   m_runner->begin_round();
   const auto& ids = round.participants;
-  const bool paced = m_config.pacing.compute_aware();
   for (const auto& party : m_parties) {
     if (interrupted && interrupted()) {
       out.stopped = true;
       break;
     }
     if (!std::binary_search(ids.begin(), ids.end(), party.id)) continue;
-    const std::int64_t steps = paced ? m_party_steps[static_cast<std::size_t>(party.id)] : 0;
+    // Pacing or the controller may set other steps than the planned ones (0: planned).
+    const auto k = static_cast<std::size_t>(party.id);
+    const std::int64_t steps = m_party_steps[k] != m_planned_steps[k] ? m_party_steps[k] : 0;
     train_one(party, *m_global, round, steps, 1.0, 0, interrupted, out);
     if (out.stopped) break;
   }
@@ -333,6 +358,8 @@ FederatedTrainer::LocalRound FederatedTrainer::train_buffer(
     const auto party = std::find_if(m_parties.begin(), m_parties.end(),
                                     [&](const LocalParty& p) { return p.id == arrival.party; });
     if (party == m_parties.end()) continue;  // another rank's
+    // A quarantined party's arrival is not trained on the replay: its update would be refused.
+    if (std::binary_search(m_excluded.begin(), m_excluded.end(), arrival.party)) continue;
     if (interrupted && interrupted()) {
       out.stopped = true;
       break;
@@ -360,7 +387,8 @@ void FederatedTrainer::gather_party_times(const LocalRound& local, RoundReport& 
   std::vector<double> mine;
   for (const auto& t : local.times)
     mine.insert(mine.end(), {static_cast<double>(t.party), static_cast<double>(t.steps),
-                             t.seconds, t.update_norm, t.finite ? 1.0 : 0.0,
+                             t.seconds, m_config.share_update_norms ? t.update_norm : 0.0,
+                             t.finite ? 1.0 : 0.0,
                              static_cast<double>(t.staleness)});
   std::vector<PartyTime> all;
   for (const auto& bytes : m_comm.allgatherv(mine.data(), mine.size() * sizeof(double))) {
@@ -523,6 +551,39 @@ void FederatedTrainer::gather_party_table() {
   if (m_measured_step.empty()) m_measured_step.assign(m_party_steps.size(), 0.0);
 }
 
+std::vector<adapt::Decision> FederatedTrainer::adapt(const RoundReport& report, double fid) {
+  if (!m_controller || report.interrupted) return {};
+  adapt::RoundSignals signals;
+  signals.round = report.round;
+  signals.d_loss = report.d_loss;
+  signals.g_loss = report.g_loss;
+  signals.fid = fid;
+  signals.mean_update_norm = report.mean_update_norm;
+  // One signal per party (a fast party may arrive twice in an asynchronous buffer: its
+  // largest norm, finite only if every update was).
+  for (const auto& t : report.party_times) {
+    if (!signals.parties.empty() && signals.parties.back().party == t.party) {
+      auto& last = signals.parties.back();
+      last.steps += t.steps;
+      last.update_norm = std::max(last.update_norm, t.update_norm);
+      last.finite = last.finite && t.finite;
+      continue;
+    }
+    signals.parties.push_back({t.party, t.steps, t.update_norm, t.finite});
+  }
+  auto decisions = m_controller->observe(signals);
+  apply_controller_settings();
+  return decisions;
+}
+
+void FederatedTrainer::apply_controller_settings() {
+  const auto& s = m_controller->settings();
+  m_steps_scale = s.local_steps_scale;
+  m_config.participation = s.participation;
+  m_excluded = s.excluded;
+  m_server->set_lr_scale(s.server_lr_scale);
+}
+
 std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
   auto out = m_server->state();
   if (m_scaffold)
@@ -535,6 +596,8 @@ std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
       out[io::keys::kMeasuredStep] =
           torch::tensor(m_measured_step, torch::TensorOptions().dtype(torch::kFloat64));
   }
+  if (m_controller)
+    for (auto& [k, v] : m_controller->state()) out[k] = v;
   // Asynchronous: the model versions that parties in flight train from (the schedule itself
   // is replayed from the settings).
   for (const auto& [v, model] : m_versions) {
@@ -554,6 +617,10 @@ void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tens
   if (auto it = state.find(io::keys::kMeasuredStep); it != state.end()) {
     const auto t = it->second.to(torch::kCPU).to(torch::kFloat64).contiguous();
     m_measured_step.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  }
+  if (m_controller && state.count(std::string(io::keys::kController) + "settings") > 0) {
+    m_controller->load_state(state);
+    apply_controller_settings();
   }
   m_versions.clear();
   m_schedule.reset();

@@ -36,10 +36,11 @@ ServerStep::ServerStep(const ServerOptimizerConfig& config,
 
 void ServerStep::apply(models::Gan& global, const AggregateResult& aggregate) {
   torch::NoGradGuard no_grad;
-  step_model(global.g_flat(), m_plans->g, *m_g, aggregate.mean(kGParams),
-             aggregate.mean(kGBuffers));
-  step_model(global.d_flat(), m_plans->d, *m_d, aggregate.mean(kDParams),
-             aggregate.mean(kDBuffers));
+  auto params = [&](Segment s) {
+    return m_lr_scale == 1.0 ? aggregate.mean(s) : aggregate.mean(s) * m_lr_scale;
+  };
+  step_model(global.g_flat(), m_plans->g, *m_g, params(kGParams), aggregate.mean(kGBuffers));
+  step_model(global.d_flat(), m_plans->d, *m_d, params(kDParams), aggregate.mean(kDBuffers));
 }
 
 std::map<std::string, torch::Tensor> ServerStep::state() const {

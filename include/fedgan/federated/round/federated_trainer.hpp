@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fedgan/comm/communicator.hpp"
+#include "fedgan/federated/adapt/controller.hpp"
 #include "fedgan/federated/aggregation/aggregator.hpp"
 #include "fedgan/federated/strategies/client_strategy.hpp"
 #include "fedgan/federated/round/debug_hooks.hpp"
@@ -64,6 +65,12 @@ struct FederatedConfig {
   // Simulated party speeds, compute-aware local steps, buffered asynchronous aggregation
   // (federated/round/pacing.hpp).
   PacingConfig pacing;
+  // The federation controller (--auto; federated/adapt/controller.hpp); no rules: off.
+  adapt::ControllerConfig controller;
+  // Whether each party's update norm travels in the round's party table (the controller's
+  // signal); the run turns it off under secure aggregation and DP, whose point is that no rank
+  // learns anything of one party's update.
+  bool share_update_norms = true;
 };
 
 // One party's local training in a round, as every rank learns it (one allgather per round).
@@ -99,6 +106,7 @@ struct RoundReport {
   // the measured slowest party, which is local_s).
   std::vector<PartyTime> party_times;
   double sim_s = 0, sim_time_s = 0;
+  double mean_update_norm = 0;  // ‖the aggregate's mean parameter update‖ (before the server step)
   // Asynchronous: the buffer's arrivals (Arrival::party, ::session, ::start_version) in order.
   std::vector<Arrival> arrivals;
 };
@@ -144,6 +152,12 @@ class FederatedTrainer {
   // collective fedgan::Error naming the round and the likely causes; the round's other state
   // (server optimizer, SCAFFOLD variates, ADA's p) is not rolled back: the run stops.
   RoundReport run_round(int round, const std::function<bool()>& interrupted = {});
+
+  // The federation controller (--auto), after round `report.round` and its evaluation (`fid`:
+  // NaN when none): observes the round, sets the next round's local steps, participation,
+  // server step scale and excluded parties, and returns its decisions (the same on every rank;
+  // empty when off or nothing changed).
+  std::vector<adapt::Decision> adapt(const RoundReport& report, double fid);
 
   // Server optimizer state ("g/…", "d/…", SCAFFOLD's "scaffold/…" and, with ADA, "ada_p"
   // (float64 [1])) for checkpoints, and its restore.
@@ -222,6 +236,11 @@ class FederatedTrainer {
   std::vector<Arrival> m_arrivals;
   std::map<std::int64_t, std::pair<torch::Tensor, torch::Tensor>> m_versions;
   std::unique_ptr<models::Gan> m_start;
+  // The controller and what it set for the next round (its Settings, applied).
+  std::unique_ptr<adapt::Controller> m_controller;
+  double m_steps_scale = 1.0;
+  std::vector<int> m_excluded;
+  void apply_controller_settings();
   // One augmentation probability for every party: p follows the federation's r_t, summed with
   // the round's totals (train/ada.hpp), so every rank moves it alike.
   train::AdaController m_ada;

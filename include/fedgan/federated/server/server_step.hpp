@@ -31,6 +31,9 @@ class ServerStep {
   ServerStep(const ServerOptimizerConfig& config, std::shared_ptr<const ModelPlans> plans);
   // global ← server step with the aggregate's mean (requires aggregate.denominator > 0).
   void apply(models::Gan& global, const AggregateResult& aggregate);
+  // Scales the mean parameter update the server optimizer gets (the controller's server-lr rule:
+  // for fedavg and fedavgm the server learning rate × scale); BatchNorm statistics unscaled.
+  void set_lr_scale(double scale) { m_lr_scale = scale; }
   // Server optimizer state ("g/…", "d/…") for checkpoints, and its restore.
   std::map<std::string, torch::Tensor> state() const;
   void load_state(const std::map<std::string, torch::Tensor>& state, const torch::Device& device);
@@ -38,6 +41,7 @@ class ServerStep {
  private:
   std::shared_ptr<const ModelPlans> m_plans;
   std::unique_ptr<ServerOptimizer> m_g, m_d;
+  double m_lr_scale = 1.0;
 };
 
 }  // namespace fedgan::federated
