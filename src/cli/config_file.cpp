@@ -242,9 +242,10 @@ PartyTables read_party_tables(const std::string& text, const std::string& path) 
       const std::string key = trim(line.substr(0, eq));
       std::string value = strip_comment(trim(line.substr(eq + 1)), where);
       CLI::detail::remove_quotes(value);
-      if (key != "id" && key != "width-ratio" && key != "discriminator")
+      if (key != "id" && key != "width-ratio" && key != "discriminator" && key != "speed")
         throw Error(where + "unknown key '" + key + "' in [[party]] (expected id, width-ratio, "
-                    "discriminator)" + suggestion(key, {"id", "width-ratio", "discriminator"}));
+                    "discriminator, speed)" +
+                    suggestion(key, {"id", "width-ratio", "discriminator", "speed"}));
       auto& values = parties.back().values;
       if (values.count(key))
         throw Error(where + "'" + key + "' is set a second time in this [[party]]");
@@ -309,6 +310,12 @@ PartyTables read_party_tables(const std::string& text, const std::string& path) 
     tables.options.push_back(
         {std::string(key) == "width-ratio" ? "--width-ratios" : "--party-discriminators", list});
   }
+  // A simulated slowdown (--party-speed) for the parties that give one; the others run at 1.
+  std::string speeds;
+  for (const Party* p : by_id)
+    if (const auto it = p->values.find("speed"); it != p->values.end())
+      speeds += (speeds.empty() ? "" : ",") + p->values.at("id").first + "=" + it->second.first;
+  if (!speeds.empty()) tables.options.push_back({"--party-speed", speeds});
   return tables;
 }
 

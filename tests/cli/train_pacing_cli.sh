@@ -121,6 +121,12 @@ pacing_budget)
   same_models "$work/b1/checkpoints/latest.h5" "$work/b2/checkpoints/latest.h5"
   [ "$(column steps "$work/b1/party_times.csv")" = "10 2 5 10 10 2 5 10 10 2 5 10" ] \
     || fail "steps $(column steps "$work/b1/party_times.csv")"
+  # The speeds from a config file's [[party]] tables instead: the same run.
+  printf '[train]\nsim-step-seconds = 0.01\n[[party]]\nid = 0\n[[party]]\nid = 1\nspeed = 4\n[[party]]\nid = 2\nspeed = 2\n[[party]]\nid = 3\n' >"$work/speeds.toml"
+  mpi 1 "$fedgan" --config "$work/speeds.toml" train "${small[@]}" --round-time-budget 0.1 \
+    --client-strategy fednova --sample-every 0 --rounds 3 --out "$work/b1c" >/dev/null 2>&1
+  same_models "$work/b1/checkpoints/latest.h5" "$work/b1c/checkpoints/latest.h5"
+  [ "$(column speed "$work/b1c/party_times.csv")" = "1 4 2 1 1 4 2 1 1 4 2 1" ] || fail "[[party]] speed"
   # The simulated round: every party within one step of the budget, 0.1 s each round.
   [ "$(column sim_round_s "$work/b1/metrics.csv")" = "0.1 0.1 0.1" ] \
     || fail "sim_round_s $(column sim_round_s "$work/b1/metrics.csv")"
