@@ -18,7 +18,9 @@
 # run's metrics.csv (wall_s) and are not comparable across modes (the replay runs in lockstep).
 # usage: scripts/adaptive_federation.sh [FEDGAN] [OUT]
 #   SEEDS="0 1", RANKS="2 4", MODES="sync budget fedbuff auto", STEP=0.0066,
-#   ROUNDS_BUDGET=40, ROUNDS_ASYNC=60; FEDGAN_LOCK=FILE runs each training under `flock FILE`.
+#   ROUNDS_BUDGET=40, ROUNDS_ASYNC=60, DATA=data/fmnist_target.h5 (TAG names its runs: e.g.
+#   DATA=data/fmnist_target_iid.h5 TAG=iid_ for IID parties); FEDGAN_LOCK=FILE runs each training
+#   under `flock FILE`.
 # Then: /usr/bin/python3 scripts/adaptive_report.py OUT (the table and the plot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,10 +32,13 @@ modes="${MODES:-sync budget fedbuff auto}"
 step="${STEP:-0.0066}"
 rounds_budget="${ROUNDS_BUDGET:-40}"
 rounds_async="${ROUNDS_ASYNC:-60}"
+data="${DATA:-data/fmnist_target.h5}"
+tag="${TAG:-}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 lock=(); [ -n "${FEDGAN_LOCK:-}" ] && lock=(flock "$FEDGAN_LOCK")
 mkdir -p "$out"
 scripts/demo_data.sh "$fedgan" target public >/dev/null
+[ "$data" = data/fmnist_target.h5 ] || [ -f "$data" ] || { echo "$data: missing" >&2; exit 2; }
 scripts/make_evaluator.sh "$fedgan" >/dev/null
 init=runs/pretrain_public/checkpoints/latest.h5
 if [ ! -f "$init" ]; then
@@ -57,10 +62,10 @@ for ranks in $ranks_list; do
                             --auto server-lr,quarantine) ;;
         *) echo "unknown mode $mode" >&2; exit 2 ;;
       esac
-      dir="$out/r${ranks}_s${seed}_$mode"
+      dir="$out/${tag}r${ranks}_s${seed}_$mode"
       echo "== $dir: ${args[*]}"
       "${lock[@]}" mpirun --oversubscribe -n "$ranks" "$fedgan" --config configs/small_data.toml \
-        train --force --out "$dir" --init "$init" --seed "$seed" --sample-every 0 \
+        train --force --data "$data" --out "$dir" --init "$init" --seed "$seed" --sample-every 0 \
         "${slow[@]}" "${args[@]}" >"$dir.log" 2>&1 || { tail -5 "$dir.log"; exit 1; }
       tail -1 "$dir/metrics.csv" | cut -d, -f1,14
     done

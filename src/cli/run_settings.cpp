@@ -70,7 +70,10 @@ const std::vector<std::string>& run_defining_settings() {
       // Federated distillation: the parties' own discriminators are part of the model.
       "federation", "party-discriminators", "feedback-combine",
       // Kernel modulation: its rank is part of the model; the probe's settings made the mask.
-      "modulation-rank", "modulation-keep", "modulation-probe-steps"};
+      "modulation-rank", "modulation-keep", "modulation-probe-steps",
+      // Asynchronous aggregation: the replayed schedule follows from these, and the checkpoint
+      // holds the model versions that schedule's parties in flight started from.
+      "async-buffer", "party-speed", "staleness"};
   return keys;
 }
 
@@ -86,7 +89,8 @@ void check_resume_settings(const std::string& checkpoint, const std::string& sav
   // Settings added after runs were made: a checkpoint without them had their default.
   static const std::map<std::string, std::string> kAddedLater = {
       {"federation", "fedavg"},   {"feedback-combine", "ua"},     {"modulation-rank", "0"},
-      {"modulation-keep", "0.5"}, {"modulation-probe-steps", "40"}};
+      {"modulation-keep", "0.5"}, {"modulation-probe-steps", "40"},
+      {"async-buffer", "0"},      {"party-speed", ""},            {"staleness", "sqrt"}};
   for (const auto& key : run_defining_settings()) {
     const auto later = kAddedLater.find(key);
     const auto a = was.count(key) ? was.at(key)

@@ -39,6 +39,8 @@ const std::vector<std::string> kDpColumns = {"epsilon", "dp_clip"};
 // the run so far on the simulated clock; asynchronous: the buffer's staleness.
 const std::vector<std::string> kPacingColumns = {"sim_round_s", "sim_time_s"};
 const std::vector<std::string> kAsyncColumns = {"staleness_mean", "staleness_max"};
+// The controller (--auto): ‖mean update‖ and the steps rule's agreement signal.
+const std::vector<std::string> kControllerColumns = {"mean_update_norm", "agreement"};
 // ADA's probability after the round (empty without ADA) and the round's lr factor.
 const std::vector<std::string> kLastColumns = {"ada_p", "lr_factor"};
 
@@ -50,6 +52,8 @@ std::vector<std::string> metrics_columns(const RunConfig& c) {
   if (pacing.simulated() || pacing.compute_aware() || pacing.async())
     columns.insert(columns.end(), kPacingColumns.begin(), kPacingColumns.end());
   if (pacing.async()) columns.insert(columns.end(), kAsyncColumns.begin(), kAsyncColumns.end());
+  if (!c.federated.controller.rules.empty())
+    columns.insert(columns.end(), kControllerColumns.begin(), kControllerColumns.end());
   columns.insert(columns.end(), kLastColumns.begin(), kLastColumns.end());
   return columns;
 }
@@ -286,6 +290,14 @@ void TrainingRun::Impl::log_round(std::int64_t round, const RoundReport& r, doub
     const double mean = r.party_times.empty() ? 0 : sum / static_cast<double>(r.party_times.size());
     row.set("staleness_mean", cell(mean)).set("staleness_max", std::to_string(most));
     staleness = fmt::format(" | staleness mean {:.2f} max {}", mean, most);
+  }
+  if (!config.federated.controller.rules.empty()) {
+    double sum = 0, n = 0;
+    for (const auto& t : r.party_times)
+      if (t.finite) sum += t.update_norm, n += 1;
+    const double mean = n > 0 ? sum / n : 0;
+    row.set("mean_update_norm", cell(r.mean_update_norm))
+        .set("agreement", mean > 0 ? cell(r.mean_update_norm / mean) : "");
   }
   metrics.append(row);
   for (const auto& t : r.party_times) {

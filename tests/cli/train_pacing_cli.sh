@@ -77,6 +77,9 @@ PY
   mpi 2 "$fedgan" train "${async[@]}" --rounds 7 --checkpoint-every 2 --out "$work/part" --resume \
     >/dev/null 2>&1
   same_models "$work/full/checkpoints/latest.h5" "$work/part/checkpoints/latest.h5"
+  # Another buffer or speed would replay another schedule: refused, as other run-defining settings.
+  expect_fail "async-buffer: '3' now, '2' in the run being resumed" \
+    mpi 2 "$fedgan" train "${async[@]}" --async-buffer 3 --rounds 9 --out "$work/part" --resume
   set +e
   mpi 2 "$fedgan" train "${async[@]}" --rounds 7 --checkpoint-every 2 --debug-stop-round 6 \
     --out "$work/stop" >"$work/log" 2>&1

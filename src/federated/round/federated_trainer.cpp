@@ -201,6 +201,14 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   return report;
 }
 
+void FederatedTrainer::finish_context(RoundContext& context) const {
+  for (const auto& p : m_parties)
+    if (std::binary_search(context.participants.begin(), context.participants.end(), p.id))
+      context.hosted.push_back(p.id);
+  context.party_samples = &m_party_samples;
+  context.party_steps = &m_party_steps;
+}
+
 RoundContext FederatedTrainer::round_context(int round) {
   RoundContext context;
   context.round = round;
@@ -241,11 +249,7 @@ RoundContext FederatedTrainer::round_context(int round) {
     }
     context.participants = std::move(kept);
   }
-  for (const auto& p : m_parties)
-    if (std::binary_search(context.participants.begin(), context.participants.end(), p.id))
-      context.hosted.push_back(p.id);
-  context.party_samples = &m_party_samples;
-  context.party_steps = &m_party_steps;
+  finish_context(context);
   return context;
 }
 
@@ -274,11 +278,7 @@ RoundContext FederatedTrainer::buffer_context(int round) {
       context.participants.end());
   context.total_parties = m_total_parties;
   context.seed = m_config.seed;
-  for (const auto& p : m_parties)
-    if (std::binary_search(context.participants.begin(), context.participants.end(), p.id))
-      context.hosted.push_back(p.id);
-  context.party_samples = &m_party_samples;
-  context.party_steps = &m_party_steps;
+  finish_context(context);
   return context;
 }
 

@@ -186,6 +186,8 @@ class FederatedTrainer {
   // Asynchronous: the buffer's arrivals (m_arrivals) and their parties as the round's
   // participants; the schedule is rebuilt and replayed to `round` - 1 when it is not there.
   RoundContext buffer_context(int round);
+  // The hosted participants and the party tables, once the participants are known.
+  void finish_context(RoundContext& context) const;
   LocalRound train_buffer(const RoundContext& round, const std::function<bool()>& interrupted);
   // Trains one party from `start` with `steps` local steps (0: planned), timed; adds its
   // update (weighted by `weight_scale`) to the aggregator.
