@@ -9,8 +9,9 @@
 #   fedbuff  buffered asynchronous aggregation, --async-buffer 2, staleness 1/sqrt(1+tau),
 #            ROUNDS_ASYNC server steps (2 updates each)
 #   auto     sync with the controller (--auto all), 2 ranks only
-#   fedbuff_lr, fedbuff_k4, fedbuff_auto  fedbuff with --server-lr 0.5, with --async-buffer 4,
-#            and with the controller's FID rule and quarantine (--auto server-lr,quarantine)
+#   fedbuff_lr, fedbuff_k4, fedbuff_auto, fedbuff_bal  fedbuff with --server-lr 0.5, with
+#            --async-buffer 4, with the controller's FID rule and quarantine (--auto
+#            server-lr,quarantine), and with --async-weighting balanced
 # FID-all every round (fedbuff: every 2nd server step), n = 2000, the demo's evaluator.
 # Time is the simulated clock's: a factor-1 step takes STEP seconds (--sim-step-seconds; the
 # default is this machine's measured mean local step of the demo, 2.1 s for 320 steps), so
@@ -58,6 +59,8 @@ for ranks in $ranks_list; do
         auto) [ "$ranks" = 2 ] || continue; args=(--rounds 15 --auto all) ;;
         fedbuff_lr) args=(--rounds "$rounds_async" --async-buffer 2 --eval-every 2 --server-lr 0.5) ;;
         fedbuff_k4) args=(--rounds $((rounds_async / 2)) --async-buffer 4) ;;
+        fedbuff_bal) args=(--rounds "$rounds_async" --async-buffer 2 --eval-every 2
+                           --async-weighting balanced) ;;
         fedbuff_auto) args=(--rounds "$rounds_async" --async-buffer 2 --eval-every 2
                             --auto server-lr,quarantine) ;;
         *) echo "unknown mode $mode" >&2; exit 2 ;;

@@ -15,7 +15,7 @@ import statistics
 import sys
 
 
-MODES = ["sync", "budget", "fedbuff", "fedbuff_lr", "fedbuff_k4", "fedbuff_auto", "auto"]
+MODES = ["sync", "budget", "fedbuff", "fedbuff_lr", "fedbuff_k4", "fedbuff_bal", "fedbuff_auto", "auto"]
 
 
 def rows(path):

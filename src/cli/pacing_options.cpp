@@ -42,6 +42,9 @@ void add_pacing_options(CLI::App& sub, TrainOptions& options) {
   add_choice(sub, o.staleness, federated::staleness_rules(),
              "with --async-buffer: the weight of an update tau server steps old")
       ->group(group);
+  add_choice(sub, o.async_weighting, federated::arrival_weightings(),
+             "with --async-buffer: the weight of an arriving update besides staleness")
+      ->group(group);
   sub.add_option("--auto", o.auto_rules,
                  "the federation controller: after every round it adjusts the strategy rule by "
                  "rule and logs each decision with its signal (decisions.csv): quarantine "

@@ -73,7 +73,7 @@ const std::vector<std::string>& run_defining_settings() {
       "modulation-rank", "modulation-keep", "modulation-probe-steps",
       // Asynchronous aggregation: the replayed schedule follows from these, and the checkpoint
       // holds the model versions that schedule's parties in flight started from.
-      "async-buffer", "party-speed", "staleness"};
+      "async-buffer", "party-speed", "staleness", "async-weighting"};
   return keys;
 }
 
@@ -90,7 +90,8 @@ void check_resume_settings(const std::string& checkpoint, const std::string& sav
   static const std::map<std::string, std::string> kAddedLater = {
       {"federation", "fedavg"},   {"feedback-combine", "ua"},     {"modulation-rank", "0"},
       {"modulation-keep", "0.5"}, {"modulation-probe-steps", "40"},
-      {"async-buffer", "0"},      {"party-speed", ""},            {"staleness", "sqrt"}};
+      {"async-buffer", "0"},      {"party-speed", ""},            {"staleness", "sqrt"},
+      {"async-weighting", "samples"}};
   for (const auto& key : run_defining_settings()) {
     const auto later = kAddedLater.find(key);
     const auto a = was.count(key) ? was.at(key)

@@ -59,6 +59,7 @@ run::RunConfig to_run_config(const TrainOptions& o, const std::string& config_te
   c.feedback_combine = federated::feedback_combines().parse(o.feedback_combine).value;
   c.federated.pacing.speed = federated::parse_party_speeds(o.party_speed);
   c.federated.pacing.staleness = federated::staleness_rules().parse(o.staleness).value;
+  c.federated.pacing.weighting = federated::arrival_weightings().parse(o.async_weighting).value;
   c.federated.controller = federated::adapt::parse_controller_rules(o.auto_rules);
   c.secure_agg.dp = privacy::secagg_dp_bound(c.dp);  // the range DP implies
   for (const auto& drop : o.secagg_drop)

@@ -51,6 +51,14 @@ assert abs(float(m[-1]["sim_time_s"]) - 0.1) < 1e-9, m[-1]["sim_time_s"]
 print("arrivals and staleness as computed")
 PY
   grep -q "SIMULATION: party speeds 1=4,2=2" "$work/log1" || fail "the log does not label the simulation"
+  # Balanced arrival weights: exact at 1 and 2 ranks too, and another model than by samples.
+  for n in 1 2; do
+    mpi "$n" "$fedgan" train "${async[@]}" --async-weighting balanced --rounds 6 \
+      --out "$work/b$n" >/dev/null 2>&1 || fail "balanced run at $n ranks"
+  done
+  same_models "$work/b1/checkpoints/latest.h5" "$work/b2/checkpoints/latest.h5"
+  ! compare "$work/r1/checkpoints/latest.h5" "$work/b1/checkpoints/latest.h5" 0 >/dev/null 2>&1 \
+    || fail "balanced weights changed nothing"
   ;;
 pacing_sync_equal)
   # K = all parties, no slowdown, no staleness weighting: each buffer is a synchronous round.

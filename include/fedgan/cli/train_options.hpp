@@ -54,6 +54,8 @@ struct TrainOptions {
   // Pacing (src/cli/pacing_options.cpp).
   std::string party_speed;  // "0=4,3=inf" (federated::parse_party_speeds); "" none
   std::string staleness = federated::staleness_rules().name(run.federated.pacing.staleness);
+  std::string async_weighting =
+      federated::arrival_weightings().name(run.federated.pacing.weighting);
   std::string auto_rules = "off";  // --auto: all | off | quarantine,steps,server-lr,participation
 };
 

@@ -152,10 +152,16 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
   const auto t_aggregate = Clock::now();
   AggregateResult aggregate = m_aggregator->finish(m_comm);
   for (auto& t : m_aggregate_transforms) t->apply(aggregate, context);
-  // FedBuff: Σ s(τ_k)·n_k·Δ_k over Σ n_k, so a stale update counts less instead of the others
-  // counting more (a rule that does not average keeps its own denominator).
-  if (async && aggregate.denominator == aggregate.total_weight && aggregate.totals.samples > 0)
-    aggregate.denominator = aggregate.totals.samples;
+  // FedBuff: Σ s(τ_k)·w_k·Δ_k over Σ w_k (w_k = n_k, × the balance factor), so a stale update
+  // counts less instead of the others counting more (a rule that does not average keeps its
+  // own denominator). Every rank knows each arrival's w_k and, from the party table, whether it
+  // was aggregated.
+  if (async && aggregate.denominator == aggregate.total_weight) {
+    double unscaled = 0;
+    for (const auto& t : report.party_times)
+      if (t.finite) unscaled += arrival_weight(t.party);
+    if (unscaled > 0) aggregate.denominator = unscaled;
+  }
   const auto& totals = aggregate.totals;
   report.parties = static_cast<std::int64_t>(totals.parties);
   report.abandoned = aggregate.abandoned;
@@ -257,6 +263,7 @@ RoundContext FederatedTrainer::buffer_context(int round) {
   if (!m_schedule || m_schedule->version() != round - 1) {
     std::vector<double> speed;
     for (int k = 0; k < m_total_parties; ++k) speed.push_back(m_config.pacing.speed_of(k));
+    m_balance = balance_factors(m_planned_steps, speed);
     m_schedule = std::make_unique<AsyncSchedule>(m_config.pacing.async_buffer, m_planned_steps,
                                                  std::move(speed));
     while (m_schedule->version() < round - 1) m_schedule->next_buffer();
@@ -374,8 +381,12 @@ FederatedTrainer::LocalRound FederatedTrainer::train_buffer(
     // The party's own session numbers its seeds and data order, as rounds do synchronously.
     RoundContext session = round;
     session.round = static_cast<int>(arrival.session);
+    const double balance = m_config.pacing.weighting == ArrivalWeighting::Balanced
+                               ? m_balance[static_cast<std::size_t>(party->id)]
+                               : 1.0;
     train_one(*party, staleness == 0 ? *m_global : *m_start, session, 0,
-              staleness_weight(m_config.pacing.staleness, staleness), staleness, interrupted, out);
+              staleness_weight(m_config.pacing.staleness, staleness) * balance, staleness,
+              interrupted, out);
     if (out.stopped) break;
   }
   out.seconds = seconds_since(t0);
@@ -433,6 +444,12 @@ void FederatedTrainer::gather_party_times(const LocalRound& local, RoundReport& 
   report.sim_s = sim;
   report.sim_time_s = m_sim_time;
   report.party_times = std::move(all);
+}
+
+double FederatedTrainer::arrival_weight(int party) const {
+  const auto k = static_cast<std::size_t>(party);
+  const double n_k = static_cast<double>(m_party_samples[k]);
+  return m_config.pacing.weighting == ArrivalWeighting::Balanced ? n_k * m_balance[k] : n_k;
 }
 
 void FederatedTrainer::keep_versions(int round) {

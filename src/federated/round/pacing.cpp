@@ -31,6 +31,31 @@ double staleness_weight(Staleness rule, std::int64_t tau) {
   return 1.0;
 }
 
+const ChoiceTable<Choice<ArrivalWeighting>>& arrival_weightings() {
+  static const Choice<ArrivalWeighting> entries[] = {
+      {ArrivalWeighting::Samples, "samples", "n_k x s(tau) (FedBuff)"},
+      {ArrivalWeighting::Balanced, "balanced",
+       "n_k x s(tau) x the party's time between arrivals / the mean one"},
+  };
+  static const ChoiceTable<Choice<ArrivalWeighting>> table(entries, "--async-weighting",
+                                                           "arrival weighting");
+  return table;
+}
+
+std::vector<double> balance_factors(const std::vector<std::int64_t>& steps,
+                                    const std::vector<double>& speed) {
+  std::vector<double> length(steps.size(), 0.0), out(steps.size(), 0.0);
+  double sum = 0;
+  int n = 0;
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    length[k] = static_cast<double>(steps[k]) * speed[k];
+    if (std::isfinite(length[k])) sum += length[k], n += 1;
+  }
+  for (std::size_t k = 0; k < steps.size(); ++k)
+    if (std::isfinite(length[k]) && sum > 0) out[k] = length[k] * n / sum;
+  return out;
+}
+
 double PacingConfig::speed_of(int party) const {
   const auto it = speed.find(party);
   return it == speed.end() ? 1.0 : it->second;

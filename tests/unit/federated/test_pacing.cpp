@@ -131,3 +131,18 @@ TEST_CASE("the asynchronous schedule is a pure function of its settings", "[paci
     }
   }
 }
+
+TEST_CASE("balanced arrival weights: a party's session length over the mean", "[pacing]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  const auto f = balance_factors({4, 4, 4, 4}, {1, 4, 2, 1});  // lengths 4, 16, 8, 4; mean 8
+  REQUIRE(f.size() == 4);
+  CHECK(f[0] == 0.5);
+  CHECK(f[1] == 2.0);
+  CHECK(f[2] == 1.0);
+  CHECK(f[3] == 0.5);
+  const auto g = balance_factors({3, 3, 6}, {1, inf, 1});  // the hung party is left out
+  CHECK(g[0] == Approx(2.0 / 3.0));
+  CHECK(g[1] == 0.0);
+  CHECK(g[2] == Approx(4.0 / 3.0));
+  CHECK(arrival_weightings().parse("balanced").value == ArrivalWeighting::Balanced);
+}

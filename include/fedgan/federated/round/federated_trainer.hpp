@@ -199,6 +199,9 @@ class FederatedTrainer {
   // After an asynchronous server step: keep the model versions that parties in flight train
   // from (the new one included when someone pulled it), drop the others.
   void keep_versions(int round);
+  // Asynchronous: the weight w_k of party k's arrivals before staleness: n_k, or n_k × its
+  // balance factor (--async-weighting balanced).
+  double arrival_weight(int party) const;
   // The agreement collective: slowest local time, first non-finite party and the stop flag,
   // so that no rank enters the aggregation alone. Fills the report's times and returns false
   // when the round is abandoned; throws the agreed non-finite error.
@@ -236,6 +239,7 @@ class FederatedTrainer {
   // flight started from (version → flat G, flat D) and the model they train from.
   std::unique_ptr<AsyncSchedule> m_schedule;
   std::vector<Arrival> m_arrivals;
+  std::vector<double> m_balance;  // balance_factors of the schedule's parties
   std::map<std::int64_t, std::pair<torch::Tensor, torch::Tensor>> m_versions;
   std::unique_ptr<models::Gan> m_start;
   // The controller and what it set for the next round (its Settings, applied).

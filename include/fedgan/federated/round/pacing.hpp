@@ -23,6 +23,12 @@ enum class Staleness { None, Sqrt, Inverse };
 const ChoiceTable<Choice<Staleness>>& staleness_rules();
 double staleness_weight(Staleness rule, std::int64_t tau);
 
+// How an arriving update is weighted besides staleness: by its samples n_k (FedBuff), or by n_k ×
+// its party's time between arrivals over the mean one (balanced: a party that arrives four times
+// as often does not count four times as much per unit of time).
+enum class ArrivalWeighting { Samples, Balanced };
+const ChoiceTable<Choice<ArrivalWeighting>>& arrival_weightings();
+
 struct PacingConfig {
   // --party-speed: slowdown factor of a party's steps by party id (absent: 1); +inf: the party
   // never finishes (a hung party). Simulated: it only scales the party's clock.
@@ -36,6 +42,7 @@ struct PacingConfig {
   // --async-buffer K: > 0: buffered asynchronous aggregation; the server steps every K arrivals.
   int async_buffer = 0;
   Staleness staleness = Staleness::Sqrt;  // --staleness
+  ArrivalWeighting weighting = ArrivalWeighting::Samples;  // --async-weighting
 
   double speed_of(int party) const;
   bool simulated() const { return !speed.empty() || step_seconds > 0; }
@@ -50,6 +57,11 @@ std::string format_party_speeds(const std::map<int, double>& speed);
 // Why these pacing settings cannot work with `parties` parties ("" when they can): ids out of
 // range, a buffer larger than the federation, a hung party in synchronous rounds.
 std::string pacing_problem(const PacingConfig& config, int parties);
+
+// The balanced weighting's factor of each party: its session's length steps·speed over the mean
+// over the parties that ever arrive (0 for a party that never does).
+std::vector<double> balance_factors(const std::vector<std::int64_t>& steps,
+                                    const std::vector<double>& speed);
 
 // Local steps of a party whose step takes `step_seconds` under `budget` seconds: ⌊budget /
 // step_seconds⌋, 0 for a party that cannot finish one step (and for an infinite step time).
