@@ -33,17 +33,17 @@ def main():
     plot = sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, "fid_vs_time.png")
     runs = {}
     for d in sorted(glob.glob(os.path.join(root, "r*_s*_*"))):
-        m = re.match(r"r(\d+)_s(\d+)_(\w+)$", os.path.basename(d))
-        if not m or not os.path.isfile(os.path.join(d, "metrics.csv")):
+        m = re.match(r"([a-z]*_)?r(\d+)_s(\d+)_(\w+)$", os.path.basename(d))
+        if not m or m[4] not in MODES or not os.path.isfile(os.path.join(d, "metrics.csv")):
             continue
-        runs[(int(m[1]), int(m[2]), m[3])] = rows(os.path.join(d, "metrics.csv"))
-    print("| ranks | seed | mode | rounds (server steps) | target FID (sync r15) | sim time to target [s] "
+        runs[((m[1] or ""), int(m[2]), int(m[3]), m[4])] = rows(os.path.join(d, "metrics.csv"))
+    print("| data | ranks | seed | mode | rounds (server steps) | target FID (sync r15) | sim time to target [s] "
           "| vs sync | FID at 60 updates | best FID | last FID | real wall [s] |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     ratios = {}
-    for (ranks, seed, mode), metrics in sorted(runs.items(), key=lambda kv: (kv[0][0], kv[0][1],
-                                               MODES.index(kv[0][2]))):
-        sync = runs.get((ranks, seed, "sync"))
+    for (tag, ranks, seed, mode), metrics in sorted(
+            runs.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], MODES.index(kv[0][3]))):
+        sync = runs.get((tag, ranks, seed, "sync"))
         if not sync:
             continue
         target = float(sync[14]["fid_all"])
@@ -54,15 +54,16 @@ def main():
         at60 = next((f for r, t, f in ev if r == at60_round), float("nan"))
         wall = sum(float(r["wall_s"]) for r in metrics)
         ratio = hit[1] / sync_hit if hit else float("nan")
-        ratios.setdefault((ranks, mode), []).append(ratio)
-        print(f"| {ranks} | {seed} | {mode} | {len(metrics)} | {target:.1f} | "
+        ratios.setdefault((tag, ranks, mode), []).append(ratio)
+        data = tag.rstrip("_") or "non-IID"
+        print(f"| {data} | {ranks} | {seed} | {mode} | {len(metrics)} | {target:.1f} | "
               f"{'%.1f (round %d)' % (hit[1], hit[0]) if hit else 'not reached'} | "
               f"{ratio:.2f} | {at60:.1f} | {min(f for _, _, f in ev):.1f} | {ev[-1][2]:.1f} | "
               f"{wall:.0f} |")
     print()
-    for (ranks, mode), r in sorted(ratios.items()):
+    for (tag, ranks, mode), r in sorted(ratios.items()):
         finite = [x for x in r if x == x]
-        print(f"ranks {ranks} {mode}: time-to-target ratio median "
+        print(f"{tag or 'non-IID '}ranks {ranks} {mode}: time-to-target ratio median "
               f"{statistics.median(finite) if finite else float('nan'):.2f} over {len(r)} seeds "
               f"({', '.join('%.2f' % x for x in r)})")
     try:
@@ -71,21 +72,22 @@ def main():
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    keys = sorted({(ranks, seed) for ranks, seed, _ in runs})
+    keys = sorted({(tag, ranks, seed) for tag, ranks, seed, _ in runs if ranks == 2})
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
-    for ax, (ranks, seed) in zip(axes[0], keys):
+    for ax, (tag, ranks, seed) in zip(axes[0], keys):
         for mode in MODES:
-            if (ranks, seed, mode) in runs:
-                ev = evaluated(runs[(ranks, seed, mode)])
+            if (tag, ranks, seed, mode) in runs:
+                ev = evaluated(runs[(tag, ranks, seed, mode)])
                 ax.plot([t for _, t, _ in ev], [f for _, _, f in ev], label=mode, marker=".")
-        sync = runs.get((ranks, seed, "sync"))
+        sync = runs.get((tag, ranks, seed, "sync"))
         if sync:
             ax.axhline(float(sync[14]["fid_all"]), color="gray", ls="--", lw=0.8,
                        label="sync round 15")
-        ax.set_title(f"{ranks} ranks, seed {seed}: parties 2, 3 slowed 4x")
+        ax.set_title(f"{tag.rstrip('_') or 'non-IID'}, {ranks} ranks, seed {seed}: parties 2, 3 x4",
+                     fontsize=9)
         ax.set_xlabel("simulated time [s]")
         ax.set_ylabel("FID-all (n=2000)")
-        ax.set_ylim(top=220)
+        ax.set_ylim(top=320)
         ax.legend()
     fig.tight_layout()
     fig.savefig(plot, dpi=90)
