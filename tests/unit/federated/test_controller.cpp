@@ -68,7 +68,7 @@ std::string ctl_text(const Settings& s) {
 
 }  // namespace
 
-TEST_CASE("--auto parses all, off and lists of rules, and refuses bad words", "[controller]") {
+TEST_CASE("controller rules (--auto): all, off and lists parse, bad words are refused", "[controller]") {
   CHECK(ctl_names(parse_controller_rules("all").rules) ==
         "quarantine,steps,server-lr,participation");
   CHECK(parse_controller_rules("all").rules.front() == Rule::Quarantine);

@@ -22,7 +22,7 @@ TEST_CASE("staleness weights", "[pacing]") {
   CHECK_THROWS_WITH(staleness_rules().parse("linear"), Catch::Contains("--staleness"));
 }
 
-TEST_CASE("--party-speed parses and refuses", "[pacing]") {
+TEST_CASE("party speeds (--party-speed) parse, and bad ones are refused", "[pacing]") {
   const auto s = parse_party_speeds("0=4,3=inf,2=0.5");
   REQUIRE(s.size() == 3);
   CHECK(s.at(0) == 4.0);
