@@ -32,7 +32,7 @@ def main():
     root = sys.argv[1]
     plot = sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, "fid_vs_time.png")
     runs = {}
-    for d in sorted(glob.glob(os.path.join(root, "r*_s*_*"))):
+    for d in sorted(glob.glob(os.path.join(root, "*r*_s*_*"))):
         m = re.match(r"([a-z]*_)?r(\d+)_s(\d+)_(\w+)$", os.path.basename(d))
         if not m or m[4] not in MODES or not os.path.isfile(os.path.join(d, "metrics.csv")):
             continue
@@ -72,7 +72,8 @@ def main():
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    keys = sorted({(tag, ranks, seed) for tag, ranks, seed, _ in runs if ranks == 2})
+    keys = sorted({(tag, ranks, seed) for tag, ranks, seed, _ in runs
+                   if ranks == 2 and (tag, ranks, seed, "sync") in runs})
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
     for ax, (tag, ranks, seed) in zip(axes[0], keys):
         for mode in MODES:
