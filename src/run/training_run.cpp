@@ -49,7 +49,7 @@ std::vector<std::string> metrics_columns(const RunConfig& c) {
   columns.insert(columns.end(), kEvalColumns.begin(), kEvalColumns.end());
   if (c.dp.enabled) columns.insert(columns.end(), kDpColumns.begin(), kDpColumns.end());
   const auto& pacing = c.federated.pacing;
-  if (pacing.simulated() || pacing.compute_aware() || pacing.async())
+  if (pacing.active())
     columns.insert(columns.end(), kPacingColumns.begin(), kPacingColumns.end());
   if (pacing.async()) columns.insert(columns.end(), kAsyncColumns.begin(), kAsyncColumns.end());
   if (!c.federated.controller.rules.empty())
@@ -82,7 +82,7 @@ TrainingRun::Impl::Impl(comm::Communicator& c, RunConfig rc)
       run(config.out),
       metrics(run.metrics(), metrics_columns(config)),
       party_times(run.party_times(), kPartyColumns),
-      decisions(run.root() + "/decisions.csv", {"round", "rule", "signal", "action"}) {}
+      decisions(run.decisions(), {"round", "rule", "signal", "action"}) {}
 
 TrainingRun::TrainingRun(comm::Communicator& comm, RunConfig config)
     : m(std::make_unique<Impl>(comm, std::move(config))) {
@@ -152,7 +152,7 @@ void TrainingRun::Impl::log_start() {
     spdlog::info("  resuming after round {} from {}", start_round, run.latest_checkpoint());
     metrics.load_existing(start_round);
     if (std::filesystem::exists(run.party_times())) party_times.load_existing(start_round);
-    if (std::filesystem::exists(run.root() + "/decisions.csv")) decisions.load_existing(start_round);
+    if (std::filesystem::exists(run.decisions())) decisions.load_existing(start_round);
   }
   const auto& pacing = config.federated.pacing;
   if (pacing.simulated())
@@ -277,7 +277,7 @@ void TrainingRun::Impl::log_round(std::int64_t round, const RoundReport& r, doub
                                               config.local.schedule_rounds,
                                               config.local.lr_final_ratio)));
   const auto& pacing = config.federated.pacing;
-  if (pacing.simulated() || pacing.compute_aware() || pacing.async())
+  if (pacing.active())
     row.set("sim_round_s", cell(r.sim_s)).set("sim_time_s", cell(r.sim_time_s));
   std::string staleness;
   if (pacing.async()) {
@@ -315,7 +315,7 @@ void TrainingRun::Impl::log_round(std::int64_t round, const RoundReport& r, doub
         .set("finite", t.finite ? "1" : "0");
     party_times.append(p);
   }
-  if (pacing.simulated() || pacing.compute_aware() || pacing.async()) {
+  if (pacing.active()) {
     std::string steps;
     for (const auto& t : r.party_times)
       steps += fmt::format("{}{}:{}", steps.empty() ? "" : " ", t.party, t.steps);

@@ -16,8 +16,7 @@ std::string distill_settings_problem(const RunConfig& c) {
   const auto& f = c.federated;
   const auto& l = c.local;
   const std::string no = "--federation distill: ";
-  if (f.pacing.simulated() || f.pacing.compute_aware() || f.pacing.async() ||
-      !f.controller.rules.empty())
+  if (f.pacing.active() || !f.controller.rules.empty())
     return no + "--party-speed, --sim-step-seconds, --round-time-budget, --async-buffer and "
                 "--auto are refused: they pace FedAvg's model updates, and distillation's rounds are "
                 "one shared batch of feedback per generator step";

@@ -33,8 +33,12 @@ inline constexpr const char* kAsyncVersion = "async/version/";
 inline std::string async_version(long long version, const char* model) {
   return std::string(kAsyncVersion) + std::to_string(version) + "/" + model;
 }
-// The federation controller (--auto): its rules' state, controller/<what>.
-inline constexpr const char* kController = "controller/";
+// The federation controller (--auto): its rules' state (federated/adapt/controller.cpp):
+// settings float64 [3], excluded_until int64 [P], counters int64 [5], best_fid float64 [2].
+inline constexpr const char* kControllerSettings = "controller/settings";
+inline constexpr const char* kControllerExcluded = "controller/excluded_until";
+inline constexpr const char* kControllerCounters = "controller/counters";
+inline constexpr const char* kControllerBestFid = "controller/best_fid";
 
 // Federated distillation (--federation distill): the global generator's Adam state,
 // distill_g/exp_avg, exp_avg_sq (float32) and step (int64 [1]).

@@ -22,6 +22,8 @@ class RunDirectory {
   std::string metrics() const { return m_root + "/metrics.csv"; }
   // Every party's local training per round: steps, measured and simulated seconds.
   std::string party_times() const { return m_root + "/party_times.csv"; }
+  // The controller's decisions (--auto).
+  std::string decisions() const { return m_root + "/decisions.csv"; }
   std::string log() const { return m_root + "/log.txt"; }
   std::string latest_checkpoint() const { return m_root + "/checkpoints/latest.h5"; }
   std::string checkpoint(std::int64_t round) const;

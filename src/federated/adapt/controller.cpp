@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "fedgan/core/error.hpp"
+#include "fedgan/federated/aggregation/robust_rules.hpp"
+#include "fedgan/io/checkpoint_keys.hpp"
 
 namespace fedgan::federated::adapt {
 
@@ -20,24 +22,12 @@ std::string ctl_num(double value) {
   return text;
 }
 
-double ctl_median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
 bool ctl_party_finite(const PartySignal& p) { return p.finite && std::isfinite(p.update_norm); }
 
 // A change of one scalar setting as an action: "server lr scale 1 -> 0.5".
 std::string ctl_change(const char* what, double from, double to) {
   return std::string(what) + " " + ctl_num(from) + " -> " + ctl_num(to);
 }
-
-// Checkpoint keys, one place.
-constexpr const char* kCtlSettingsKey = "controller/settings";
-constexpr const char* kCtlExcludedKey = "controller/excluded_until";
-constexpr const char* kCtlCountersKey = "controller/counters";
-constexpr const char* kCtlBestFidKey = "controller/best_fid";
 
 const torch::Tensor& ctl_entry(const std::map<std::string, torch::Tensor>& state,
                                const std::string& key, torch::ScalarType dtype, std::int64_t size) {
@@ -189,7 +179,7 @@ void Controller::quarantine(const RoundSignals& signals, std::vector<Decision>& 
     if (finite_norms.size() < 3) continue;
     std::vector<double> others = finite_norms;
     others.erase(std::find(others.begin(), others.end(), p.update_norm));
-    const double median = ctl_median(others);
+    const double median = median_of(others);
     if (!(p.update_norm > m_config.outlier_ratio * median)) continue;
     const double ratio =
         median > 0 ? p.update_norm / median : std::numeric_limits<double>::infinity();
@@ -318,22 +308,22 @@ std::map<std::string, torch::Tensor> Controller::state() const {
   const std::vector<std::int64_t> counters = {m_last_round, m_low_streak, m_high_streak,
                                               m_worse_streak, m_stale_streak};
   return {
-      {kCtlSettingsKey, torch::tensor(settings, f64)},
-      {kCtlExcludedKey, torch::tensor(m_excluded_until, i64)},
-      {kCtlCountersKey, torch::tensor(counters, i64)},
+      {io::keys::kControllerSettings, torch::tensor(settings, f64)},
+      {io::keys::kControllerExcluded, torch::tensor(m_excluded_until, i64)},
+      {io::keys::kControllerCounters, torch::tensor(counters, i64)},
       // {1, best} or {0, 0} before the first evaluation (checkpoints hold finite values only).
-      {kCtlBestFidKey, torch::tensor(std::isinf(m_best_fid) ? std::vector<double>{0, 0}
+      {io::keys::kControllerBestFid, torch::tensor(std::isinf(m_best_fid) ? std::vector<double>{0, 0}
                                                              : std::vector<double>{1, m_best_fid},
                                      f64)},
   };
 }
 
 void Controller::load_state(const std::map<std::string, torch::Tensor>& state) {
-  const auto settings = ctl_entry(state, kCtlSettingsKey, torch::kFloat64, 3).contiguous();
+  const auto settings = ctl_entry(state, io::keys::kControllerSettings, torch::kFloat64, 3).contiguous();
   const auto excluded =
-      ctl_entry(state, kCtlExcludedKey, torch::kInt64, m_total_parties).contiguous();
-  const auto counters = ctl_entry(state, kCtlCountersKey, torch::kInt64, 5).contiguous();
-  const auto best = ctl_entry(state, kCtlBestFidKey, torch::kFloat64, 2).contiguous();
+      ctl_entry(state, io::keys::kControllerExcluded, torch::kInt64, m_total_parties).contiguous();
+  const auto counters = ctl_entry(state, io::keys::kControllerCounters, torch::kInt64, 5).contiguous();
+  const auto best = ctl_entry(state, io::keys::kControllerBestFid, torch::kFloat64, 2).contiguous();
 
   const double* s = settings.data_ptr<double>();
   m_settings.local_steps_scale = s[0];

@@ -19,6 +19,19 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// A table of fixed-width rows of which each rank holds its own (`mine`): every rank's values
+// end to end, in rank order (one allgatherv).
+template <class T>
+std::vector<T> allgather_rows(comm::Communicator& comm, const std::vector<T>& mine) {
+  std::vector<T> all;
+  for (const auto& bytes : comm.allgatherv(mine.data(), mine.size() * sizeof(T))) {
+    const std::size_t at = all.size(), n = bytes.size() / sizeof(T);
+    all.resize(at + n);
+    std::memcpy(all.data() + at, bytes.data(), n * sizeof(T));
+  }
+  return all;
+}
+
 }  // namespace
 
 FederatedTrainer::FederatedTrainer(comm::Communicator& comm, const models::ModelConfig& model,
@@ -147,7 +160,6 @@ RoundReport FederatedTrainer::run_round(int round, const std::function<bool()>& 
     return report;
   }
   gather_party_times(local, report);
-  if (async) report.arrivals = m_arrivals;
 
   const auto t_aggregate = Clock::now();
   AggregateResult aggregate = m_aggregator->finish(m_comm);
@@ -381,12 +393,9 @@ FederatedTrainer::LocalRound FederatedTrainer::train_buffer(
     // The party's own session numbers its seeds and data order, as rounds do synchronously.
     RoundContext session = round;
     session.round = static_cast<int>(arrival.session);
-    const double balance = m_config.pacing.weighting == ArrivalWeighting::Balanced
-                               ? m_balance[static_cast<std::size_t>(party->id)]
-                               : 1.0;
     train_one(*party, staleness == 0 ? *m_global : *m_start, session, 0,
-              staleness_weight(m_config.pacing.staleness, staleness) * balance, staleness,
-              interrupted, out);
+              staleness_weight(m_config.pacing.staleness, staleness) * balance_of(party->id),
+              staleness, interrupted, out);
     if (out.stopped) break;
   }
   out.seconds = seconds_since(t0);
@@ -402,29 +411,26 @@ void FederatedTrainer::gather_party_times(const LocalRound& local, RoundReport& 
                              t.finite ? 1.0 : 0.0,
                              static_cast<double>(t.staleness)});
   std::vector<PartyTime> all;
-  for (const auto& bytes : m_comm.allgatherv(mine.data(), mine.size() * sizeof(double))) {
-    std::vector<double> rows(bytes.size() / sizeof(double));
-    std::memcpy(rows.data(), bytes.data(), rows.size() * sizeof(double));
-    for (std::size_t i = 0; i + kFields <= rows.size(); i += kFields) {
-      PartyTime t;
-      t.party = static_cast<int>(rows[i]);
-      t.steps = static_cast<std::int64_t>(rows[i + 1]);
-      t.seconds = rows[i + 2];
-      t.update_norm = rows[i + 3];
-      t.finite = rows[i + 4] != 0;
-      t.staleness = static_cast<std::int64_t>(rows[i + 5]);
-      all.push_back(t);
-    }
+  const auto rows = allgather_rows(m_comm, mine);
+  for (std::size_t i = 0; i + kFields <= rows.size(); i += kFields) {
+    PartyTime t;
+    t.party = static_cast<int>(rows[i]);
+    t.steps = static_cast<std::int64_t>(rows[i + 1]);
+    t.seconds = rows[i + 2];
+    t.update_norm = rows[i + 3];
+    t.finite = rows[i + 4] != 0;
+    t.staleness = static_cast<std::int64_t>(rows[i + 5]);
+    all.push_back(t);
   }
   std::stable_sort(all.begin(), all.end(),
                    [](const PartyTime& a, const PartyTime& b) { return a.party < b.party; });
   const auto& pacing = m_config.pacing;
   double measured_seconds = 0, measured_steps = 0;
   for (auto& t : all) {
-    if (t.steps > 0) m_measured_step[static_cast<std::size_t>(t.party)] = t.seconds / t.steps;
-    const double base = pacing.step_seconds > 0 ? pacing.step_seconds
-                                                : (t.steps > 0 ? t.seconds / t.steps : 0);
-    t.step_seconds = base * pacing.speed_of(t.party);
+    const double measured = t.steps > 0 ? t.seconds / static_cast<double>(t.steps) : 0;
+    if (t.steps > 0) m_measured_step[static_cast<std::size_t>(t.party)] = measured;
+    t.step_seconds = (pacing.step_seconds > 0 ? pacing.step_seconds : measured) *
+                     pacing.speed_of(t.party);
     measured_seconds += t.seconds;
     measured_steps += static_cast<double>(t.steps);
   }
@@ -446,10 +452,14 @@ void FederatedTrainer::gather_party_times(const LocalRound& local, RoundReport& 
   report.party_times = std::move(all);
 }
 
+double FederatedTrainer::balance_of(int party) const {
+  return m_config.pacing.weighting == ArrivalWeighting::Balanced
+             ? m_balance[static_cast<std::size_t>(party)]
+             : 1.0;
+}
+
 double FederatedTrainer::arrival_weight(int party) const {
-  const auto k = static_cast<std::size_t>(party);
-  const double n_k = static_cast<double>(m_party_samples[k]);
-  return m_config.pacing.weighting == ArrivalWeighting::Balanced ? n_k * m_balance[k] : n_k;
+  return static_cast<double>(m_party_samples[static_cast<std::size_t>(party)]) * balance_of(party);
 }
 
 void FederatedTrainer::keep_versions(int round) {
@@ -552,17 +562,14 @@ void FederatedTrainer::gather_party_table() {
     mine.insert(mine.end(), {p.id, p.data->size(), m_runner->planned_steps(*p.data)});
   m_party_samples.assign(static_cast<std::size_t>(m_total_parties), 0);
   m_party_steps.assign(static_cast<std::size_t>(m_total_parties), 0);
-  for (const auto& bytes : m_comm.allgatherv(mine.data(), mine.size() * sizeof(std::int64_t))) {
-    std::vector<std::int64_t> rows(bytes.size() / sizeof(std::int64_t));
-    std::memcpy(rows.data(), bytes.data(), rows.size() * sizeof(std::int64_t));
-    for (std::size_t i = 0; i + 2 < rows.size(); i += 3) {
-      const auto id = static_cast<std::size_t>(rows[i]);
-      require(id < m_party_samples.size(), "party table: party " + std::to_string(rows[i]) +
-                                               " outside the " + std::to_string(m_total_parties) +
-                                               " parties");
-      m_party_samples[id] = rows[i + 1];
-      m_party_steps[id] = rows[i + 2];
-    }
+  const auto rows = allgather_rows(m_comm, mine);
+  for (std::size_t i = 0; i + 3 <= rows.size(); i += 3) {
+    const auto id = static_cast<std::size_t>(rows[i]);
+    require(id < m_party_samples.size(), "party table: party " + std::to_string(rows[i]) +
+                                             " outside the " + std::to_string(m_total_parties) +
+                                             " parties");
+    m_party_samples[id] = rows[i + 1];
+    m_party_steps[id] = rows[i + 2];
   }
   m_planned_steps = m_party_steps;
   if (m_measured_step.empty()) m_measured_step.assign(m_party_steps.size(), 0.0);
@@ -607,7 +614,7 @@ std::map<std::string, torch::Tensor> FederatedTrainer::server_state() const {
     for (auto& [k, v] : m_scaffold->server_state()) out[k] = v;
   if (m_ada.enabled()) out[io::keys::kAdaP] = torch::tensor({m_ada.p()}, torch::kFloat64);
   const auto& pacing = m_config.pacing;
-  if (pacing.simulated() || pacing.compute_aware() || pacing.async()) {
+  if (pacing.active()) {
     out[io::keys::kSimTime] = torch::tensor({m_sim_time}, torch::kFloat64);
     if (!m_measured_step.empty())
       out[io::keys::kMeasuredStep] =
@@ -635,7 +642,7 @@ void FederatedTrainer::load_server_state(const std::map<std::string, torch::Tens
     const auto t = it->second.to(torch::kCPU).to(torch::kFloat64).contiguous();
     m_measured_step.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
-  if (m_controller && state.count(std::string(io::keys::kController) + "settings") > 0) {
+  if (m_controller && state.count(io::keys::kControllerSettings) > 0) {
     m_controller->load_state(state);
     apply_controller_settings();
   }

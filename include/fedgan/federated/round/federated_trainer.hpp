@@ -107,8 +107,6 @@ struct RoundReport {
   std::vector<PartyTime> party_times;
   double sim_s = 0, sim_time_s = 0;
   double mean_update_norm = 0;  // ‖the aggregate's mean parameter update‖ (before the server step)
-  // Asynchronous: the buffer's arrivals (Arrival::party, ::session, ::start_version) in order.
-  std::vector<Arrival> arrivals;
 };
 
 class FederatedTrainer {
@@ -202,6 +200,8 @@ class FederatedTrainer {
   // Asynchronous: the weight w_k of party k's arrivals before staleness: n_k, or n_k × its
   // balance factor (--async-weighting balanced).
   double arrival_weight(int party) const;
+  // The balance factor b_k (1 unless --async-weighting balanced).
+  double balance_of(int party) const;
   // The agreement collective: slowest local time, first non-finite party and the stop flag,
   // so that no rank enters the aggregation alone. Fills the report's times and returns false
   // when the round is abandoned; throws the agreed non-finite error.

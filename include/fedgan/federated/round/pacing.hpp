@@ -48,6 +48,8 @@ struct PacingConfig {
   bool simulated() const { return !speed.empty() || step_seconds > 0; }
   bool compute_aware() const { return round_time_budget > 0; }
   bool async() const { return async_buffer > 0; }
+  // Any of them: the run keeps the simulated clock (metrics' sim_* columns, its checkpoint key).
+  bool active() const { return simulated() || compute_aware() || async(); }
 };
 
 // "ID=FACTOR,ID=FACTOR" (FACTOR > 0, or inf) → by party id; fedgan::Error naming --party-speed.
